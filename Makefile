@@ -1,0 +1,109 @@
+# offering-operator: the targets a Kubernetes developer expects.
+# Tool versions are pinned in hack/tools/go.mod (go tool directives); the
+# control plane version in hack/control-plane.sh.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+IMG ?= offering-operator:dev
+BIN_DIR ?= bin
+CONTROLLER_GEN := $(BIN_DIR)/controller-gen
+GOLANGCI_LINT := $(BIN_DIR)/golangci-lint
+# The same static build the Dockerfile performs.
+GO_BUILD_FLAGS := -trimpath -ldflags "-s -w"
+export CGO_ENABLED ?= 0
+
+# KUBECTL is the kubectl built with the local control plane (matching the server).
+CONTROL_PLANE = $(shell hack/control-plane.sh)
+KUBECTL ?= $(CONTROL_PLANE)/kubectl
+
+.PHONY: help
+help: ## Show the targets.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+##@ Development
+
+$(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
+	cd hack/tools && go build -o $(CURDIR)/$@ sigs.k8s.io/controller-tools/cmd/controller-gen
+
+$(GOLANGCI_LINT): hack/tools/go.mod hack/tools/go.sum
+	cd hack/tools && go build -o $(CURDIR)/$@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate CRDs and the operator's RBAC from markers.
+	$(CONTROLLER_GEN) crd rbac:roleName=offering-operator-manager paths=./api/... paths=./controllers/... \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: fmt
+fmt: ## go fmt.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## go vet.
+	go vet ./...
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## golangci-lint (config in .golangci.yml).
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: control-plane
+control-plane: ## Provide etcd, kube-apiserver, kube-controller-manager and kubectl (built once, then cached).
+	@hack/control-plane.sh
+
+.PHONY: test
+test: generate manifests ## Unit and integration tests against a real API server (envtest).
+	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" go test ./... -count=1 -timeout 20m
+
+.PHONY: test-e2e
+test-e2e: build ## End-to-end tests: local control plane with kube-controller-manager, driven through kubectl.
+	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" OPERATOR_BINARY="$(CURDIR)/$(BIN_DIR)/manager" \
+		go test -tags e2e ./test/e2e/... -count=1 -timeout 30m -v
+
+.PHONY: verify
+verify: generate manifests fmt lint ## Regenerate everything and fail when the tree is not clean.
+	@if [ -n "$$(git status --porcelain)" ]; then \
+		echo "verify: generated files or formatting are out of date:"; git status --porcelain; git --no-pager diff --stat; exit 1; fi
+
+##@ Build
+
+.PHONY: build
+build: ## Build the manager binary (static, as in the Dockerfile).
+	go build $(GO_BUILD_FLAGS) -o $(BIN_DIR)/manager .
+
+.PHONY: run
+run: manifests ## Run the manager against the current kubeconfig.
+	go run . --leader-elect=false
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine).
+	docker build -t $(IMG) .
+
+##@ Deployment
+
+.PHONY: install
+install: manifests ## Install the CRDs into the current cluster.
+	$(KUBECTL) apply --server-side -k config/crd
+
+.PHONY: uninstall
+uninstall: ## Remove the CRDs from the current cluster.
+	$(KUBECTL) delete --ignore-not-found -k config/crd
+
+.PHONY: deploy
+deploy: manifests ## Deploy the operator (CRDs, RBAC, Deployment) to the current cluster.
+	$(KUBECTL) apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove the operator from the current cluster.
+	$(KUBECTL) delete --ignore-not-found -k config/default
+
+.PHONY: demo
+demo: build ## Bring up a local control plane, run the operator, apply the samples and show them.
+	hack/demo.sh up
+
+.PHONY: demo-down
+demo-down: ## Stop the local control plane started by `make demo` and remove its state.
+	hack/demo.sh down

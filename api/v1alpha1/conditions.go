@@ -1,0 +1,119 @@
+package v1alpha1
+
+// Condition types. Every kind has Ready, whose True is always good, so that
+// `kubectl wait --for=condition=Ready` works on all three.
+const (
+	// ConditionReady summarises an object. True: the object is valid and
+	// everything it stands for is in place. False: the reason says what is
+	// missing or wrong. Unknown: the operator has not finished reconciling.
+	ConditionReady = "Ready"
+
+	// ConditionActive (agreements). True: the agreement admits requests and
+	// access granted under it is held. False: Pending, Suspended, Expired or Terminating.
+	ConditionActive = "Active"
+
+	// ConditionEntitlementsExhausted (agreements). True: at least one
+	// entitlement is fully used, so further requests for it are denied.
+	// This is informational; True is not a fault.
+	ConditionEntitlementsExhausted = "EntitlementsExhausted"
+
+	// ConditionApproved (requests). True: the request was approved, by the
+	// operator (automatic approval) or by a provider through the status
+	// subresource (manual approval).
+	ConditionApproved = "Approved"
+
+	// ConditionDenied (requests). True: the request was refused, at admission
+	// by the operator or by a provider. Final.
+	ConditionDenied = "Denied"
+
+	// ConditionFulfilled (requests). True: the grant, delivery or action is complete.
+	ConditionFulfilled = "Fulfilled"
+
+	// ConditionAccessVerified (resource requests). True: a SubjectAccessReview
+	// confirmed every consumer subject can use the granted namespace.
+	ConditionAccessVerified = "AccessVerified"
+)
+
+// Condition reasons. Each is CamelCase and documented with what a user can do about it.
+const (
+	// ReasonReconciling: the operator is working on the object.
+	ReasonReconciling = "Reconciling"
+	// ReasonValid: the offering's references exist and are allowed.
+	ReasonValid = "Valid"
+	// ReasonClusterRoleNotFound: an offering names a ClusterRole that does not
+	// exist. Create it or fix the name.
+	ReasonClusterRoleNotFound = "ClusterRoleNotFound"
+	// ReasonClusterRoleForbidden: an offering names a ClusterRole the operator
+	// may not grant (cluster-admin, escalate/bind/impersonate or wildcard
+	// permissions, or not allowed). Allow it with --allowed-cluster-roles or the
+	// service.offering.dev/grantable label, or choose a narrower role.
+	ReasonClusterRoleForbidden = "ClusterRoleForbidden"
+	// ReasonGoodsSourceNotFound: a goods source does not exist in the provider
+	// namespace. Create it or fix the name.
+	ReasonGoodsSourceNotFound = "GoodsSourceNotFound"
+	// ReasonProviderNamespaceNotFound: the offering's provider namespace does not exist.
+	ReasonProviderNamespaceNotFound = "ProviderNamespaceNotFound"
+
+	// ReasonOfferingNotFound: the agreement's offering does not exist. Create it or fix spec.offering.
+	ReasonOfferingNotFound = "OfferingNotFound"
+	// ReasonOfferingNotReady: the agreement's offering is not Ready; see its conditions.
+	ReasonOfferingNotReady = "OfferingNotReady"
+	// ReasonEntitlementUnknownItem: an entitlement names an item the offering does not have.
+	ReasonEntitlementUnknownItem = "UnknownItem"
+	// ReasonNotYetValid: validFrom is in the future; the agreement becomes Active then.
+	ReasonNotYetValid = "NotYetValid"
+	// ReasonActive: the agreement is in force.
+	ReasonActive = "Active"
+	// ReasonSuspended: spec.suspended is true. Set it to false to restore access.
+	ReasonSuspended = "Suspended"
+	// ReasonExpired: validUntil has passed. Extend it to restore access.
+	ReasonExpired = "Expired"
+	// ReasonTerminating: the agreement is being deleted.
+	ReasonTerminating = "Terminating"
+	// ReasonExhausted: an entitlement is fully used.
+	ReasonExhausted = "Exhausted"
+	// ReasonAvailable: every entitlement has room left.
+	ReasonAvailable = "Available"
+
+	// ReasonAgreementNotFound: the request names an agreement that does not
+	// exist in its namespace. The request waits for it.
+	ReasonAgreementNotFound = "AgreementNotFound"
+	// ReasonAgreementNotActive: the agreement is not Active (Pending, Suspended,
+	// Expired). The request waits, or its access is revoked.
+	ReasonAgreementNotActive = "AgreementNotActive"
+	// ReasonItemNotEntitled: the agreement does not include the requested item. Final.
+	ReasonItemNotEntitled = "ItemNotEntitled"
+	// ReasonItemNotOffered: the offering does not have the requested item. Final.
+	ReasonItemNotOffered = "ItemNotOffered"
+	// ReasonEntitlementExhausted: the agreement's entitlement for the item is
+	// used up. Final; release a grant and create a new request.
+	ReasonEntitlementExhausted = "EntitlementExhausted"
+	// ReasonRequestedNameNotAllowed: the request asks for a namespace name but the item does not allow it. Final.
+	ReasonRequestedNameNotAllowed = "RequestedNameNotAllowed"
+	// ReasonAutoApproved: the agreement approves requests automatically.
+	ReasonAutoApproved = "AutoApproved"
+	// ReasonAwaitingApproval: the agreement needs a provider to approve the request.
+	ReasonAwaitingApproval = "AwaitingApproval"
+	// ReasonDeniedByProvider: a provider denied the request.
+	ReasonDeniedByProvider = "DeniedByProvider"
+	// ReasonProvisioning: the grant is being created.
+	ReasonProvisioning = "Provisioning"
+	// ReasonGranted: access is granted.
+	ReasonGranted = "Granted"
+	// ReasonNamespaceConflict: the namespace to grant exists and was not created
+	// by the operator for this request; it is never adopted. Final.
+	ReasonNamespaceConflict = "NamespaceConflict"
+	// ReasonNamespaceTerminating: the namespace to grant is still being deleted; the request waits.
+	ReasonNamespaceTerminating = "NamespaceTerminating"
+	// ReasonGrantFailed: creating a granted object failed; the operator retries.
+	ReasonGrantFailed = "GrantFailed"
+	// ReasonVerified: every subject can use the granted namespace.
+	ReasonVerified = "Verified"
+	// ReasonAccessDenied: a subject cannot use the granted namespace although
+	// its RoleBindings exist (an authorizer or webhook denies it).
+	ReasonAccessDenied = "AccessDenied"
+	// ReasonRevoked: access was revoked because the agreement is not Active.
+	ReasonRevoked = "Revoked"
+	// ReasonUnsupportedItemKind: this version of the operator does not fulfil this kind of item yet.
+	ReasonUnsupportedItemKind = "UnsupportedItemKind"
+)

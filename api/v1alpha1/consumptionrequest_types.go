@@ -1,0 +1,292 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ResourceRequest asks for access to a resource item.
+type ResourceRequest struct {
+	// name of the access item in the offering's spec.resources.
+	// +required
+	Name ItemName `json:"name"`
+
+	// namespaceName asks for a specific name for the granted namespace. Only
+	// honoured when the item allows it (namespace.allowRequestedName);
+	// otherwise the name is derived from the request. Names of existing
+	// namespaces and reserved names (default, kube-*) are refused.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self != 'default' && !self.startsWith('kube-') && !self.startsWith('openshift-')",message="namespaceName must not be 'default' or start with 'kube-' or 'openshift-'"
+	NamespaceName NamespaceName `json:"namespaceName,omitempty"`
+}
+
+// GoodsDecision is the consumer's decision on delivered goods.
+// +kubebuilder:validation:Enum=Accept;Reject
+type GoodsDecision string
+
+const (
+	// GoodsAccept takes ownership of the delivered copies.
+	GoodsAccept GoodsDecision = "Accept"
+	// GoodsReject returns the delivery: the copies are removed.
+	GoodsReject GoodsDecision = "Reject"
+)
+
+// GoodsRequest asks for goods.
+type GoodsRequest struct {
+	// name of the goods item in the offering's spec.goods.
+	// +required
+	Name ItemName `json:"name"`
+
+	// quantity of the goods, counted against the agreement's maxQuantity. Defaults to 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Quantity int32 `json:"quantity,omitempty"`
+
+	// decision is the consumer's answer once the goods are delivered: Accept
+	// or Reject. It cannot be changed once given.
+	// +optional
+	Decision GoodsDecision `json:"decision,omitempty"`
+}
+
+// ParameterValue is a value passed to a service action.
+type ParameterValue struct {
+	// name of the parameter, as the action declares it.
+	// +required
+	Name ParameterName `json:"name"`
+
+	// value of the parameter.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Value string `json:"value,omitempty"`
+}
+
+// SecretKeySelector points at a key of a Secret in the request's namespace.
+type SecretKeySelector struct {
+	// name of the Secret in the request's namespace.
+	// +required
+	Name ObjectName `json:"name"`
+
+	// key in the Secret's data.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key"`
+}
+
+// SecretParameterValue passes a secret parameter by reference.
+type SecretParameterValue struct {
+	// name of the parameter, as the action declares it (it must be declared secret).
+	// +required
+	Name ParameterName `json:"name"`
+
+	// secretKeyRef is the Secret key holding the value.
+	// +required
+	SecretKeyRef SecretKeySelector `json:"secretKeyRef"`
+}
+
+// ActionRequest asks for a service action.
+type ActionRequest struct {
+	// name of the action in the offering's spec.actions.
+	// +required
+	Name ItemName `json:"name"`
+
+	// parameters are passed to the action; each must be declared by it.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Parameters []ParameterValue `json:"parameters,omitempty"`
+
+	// secretParameters are passed to the action from Secrets in the request's namespace.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	SecretParameters []SecretParameterValue `json:"secretParameters,omitempty"`
+}
+
+// ConsumptionRequestSpec names an agreement and exactly one item.
+// +kubebuilder:validation:XValidation:rule="[has(self.resource), has(self.goods), has(self.action)].filter(x, x).size() == 1",message="exactly one of resource, goods or action must be set"
+// +kubebuilder:validation:XValidation:rule="has(self.resource) == has(oldSelf.resource) && has(self.goods) == has(oldSelf.goods) && has(self.action) == has(oldSelf.action)",message="the kind of item requested is immutable"
+// +kubebuilder:validation:XValidation:rule="!has(self.resource) || self.resource == oldSelf.resource",message="spec.resource is immutable; create a new request"
+// +kubebuilder:validation:XValidation:rule="!has(self.action) || self.action == oldSelf.action",message="spec.action is immutable; create a new request"
+// +kubebuilder:validation:XValidation:rule="!has(self.goods) || (self.goods.name == oldSelf.goods.name && self.goods.quantity == oldSelf.goods.quantity)",message="the goods item and quantity are immutable; create a new request"
+// +kubebuilder:validation:XValidation:rule="!has(self.goods) || !has(oldSelf.goods.decision) || (has(self.goods.decision) && self.goods.decision == oldSelf.goods.decision)",message="spec.goods.decision cannot be changed once given"
+type ConsumptionRequestSpec struct {
+	// agreement is the name of the ServiceAgreement, in this namespace, the
+	// request is made under. Immutable.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="agreement is immutable; create a new request"
+	Agreement AgreementName `json:"agreement"`
+
+	// resource asks for access to a resource item.
+	// +optional
+	Resource *ResourceRequest `json:"resource,omitempty"`
+
+	// goods asks for goods.
+	// +optional
+	Goods *GoodsRequest `json:"goods,omitempty"`
+
+	// action asks for a service action.
+	// +optional
+	Action *ActionRequest `json:"action,omitempty"`
+}
+
+// RequestPhase is where a request is in its lifecycle.
+// +kubebuilder:validation:Enum=Pending;AwaitingApproval;Provisioning;Fulfilled;Delivered;Accepted;Rejected;Denied;Failed;Revoked
+type RequestPhase string
+
+const (
+	// RequestPending: waiting for admission (the agreement is missing, not Active yet, or suspended).
+	RequestPending RequestPhase = "Pending"
+	// RequestAwaitingApproval: admitted; a provider must approve or deny it.
+	RequestAwaitingApproval RequestPhase = "AwaitingApproval"
+	// RequestProvisioning: approved; the grant, delivery or action is in progress.
+	RequestProvisioning RequestPhase = "Provisioning"
+	// RequestFulfilled: access is granted, or the action completed.
+	RequestFulfilled RequestPhase = "Fulfilled"
+	// RequestDelivered: goods were delivered and wait for the consumer's decision.
+	RequestDelivered RequestPhase = "Delivered"
+	// RequestAccepted: the consumer accepted the goods and now owns them.
+	RequestAccepted RequestPhase = "Accepted"
+	// RequestRejected: the consumer rejected the goods; they were removed.
+	RequestRejected RequestPhase = "Rejected"
+	// RequestDenied: refused at admission or by a provider. Final.
+	RequestDenied RequestPhase = "Denied"
+	// RequestFailed: could not be fulfilled. Final.
+	RequestFailed RequestPhase = "Failed"
+	// RequestRevoked: access was revoked because the agreement was suspended or ended.
+	RequestRevoked RequestPhase = "Revoked"
+)
+
+// AccessGrant records what was granted for a resource request.
+type AccessGrant struct {
+	// namespace is the granted namespace.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// roleBindings are the RoleBindings created in the granted namespace.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	RoleBindings []string `json:"roleBindings,omitempty"`
+
+	// resourceQuota is the ResourceQuota created in the granted namespace.
+	// +optional
+	ResourceQuota string `json:"resourceQuota,omitempty"`
+
+	// limitRange is the LimitRange created in the granted namespace.
+	// +optional
+	LimitRange string `json:"limitRange,omitempty"`
+
+	// networkPolicy is the NetworkPolicy created in the granted namespace.
+	// +optional
+	NetworkPolicy string `json:"networkPolicy,omitempty"`
+}
+
+// ApprovalRecord records a decision on a request.
+type ApprovalRecord struct {
+	// decision is Approved or Denied.
+	// +optional
+	Decision string `json:"decision,omitempty"`
+
+	// decidedBy is who decided: "offering-operator" for automatic decisions, or
+	// the reason the approver gave.
+	// +optional
+	DecidedBy string `json:"decidedBy,omitempty"`
+
+	// decidedAt is when the decision was recorded.
+	// +optional
+	DecidedAt *metav1.Time `json:"decidedAt,omitempty"`
+}
+
+// ConsumptionRequestStatus is the observed state of a ConsumptionRequest.
+type ConsumptionRequestStatus struct {
+	// observedGeneration is the generation of the spec last reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase summarises where the request is; see the conditions for details.
+	// +optional
+	Phase RequestPhase `json:"phase,omitempty"`
+
+	// item names what is requested, as "<kind>/<name>", for example "Resource/rack-space".
+	// +optional
+	// +kubebuilder:validation:MaxLength=80
+	Item string `json:"item,omitempty"`
+
+	// offering is the offering the agreement is for.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Offering string `json:"offering,omitempty"`
+
+	// conditions: Approved or Denied (a decision: by the operator for automatic
+	// approval and admission, by a provider for manual approval), Fulfilled,
+	// AccessVerified, Ready (True when the request holds what it asked for).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// grant is what was granted for a resource request.
+	// +optional
+	Grant *AccessGrant `json:"grant,omitempty"`
+
+	// approvedAt is when the request was approved.
+	// +optional
+	ApprovedAt *metav1.Time `json:"approvedAt,omitempty"`
+
+	// fulfilledAt is when the request was first fulfilled.
+	// +optional
+	FulfilledAt *metav1.Time `json:"fulfilledAt,omitempty"`
+
+	// fulfilmentDuration is the time from creation to fulfilment.
+	// +optional
+	FulfilmentDuration *metav1.Duration `json:"fulfilmentDuration,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,shortName=consumption;creq,categories=offering
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="the name of a ConsumptionRequest must be at most 63 characters"
+// +kubebuilder:printcolumn:name="Agreement",type=string,JSONPath=`.spec.agreement`
+// +kubebuilder:printcolumn:name="Item",type=string,JSONPath=`.status.item`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Namespace-Granted",type=string,priority=1,JSONPath=`.status.grant.namespace`
+// +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Fulfilment",type=string,priority=1,JSONPath=`.status.fulfilmentDuration`
+
+// ConsumptionRequest is a consumer asking for one item under its agreement:
+// access to a resource, goods, or a service action. It lives in the consumer's
+// namespace, next to the agreement it names.
+type ConsumptionRequest struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what is requested.
+	// +required
+	Spec ConsumptionRequestSpec `json:"spec"`
+
+	// status is the observed state of the request.
+	// +optional
+	Status ConsumptionRequestStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// ConsumptionRequestList is a list of ConsumptionRequests.
+type ConsumptionRequestList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ConsumptionRequest `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ConsumptionRequest{}, &ConsumptionRequestList{})
+}

@@ -1,0 +1,372 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SubjectKind is the kind of an RBAC subject that receives access.
+// +kubebuilder:validation:Enum=User;Group;ServiceAccount
+type SubjectKind string
+
+const (
+	// SubjectUser is a user name as the API server authenticates it.
+	SubjectUser SubjectKind = "User"
+	// SubjectGroup is a group name as the API server authenticates it.
+	SubjectGroup SubjectKind = "Group"
+	// SubjectServiceAccount is a ServiceAccount in a namespace.
+	SubjectServiceAccount SubjectKind = "ServiceAccount"
+)
+
+// Subject is an identity that receives the access granted under an agreement.
+// +kubebuilder:validation:XValidation:rule="self.kind == 'ServiceAccount' ? has(self.__namespace__) : !has(self.__namespace__)",message="namespace is required for a ServiceAccount and not allowed for a User or Group"
+type Subject struct {
+	// kind is User, Group or ServiceAccount.
+	// +required
+	Kind SubjectKind `json:"kind"`
+
+	// name of the user, group or service account.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// namespace of a ServiceAccount subject.
+	// +optional
+	Namespace NamespaceName `json:"namespace,omitempty"`
+}
+
+// Consumer identifies who consumes the service under an agreement.
+type Consumer struct {
+	// name is the consumer's display name, for example "Team Payments".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Name string `json:"name"`
+
+	// subjects receive the access granted under the agreement: every granted
+	// namespace binds the offering's ClusterRoles to each of them.
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	Subjects []Subject `json:"subjects"`
+}
+
+// ResourceEntitlement allows requests for an access item of the offering.
+type ResourceEntitlement struct {
+	// name of the access item in the offering's spec.resources.
+	// +required
+	Name ItemName `json:"name"`
+
+	// maxGrants is how many grants of this item may be held at once.
+	// Unlimited when omitted.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	MaxGrants *int32 `json:"maxGrants,omitempty"`
+}
+
+// GoodsEntitlement allows requests for goods of the offering.
+type GoodsEntitlement struct {
+	// name of the goods item in the offering's spec.goods.
+	// +required
+	Name ItemName `json:"name"`
+
+	// maxQuantity is the total quantity of these goods that may be delivered
+	// under the agreement; rejected deliveries give their quantity back.
+	// Unlimited when omitted.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	MaxQuantity *int32 `json:"maxQuantity,omitempty"`
+}
+
+// ActionEntitlement allows requests for a service action of the offering.
+type ActionEntitlement struct {
+	// name of the action in the offering's spec.actions.
+	// +required
+	Name ItemName `json:"name"`
+
+	// maxRuns is how many times the action may be requested under the agreement.
+	// Unlimited when omitted.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	MaxRuns *int32 `json:"maxRuns,omitempty"`
+}
+
+// Entitlements lists the items of the offering the consumer may request, and how many.
+type Entitlements struct {
+	// resources are the access items the consumer may request.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Resources []ResourceEntitlement `json:"resources,omitempty"`
+
+	// goods are the goods the consumer may request.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Goods []GoodsEntitlement `json:"goods,omitempty"`
+
+	// actions are the service actions the consumer may request.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Actions []ActionEntitlement `json:"actions,omitempty"`
+}
+
+// ApprovalPolicy says how requests under an agreement are approved.
+// +kubebuilder:validation:Enum=Automatic;Manual
+type ApprovalPolicy string
+
+const (
+	// ApprovalAutomatic approves every admitted request at once.
+	ApprovalAutomatic ApprovalPolicy = "Automatic"
+	// ApprovalManual waits for a provider to add the Approved or Denied
+	// condition through the status subresource.
+	ApprovalManual ApprovalPolicy = "Manual"
+)
+
+// ServiceLevels are the targets requests under an agreement are measured against.
+type ServiceLevels struct {
+	// approvalTime is the target time from a request's creation to its approval,
+	// for example "4h".
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	ApprovalTime *metav1.Duration `json:"approvalTime,omitempty"`
+
+	// fulfilmentTime is the target time from a request's creation to its
+	// fulfilment (access granted, goods delivered or action completed), for example "30s".
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	FulfilmentTime *metav1.Duration `json:"fulfilmentTime,omitempty"`
+
+	// objective is the percentage of requests that must meet their targets,
+	// as a decimal string such as "99" or "99.5".
+	// +optional
+	// +kubebuilder:validation:MaxLength=8
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{1,3}(\\\\.[0-9]{1,3})?$') && double(self) > 0.0 && double(self) <= 100.0",message="objective must be a percentage greater than 0 and at most 100, such as \"99.5\""
+	Objective string `json:"objective,omitempty"`
+}
+
+// ServiceAgreementSpec binds one offering to one consumer.
+// +kubebuilder:validation:XValidation:rule="!has(self.validFrom) || !has(self.validUntil) || self.validUntil > self.validFrom",message="validUntil must be later than validFrom"
+type ServiceAgreementSpec struct {
+	// offering is the name of the ServiceOffering this agreement is for. Immutable.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="offering is immutable; create a new agreement for another offering"
+	Offering OfferingName `json:"offering"`
+
+	// consumer is who consumes the service and which identities receive access.
+	// +required
+	Consumer Consumer `json:"consumer"`
+
+	// entitlements are the items the consumer may request, and how many.
+	// +required
+	Entitlements Entitlements `json:"entitlements"`
+
+	// approvalPolicy is Automatic (admitted requests are approved at once) or
+	// Manual (a provider approves or denies each request). Defaults to Automatic.
+	// +optional
+	// +kubebuilder:default=Automatic
+	ApprovalPolicy ApprovalPolicy `json:"approvalPolicy,omitempty"`
+
+	// serviceLevels are the targets requests are measured against.
+	// +optional
+	ServiceLevels *ServiceLevels `json:"serviceLevels,omitempty"`
+
+	// validFrom is when the agreement starts; it is Pending before. Starts at once when omitted.
+	// +optional
+	ValidFrom *metav1.Time `json:"validFrom,omitempty"`
+
+	// validUntil is when the agreement ends: it then expires and everything
+	// granted under it is revoked. Open-ended when omitted.
+	// +optional
+	ValidUntil *metav1.Time `json:"validUntil,omitempty"`
+
+	// suspended pauses the agreement: access granted under it is revoked (granted
+	// namespaces are kept) and new requests wait; setting it back to false restores access.
+	// +optional
+	Suspended bool `json:"suspended,omitempty"`
+}
+
+// AgreementPhase is the lifecycle phase of an agreement.
+// +kubebuilder:validation:Enum=Pending;Active;Suspended;Expired;Terminating
+type AgreementPhase string
+
+const (
+	// AgreementPending: the offering is missing or not Ready, or validFrom is in the future.
+	AgreementPending AgreementPhase = "Pending"
+	// AgreementActive: requests are admitted and access is granted.
+	AgreementActive AgreementPhase = "Active"
+	// AgreementSuspended: spec.suspended is true; access is revoked until it is false again.
+	AgreementSuspended AgreementPhase = "Suspended"
+	// AgreementExpired: validUntil has passed; access is revoked.
+	AgreementExpired AgreementPhase = "Expired"
+	// AgreementTerminating: the agreement is being deleted; access is being revoked.
+	AgreementTerminating AgreementPhase = "Terminating"
+)
+
+// Allocation is one request's claim on an entitlement. Allocations are written
+// with optimistic concurrency so that entitlements are never over-granted.
+type Allocation struct {
+	// request is the name of the ConsumptionRequest holding the allocation.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Request string `json:"request"`
+
+	// uid of the ConsumptionRequest holding the allocation.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	UID string `json:"uid"`
+
+	// kind of the item allocated.
+	// +required
+	Kind ItemKind `json:"kind"`
+
+	// item is the name of the item allocated.
+	// +required
+	Item ItemName `json:"item"`
+
+	// quantity allocated: 1 for resources and actions, the requested quantity for goods.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Quantity int32 `json:"quantity"`
+}
+
+// EntitlementUsage reports how much of one entitlement is in use.
+type EntitlementUsage struct {
+	// kind of the item.
+	// +required
+	Kind ItemKind `json:"kind"`
+
+	// item is the item's name.
+	// +required
+	Item ItemName `json:"item"`
+
+	// used is the number of grants held (resources), quantity delivered (goods)
+	// or runs requested (actions).
+	// +required
+	Used int32 `json:"used"`
+
+	// limit is the entitlement's maximum; absent when unlimited.
+	// +optional
+	Limit *int32 `json:"limit,omitempty"`
+}
+
+// RequestCounts counts an agreement's requests by phase.
+type RequestCounts struct {
+	// total number of requests under the agreement.
+	// +optional
+	Total int32 `json:"total,omitempty"`
+	// pending requests wait for admission (for example, for the agreement to become Active).
+	// +optional
+	Pending int32 `json:"pending,omitempty"`
+	// awaitingApproval requests wait for a provider's decision.
+	// +optional
+	AwaitingApproval int32 `json:"awaitingApproval,omitempty"`
+	// provisioning requests are being fulfilled.
+	// +optional
+	Provisioning int32 `json:"provisioning,omitempty"`
+	// fulfilled requests hold their grant, delivery or completed action.
+	// +optional
+	Fulfilled int32 `json:"fulfilled,omitempty"`
+	// denied requests were refused at admission or by a provider.
+	// +optional
+	Denied int32 `json:"denied,omitempty"`
+	// failed requests could not be fulfilled.
+	// +optional
+	Failed int32 `json:"failed,omitempty"`
+	// revoked requests had their access revoked (agreement suspended or ended).
+	// +optional
+	Revoked int32 `json:"revoked,omitempty"`
+}
+
+// ServiceAgreementStatus is the observed state of a ServiceAgreement.
+type ServiceAgreementStatus struct {
+	// observedGeneration is the generation of the spec last reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is Pending, Active, Suspended, Expired or Terminating.
+	// +optional
+	Phase AgreementPhase `json:"phase,omitempty"`
+
+	// conditions: Active (requests are admitted and access held), Ready (the
+	// agreement is Active and everything under it is reconciled),
+	// EntitlementsExhausted (True when at least one entitlement is fully used).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// usage reports, for every entitlement, how much is in use.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=96
+	Usage []EntitlementUsage `json:"usage,omitempty"`
+
+	// requests counts the agreement's requests by phase.
+	// +optional
+	Requests RequestCounts `json:"requests,omitempty"`
+
+	// allocations are the requests holding a share of a limited entitlement.
+	// Written by the request controller with optimistic concurrency; not for people to edit.
+	// +optional
+	// +listType=map
+	// +listMapKey=request
+	// +kubebuilder:validation:MaxItems=10000
+	Allocations []Allocation `json:"allocations,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,shortName=svcagreement;sag,categories=offering
+// +kubebuilder:printcolumn:name="Offering",type=string,JSONPath=`.spec.offering`
+// +kubebuilder:printcolumn:name="Consumer",type=string,JSONPath=`.spec.consumer.name`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Requests",type=integer,JSONPath=`.status.requests.total`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Approval",type=string,priority=1,JSONPath=`.spec.approvalPolicy`
+// +kubebuilder:printcolumn:name="Valid-Until",type=date,priority=1,JSONPath=`.spec.validUntil`
+// +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+
+// ServiceAgreement binds a ServiceOffering to a consumer: which items the
+// consumer may request and how many, how requests are approved, the service
+// levels, and the validity period. It lives in the consumer's namespace and is
+// written by the provider.
+type ServiceAgreement struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the agreement's terms.
+	// +required
+	Spec ServiceAgreementSpec `json:"spec"`
+
+	// status is the observed state of the relationship.
+	// +optional
+	Status ServiceAgreementStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// ServiceAgreementList is a list of ServiceAgreements.
+type ServiceAgreementList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ServiceAgreement `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ServiceAgreement{}, &ServiceAgreementList{})
+}

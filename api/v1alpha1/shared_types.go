@@ -1,0 +1,73 @@
+package v1alpha1
+
+// ItemName names one item (a resource, goods or action) of a ServiceOffering.
+// It follows the DNS label rules so that it can be used in object names.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="must be a DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit"
+type ItemName string
+
+// OfferingName is the name of a cluster-scoped ServiceOffering.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=253
+// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be a DNS subdomain: lower-case letters, digits, '-' and '.'"
+type OfferingName string
+
+// AgreementName is the name of a ServiceAgreement in the same namespace.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=253
+// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be a DNS subdomain: lower-case letters, digits, '-' and '.'"
+type AgreementName string
+
+// NamespaceName is the name of a namespace (a DNS label).
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="must be a DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit"
+type NamespaceName string
+
+// ObjectName is the name of a namespaced Kubernetes object (a DNS subdomain).
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=253
+// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be a DNS subdomain: lower-case letters, digits, '-' and '.'"
+type ObjectName string
+
+// ItemKind is one of the three kinds of item an offering is made of.
+// +kubebuilder:validation:Enum=Resource;Goods;Action
+type ItemKind string
+
+const (
+	// ItemKindResource is access to a provider-owned resource (a namespace with
+	// role bindings, quota, limit range and network isolation).
+	ItemKindResource ItemKind = "Resource"
+	// ItemKindGoods is a set of objects handed over to the consumer, who then owns them.
+	ItemKindGoods ItemKind = "Goods"
+	// ItemKindAction is an activity the provider performs for the consumer.
+	ItemKindAction ItemKind = "Action"
+)
+
+// Labels and annotations the operator puts on what it creates.
+const (
+	// LabelManagedBy marks every object the operator manages. Its value is ManagedByValue.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of LabelManagedBy on the operator's objects.
+	ManagedByValue = "offering-operator"
+	// LabelRequestNamespace names the namespace of the ConsumptionRequest an object was created for.
+	LabelRequestNamespace = "service.offering.dev/request-namespace"
+	// LabelRequestName names the ConsumptionRequest an object was created for.
+	LabelRequestName = "service.offering.dev/request-name"
+	// LabelRequestUID holds the UID of the ConsumptionRequest an object was created for.
+	LabelRequestUID = "service.offering.dev/request-uid"
+	// LabelOffering names the ServiceOffering an object was created under.
+	LabelOffering = "service.offering.dev/offering"
+	// LabelItem names the offering item an object was created for.
+	LabelItem = "service.offering.dev/item"
+	// LabelGrantable, set to "true" on a ClusterRole, allows offerings to grant it,
+	// unless it holds dangerous permissions (escalate, bind, impersonate, wildcards).
+	LabelGrantable = "service.offering.dev/grantable"
+	// AnnotationAgreement names the ServiceAgreement (namespace/name) an object was created under.
+	AnnotationAgreement = "service.offering.dev/agreement"
+
+	// Finalizer is the finalizer the operator puts on agreements and requests so that
+	// everything granted under them is revoked before they go away.
+	Finalizer = "service.offering.dev/finalizer"
+)

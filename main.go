@@ -1,8 +1,127 @@
+// Command manager runs the offering-operator controllers.
 package main
 
 import (
-	_ "github.com/offering-operator/offering-operator/api/v1alpha1"
-	_ "sigs.k8s.io/controller-runtime"
+	"crypto/tls"
+	"flag"
+	"os"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	servicev1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+	"github.com/offering-operator/offering-operator/controllers"
 )
 
-func main() {}
+func main() {
+	var (
+		metricsAddr, probeAddr, leaderElectionNamespace  string
+		enableLeaderElection, secureMetrics, enableHTTP2 bool
+		allowedRoles                                     string
+		concurrency                                      int
+		qps                                              float64
+		burst                                            int
+		leaseDuration                                    time.Duration
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443",
+		"Address the metrics endpoint binds to (:8443 for HTTPS, :8080 for HTTP; 0 disables it).")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
+	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
+		"Elect a leader so that only one replica reconciles at a time. Needed with more than one replica.")
+	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
+		"Namespace of the leader-election Lease (default: the namespace the manager runs in).")
+	flag.DurationVar(&leaseDuration, "leader-election-lease-duration", 15*time.Second, "Leader-election lease duration.")
+	flag.BoolVar(&secureMetrics, "metrics-secure", true,
+		"Serve metrics over HTTPS with authentication and authorization (TokenReview and SubjectAccessReview).")
+	flag.BoolVar(&enableHTTP2, "enable-http2", false,
+		"Enable HTTP/2 for the metrics server (off by default: HTTP/2 Stream Cancellation and Rapid Reset CVEs).")
+	flag.StringVar(&allowedRoles, "allowed-cluster-roles", "",
+		"Comma-separated ClusterRoles that offerings may grant even if they are not labelled "+
+			servicev1alpha1.LabelGrantable+"=true or hold escalate, bind, impersonate or wildcard permissions. "+
+			"cluster-admin is granted only if named here.")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "Workers per controller.")
+	flag.Float64Var(&qps, "kube-api-qps", 50, "Client-side rate limit towards the API server, in requests per second.")
+	flag.IntVar(&burst, "kube-api-burst", 100, "Client-side burst towards the API server.")
+	opts := zap.Options{Development: false}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	log := ctrl.Log.WithName("setup")
+
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(servicev1alpha1.AddToScheme(scheme))
+
+	var tlsOpts []func(*tls.Config)
+	if !enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metricsOpts := metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics, TLSOpts: tlsOpts}
+	if secureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+
+	cfg := ctrl.GetConfigOrDie()
+	cfg.QPS = float32(qps)
+	cfg.Burst = burst
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsOpts,
+		HealthProbeBindAddress:        probeAddr,
+		LeaderElection:                enableLeaderElection,
+		LeaderElectionID:              "offering-operator.service.offering.dev",
+		LeaderElectionNamespace:       leaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &leaseDuration,
+		Cache:                         controllers.CacheOptions(),
+	})
+	if err != nil {
+		log.Error(err, "unable to create manager")
+		os.Exit(1)
+	}
+
+	if err := controllers.Setup(mgr, controllers.Options{
+		AllowedClusterRoles:     splitList(allowedRoles),
+		MaxConcurrentReconciles: concurrency,
+		Clock:                   clock.RealClock{},
+	}); err != nil {
+		log.Error(err, "unable to set up controllers")
+		os.Exit(1)
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		log.Error(err, "unable to set up health check")
+		os.Exit(1)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		log.Error(err, "unable to set up ready check")
+		os.Exit(1)
+	}
+
+	log.Info("starting manager")
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "manager exited with an error")
+		os.Exit(1)
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -109,10 +109,10 @@ type ActionRequest struct {
 // ConsumptionRequestSpec names an agreement and exactly one item.
 // +kubebuilder:validation:XValidation:rule="[has(self.resource), has(self.goods), has(self.action)].filter(x, x).size() == 1",message="exactly one of resource, goods or action must be set"
 // +kubebuilder:validation:XValidation:rule="has(self.resource) == has(oldSelf.resource) && has(self.goods) == has(oldSelf.goods) && has(self.action) == has(oldSelf.action)",message="the kind of item requested is immutable"
-// +kubebuilder:validation:XValidation:rule="!has(self.resource) || self.resource == oldSelf.resource",message="spec.resource is immutable; create a new request"
-// +kubebuilder:validation:XValidation:rule="!has(self.action) || self.action == oldSelf.action",message="spec.action is immutable; create a new request"
-// +kubebuilder:validation:XValidation:rule="!has(self.goods) || (self.goods.name == oldSelf.goods.name && self.goods.quantity == oldSelf.goods.quantity)",message="the goods item and quantity are immutable; create a new request"
-// +kubebuilder:validation:XValidation:rule="!has(self.goods) || !has(oldSelf.goods.decision) || (has(self.goods.decision) && self.goods.decision == oldSelf.goods.decision)",message="spec.goods.decision cannot be changed once given"
+// +kubebuilder:validation:XValidation:rule="!has(self.resource) || !has(oldSelf.resource) || self.resource == oldSelf.resource",message="spec.resource is immutable; create a new request"
+// +kubebuilder:validation:XValidation:rule="!has(self.action) || !has(oldSelf.action) || self.action == oldSelf.action",message="spec.action is immutable; create a new request"
+// +kubebuilder:validation:XValidation:rule="!has(self.goods) || !has(oldSelf.goods) || (self.goods.name == oldSelf.goods.name && self.goods.quantity == oldSelf.goods.quantity)",message="the goods item and quantity are immutable; create a new request"
+// +kubebuilder:validation:XValidation:rule="!has(self.goods) || !has(oldSelf.goods) || !has(oldSelf.goods.decision) || (has(self.goods.decision) && self.goods.decision == oldSelf.goods.decision)",message="spec.goods.decision cannot be changed once given"
 type ConsumptionRequestSpec struct {
 	// agreement is the name of the ServiceAgreement, in this namespace, the
 	// request is made under. Immutable.
@@ -185,22 +185,6 @@ type AccessGrant struct {
 	NetworkPolicy string `json:"networkPolicy,omitempty"`
 }
 
-// ApprovalRecord records a decision on a request.
-type ApprovalRecord struct {
-	// decision is Approved or Denied.
-	// +optional
-	Decision string `json:"decision,omitempty"`
-
-	// decidedBy is who decided: "offering-operator" for automatic decisions, or
-	// the reason the approver gave.
-	// +optional
-	DecidedBy string `json:"decidedBy,omitempty"`
-
-	// decidedAt is when the decision was recorded.
-	// +optional
-	DecidedAt *metav1.Time `json:"decidedAt,omitempty"`
-}
-
 // ConsumptionRequestStatus is the observed state of a ConsumptionRequest.
 type ConsumptionRequestStatus struct {
 	// observedGeneration is the generation of the spec last reconciled successfully.
@@ -233,6 +217,12 @@ type ConsumptionRequestStatus struct {
 	// grant is what was granted for a resource request.
 	// +optional
 	Grant *AccessGrant `json:"grant,omitempty"`
+
+	// admittedAt is when the request passed admission: the agreement was
+	// Active, included the item and had entitlement left, which the request
+	// now holds until it is released.
+	// +optional
+	AdmittedAt *metav1.Time `json:"admittedAt,omitempty"`
 
 	// approvedAt is when the request was approved.
 	// +optional

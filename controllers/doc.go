@@ -1,2 +1,0 @@
-// Package controllers holds the reconcilers of offering-operator.
-package controllers

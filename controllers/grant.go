@@ -1,0 +1,591 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+)
+
+// waitRetry is how soon a request that waits on something not watched (a
+// namespace still terminating, an authorizer catching up) is looked at again.
+const waitRetry = time.Second
+
+// childLabels are the labels of every object created for a request: they
+// scope the operator's caches and map events back to the request.
+func childLabels(cr *v1alpha1.ConsumptionRequest, offering string, item v1alpha1.ItemName) map[string]string {
+	return map[string]string{
+		v1alpha1.LabelManagedBy:        v1alpha1.ManagedByValue,
+		v1alpha1.LabelRequestNamespace: cr.Namespace,
+		v1alpha1.LabelRequestName:      cr.Name,
+		v1alpha1.LabelRequestUID:       string(cr.UID),
+		v1alpha1.LabelOffering:         offering,
+		v1alpha1.LabelItem:             string(item),
+	}
+}
+
+// grant creates or repairs everything an access item gives, then verifies that
+// the consumer's subjects really can use it.
+func (r *RequestReconciler) grant(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, item *v1alpha1.ResourceItem, s *requestState) (ctrl.Result, error) {
+	nsName := grantNamespaceName(cr, item)
+	lbls := childLabels(cr, string(agr.Spec.Offering), item.Name)
+	if isReservedNamespace(nsName) {
+		return ctrl.Result{}, r.fail(cr, s, v1alpha1.ReasonNamespaceConflict,
+			fmt.Sprintf("namespace %s is reserved for the platform and is never granted", nsName))
+	}
+	if s.status.Phase != v1alpha1.RequestFulfilled {
+		s.status.Phase = v1alpha1.RequestProvisioning
+	}
+
+	wrote, waitMsg, conflict, err := r.ensureNamespace(ctx, cr, agr, item, nsName, lbls)
+	if err != nil {
+		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonGrantFailed, err.Error())
+		s.set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonGrantFailed, err.Error())
+		return ctrl.Result{}, err
+	}
+	if conflict != "" {
+		return ctrl.Result{}, r.fail(cr, s, v1alpha1.ReasonNamespaceConflict, conflict)
+	}
+	if waitMsg != "" {
+		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonNamespaceTerminating, waitMsg)
+		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonNamespaceTerminating, waitMsg)
+		return ctrl.Result{RequeueAfter: waitRetry}, nil
+	}
+
+	grant := &v1alpha1.AccessGrant{Namespace: nsName}
+	steps := []func(context.Context) (bool, error){
+		func(ctx context.Context) (bool, error) {
+			names, w, err := r.ensureRoleBindings(ctx, cr, agr, item, nsName, lbls)
+			grant.RoleBindings = names
+			return w, err
+		},
+		func(ctx context.Context) (bool, error) {
+			grant.ResourceQuota = nameIf(len(item.Quota) > 0, quotaName)
+			return r.ensureQuota(ctx, item, nsName, lbls)
+		},
+		func(ctx context.Context) (bool, error) {
+			grant.LimitRange = nameIf(len(item.Limits) > 0, limitRangeName)
+			return r.ensureLimitRange(ctx, item, nsName, lbls)
+		},
+		func(ctx context.Context) (bool, error) {
+			grant.NetworkPolicy = nameIf(item.NetworkIsolation != v1alpha1.NetworkIsolationNone, networkPolicyName)
+			return r.ensureNetworkPolicy(ctx, item, nsName, lbls)
+		},
+	}
+	for _, step := range steps {
+		w, err := step(ctx)
+		wrote = wrote || w
+		if err != nil {
+			s.status.Grant = grant
+			s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonGrantFailed, err.Error())
+			s.set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonGrantFailed, err.Error())
+			return ctrl.Result{}, err
+		}
+	}
+	s.status.Grant = grant
+	if wrote && meta.IsStatusConditionTrue(cr.Status.Conditions, v1alpha1.ConditionFulfilled) {
+		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Repaired", "Grant", "repaired drift in the grant of namespace %s", nsName)
+	}
+	s.set(v1alpha1.ConditionFulfilled, metav1.ConditionTrue, v1alpha1.ReasonGranted,
+		fmt.Sprintf("namespace %s granted with %d RoleBinding(s)", nsName, len(grant.RoleBindings)))
+
+	return r.verifyAndReport(ctx, cr, agr, item, nsName, wrote, s)
+}
+
+func nameIf(cond bool, name string) string {
+	if cond {
+		return name
+	}
+	return ""
+}
+
+// fail marks a request Failed for good: it gave nothing, so its entitlement is released.
+func (r *RequestReconciler) fail(cr *v1alpha1.ConsumptionRequest, s *requestState, reason, msg string) error {
+	s.notReady(v1alpha1.RequestFailed, reason, msg)
+	s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, reason, msg)
+	r.Recorder.Eventf(cr, nil, corev1.EventTypeWarning, "Failed", "Grant", "%s", msg)
+	return nil
+}
+
+// ensureNamespace creates the granted namespace, or repairs its labels and
+// annotations. A namespace that exists and was not created by the operator for
+// this very request is never adopted: conflict says why. waitMsg is set when
+// the namespace is still terminating from an earlier grant.
+func (r *RequestReconciler) ensureNamespace(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, item *v1alpha1.ResourceItem,
+	name string, lbls map[string]string,
+) (wrote bool, waitMsg, conflict string, err error) {
+	desiredLabels := map[string]string{}
+	maps.Copy(desiredLabels, item.Namespace.Labels)
+	maps.Copy(desiredLabels, lbls)
+	desiredAnn := map[string]string{}
+	maps.Copy(desiredAnn, item.Namespace.Annotations)
+	desiredAnn[v1alpha1.AnnotationAgreement] = agr.Namespace + "/" + agr.Name
+
+	var ns corev1.Namespace
+	err = r.Get(ctx, types.NamespacedName{Name: name}, &ns)
+	if apierrors.IsNotFound(err) {
+		ns = corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: desiredLabels, Annotations: desiredAnn}}
+		err = r.Create(ctx, &ns)
+		if err == nil {
+			r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "NamespaceCreated", "Grant", "created namespace %s", name)
+			return true, "", "", nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return false, "", "", err
+		}
+		// It exists but the cache does not show it as ours: look at the real thing.
+		if err = r.APIReader.Get(ctx, types.NamespacedName{Name: name}, &ns); err != nil {
+			return false, "", "", err
+		}
+	} else if err != nil {
+		return false, "", "", err
+	}
+	if ns.Labels[v1alpha1.LabelRequestUID] != string(cr.UID) || ns.Labels[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue {
+		if !ns.DeletionTimestamp.IsZero() && ns.Labels[v1alpha1.LabelManagedBy] == v1alpha1.ManagedByValue {
+			return false, fmt.Sprintf("namespace %s from an earlier grant is still being deleted", name), "", nil
+		}
+		return false, "", fmt.Sprintf("namespace %s already exists and was not created by offering-operator for this request; "+
+			"it is never adopted: delete it or request another name", name), nil
+	}
+	if !ns.DeletionTimestamp.IsZero() {
+		return false, fmt.Sprintf("namespace %s is being deleted; it is created again once it is gone", name), "", nil
+	}
+	if subset(desiredLabels, ns.Labels) && subset(desiredAnn, ns.Annotations) {
+		return false, "", "", nil
+	}
+	patch := client.MergeFrom(ns.DeepCopy())
+	if ns.Labels == nil {
+		ns.Labels = map[string]string{}
+	}
+	if ns.Annotations == nil {
+		ns.Annotations = map[string]string{}
+	}
+	maps.Copy(ns.Labels, desiredLabels)
+	maps.Copy(ns.Annotations, desiredAnn)
+	return true, "", "", r.Patch(ctx, &ns, patch)
+}
+
+// subset reports whether every key of want is in have with the same value.
+func subset(want, have map[string]string) bool {
+	for k, v := range want {
+		if hv, ok := have[k]; !ok || hv != v {
+			return false
+		}
+	}
+	return true
+}
+
+func rbacSubjects(agr *v1alpha1.ServiceAgreement) []rbacv1.Subject {
+	out := make([]rbacv1.Subject, 0, len(agr.Spec.Consumer.Subjects))
+	for _, s := range agr.Spec.Consumer.Subjects {
+		switch s.Kind {
+		case v1alpha1.SubjectServiceAccount:
+			out = append(out, rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: s.Name, Namespace: string(s.Namespace)})
+		case v1alpha1.SubjectGroup:
+			out = append(out, rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: s.Name})
+		default:
+			out = append(out, rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: s.Name})
+		}
+	}
+	return out
+}
+
+// ensureRoleBindings binds each of the item's ClusterRoles to the agreement's
+// subjects, and removes bindings of roles the item no longer names. A role
+// that is missing or not grantable is never bound.
+func (r *RequestReconciler) ensureRoleBindings(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, item *v1alpha1.ResourceItem,
+	ns string, lbls map[string]string,
+) ([]string, bool, error) {
+	subjects := rbacSubjects(agr)
+	wrote := false
+	names := make([]string, 0, len(item.ClusterRoles))
+	for _, roleName := range item.ClusterRoles {
+		var role rbacv1.ClusterRole
+		if err := r.Get(ctx, types.NamespacedName{Name: string(roleName)}, &role); err != nil {
+			return names, wrote, fmt.Errorf("ClusterRole %s: %w", roleName, err)
+		}
+		if err := r.Policy.Check(&role); err != nil {
+			return names, wrote, err
+		}
+		desired := &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: roleBindingName(string(roleName)), Namespace: ns, Labels: lbls},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: string(roleName)},
+			Subjects:   subjects,
+		}
+		w, err := ensureChild(ctx, r.Client, r.APIReader, desired, &rbacv1.RoleBinding{},
+			func(have *rbacv1.RoleBinding) bool {
+				return equality.Semantic.DeepEqual(have.Subjects, desired.Subjects) && subset(lbls, have.Labels)
+			},
+			func(have *rbacv1.RoleBinding) bool { return have.RoleRef == desired.RoleRef },
+			func(have *rbacv1.RoleBinding) { have.Subjects = desired.Subjects })
+		if err != nil {
+			return names, wrote, err
+		}
+		wrote = wrote || w
+		names = append(names, desired.Name)
+	}
+	// Remove bindings of roles the offering no longer names.
+	var existing rbacv1.RoleBindingList
+	if err := r.List(ctx, &existing, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelRequestUID: string(cr.UID)}); err != nil {
+		return names, wrote, err
+	}
+	for i := range existing.Items {
+		rb := &existing.Items[i]
+		if contains(names, rb.Name) {
+			continue
+		}
+		if err := deleteWithUID(ctx, r.Client, rb); err != nil {
+			return names, wrote, err
+		}
+		wrote = true
+	}
+	return names, wrote, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *RequestReconciler) ensureQuota(ctx context.Context, item *v1alpha1.ResourceItem, ns string, lbls map[string]string) (bool, error) {
+	if len(item.Quota) == 0 {
+		return r.ensureAbsent(ctx, &corev1.ResourceQuota{}, ns, quotaName)
+	}
+	desired := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: quotaName, Namespace: ns, Labels: lbls},
+		Spec:       corev1.ResourceQuotaSpec{Hard: item.Quota},
+	}
+	return ensureChild(ctx, r.Client, r.APIReader, desired, &corev1.ResourceQuota{},
+		func(have *corev1.ResourceQuota) bool {
+			return equality.Semantic.DeepEqual(have.Spec, desired.Spec) && subset(lbls, have.Labels)
+		}, nil,
+		func(have *corev1.ResourceQuota) { have.Spec = desired.Spec })
+}
+
+func (r *RequestReconciler) ensureLimitRange(ctx context.Context, item *v1alpha1.ResourceItem, ns string, lbls map[string]string) (bool, error) {
+	if len(item.Limits) == 0 {
+		return r.ensureAbsent(ctx, &corev1.LimitRange{}, ns, limitRangeName)
+	}
+	desired := &corev1.LimitRange{
+		ObjectMeta: metav1.ObjectMeta{Name: limitRangeName, Namespace: ns, Labels: lbls},
+		Spec:       corev1.LimitRangeSpec{Limits: item.Limits},
+	}
+	return ensureChild(ctx, r.Client, r.APIReader, desired, &corev1.LimitRange{},
+		func(have *corev1.LimitRange) bool {
+			return equality.Semantic.DeepEqual(have.Spec, desired.Spec) && subset(lbls, have.Labels)
+		}, nil,
+		func(have *corev1.LimitRange) { have.Spec = desired.Spec })
+}
+
+func (r *RequestReconciler) ensureNetworkPolicy(ctx context.Context, item *v1alpha1.ResourceItem, ns string, lbls map[string]string) (bool, error) {
+	if item.NetworkIsolation == v1alpha1.NetworkIsolationNone {
+		return r.ensureAbsent(ctx, &networkingv1.NetworkPolicy{}, ns, networkPolicyName)
+	}
+	desired := &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: networkPolicyName, Namespace: ns, Labels: lbls},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}}},
+		},
+	}
+	return ensureChild(ctx, r.Client, r.APIReader, desired, &networkingv1.NetworkPolicy{},
+		func(have *networkingv1.NetworkPolicy) bool {
+			return equality.Semantic.DeepEqual(have.Spec, desired.Spec) && subset(lbls, have.Labels)
+		}, nil,
+		func(have *networkingv1.NetworkPolicy) { have.Spec = desired.Spec })
+}
+
+// ensureAbsent deletes an object the operator created that the item no longer asks for.
+func (r *RequestReconciler) ensureAbsent(ctx context.Context, obj client.Object, ns, name string) (bool, error) {
+	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, obj); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return true, deleteWithUID(ctx, r.Client, obj)
+}
+
+// deleteWithUID deletes obj only if it is still the object that was read, so
+// that a successor created under the same name is never deleted by mistake.
+func deleteWithUID(ctx context.Context, c client.Client, obj client.Object) error {
+	uid := obj.GetUID()
+	err := c.Delete(ctx, obj, client.Preconditions{UID: &uid})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	return err
+}
+
+// ensureChild creates desired if it does not exist, or brings an existing
+// object back to it. It writes nothing when the object already matches.
+// inSync reports whether an existing object matches; compatible (optional)
+// reports whether it can be updated in place (otherwise it is deleted and
+// created again, for immutable fields); overwrite copies the desired fields
+// onto it. The cache only holds objects carrying the operator's labels, so
+// an object found by create but not by the cache is read live and taken
+// over: it sits in a namespace the operator owns.
+func ensureChild[T client.Object](ctx context.Context, c client.Client, live client.Reader, desired T, have T,
+	inSync func(T) bool, compatible func(T) bool, overwrite func(T),
+) (bool, error) {
+	key := client.ObjectKeyFromObject(desired)
+	err := c.Get(ctx, key, have)
+	if apierrors.IsNotFound(err) {
+		err = c.Create(ctx, desired)
+		if !apierrors.IsAlreadyExists(err) {
+			return err == nil, err
+		}
+		err = live.Get(ctx, key, have)
+	}
+	if err != nil {
+		return false, err
+	}
+	if inSync(have) {
+		return false, nil
+	}
+	if compatible != nil && !compatible(have) {
+		if err := deleteWithUID(ctx, c, have); err != nil {
+			return false, err
+		}
+		desired.SetResourceVersion("")
+		return true, c.Create(ctx, desired)
+	}
+	overwrite(have)
+	lbls := have.GetLabels()
+	if lbls == nil {
+		lbls = map[string]string{}
+	}
+	maps.Copy(lbls, desired.GetLabels())
+	have.SetLabels(lbls)
+	return true, c.Update(ctx, have)
+}
+
+// verifyAndReport asks the API server whether every subject of the agreement
+// can use the granted namespace, and sets AccessVerified and Ready. It asks
+// only when something was written or the grant is not verified yet.
+func (r *RequestReconciler) verifyAndReport(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, item *v1alpha1.ResourceItem,
+	ns string, wrote bool, s *requestState,
+) (ctrl.Result, error) {
+	prev := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionAccessVerified)
+	if !wrote && prev != nil && prev.Status == metav1.ConditionTrue && prev.ObservedGeneration == cr.Generation && holdsAccess(cr) && len(cr.Status.Grant.RoleBindings) > 0 {
+		r.markFulfilled(cr, s, ns)
+		return ctrl.Result{}, nil
+	}
+	denied, err := r.accessReview(ctx, agr, item, ns)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if denied == "" {
+		s.set(v1alpha1.ConditionAccessVerified, metav1.ConditionTrue, v1alpha1.ReasonVerified,
+			fmt.Sprintf("SubjectAccessReview confirms all %d subject(s) can use namespace %s", len(agr.Spec.Consumer.Subjects), ns))
+		if prev == nil || prev.Status != metav1.ConditionTrue {
+			r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "AccessVerified", "Verify", "all subjects can use namespace %s", ns)
+		}
+		r.markFulfilled(cr, s, ns)
+		return ctrl.Result{}, nil
+	}
+	// The authorizer may not have seen fresh RoleBindings yet: retry for a while before reporting.
+	since := s.now.Time
+	if prev != nil && prev.Status != metav1.ConditionTrue {
+		since = prev.LastTransitionTime.Time
+	}
+	if s.now.Sub(since) < r.Options.VerifyTimeout {
+		s.set(v1alpha1.ConditionAccessVerified, metav1.ConditionUnknown, v1alpha1.ReasonReconciling, "waiting for the authorizer: "+denied)
+		if prev != nil && prev.Status == metav1.ConditionUnknown {
+			// keep the time the wait started
+			s.status.Conditions = replaceTransitionTime(s.status.Conditions, v1alpha1.ConditionAccessVerified, prev.LastTransitionTime)
+		}
+		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonProvisioning, "verifying access: "+denied)
+		return ctrl.Result{RequeueAfter: waitRetry}, nil
+	}
+	s.set(v1alpha1.ConditionAccessVerified, metav1.ConditionFalse, v1alpha1.ReasonAccessDenied, denied)
+	s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonAccessDenied, denied)
+	r.Recorder.Eventf(cr, nil, corev1.EventTypeWarning, "AccessDenied", "Verify", "%s", denied)
+	return ctrl.Result{RequeueAfter: r.Options.VerifyTimeout}, nil
+}
+
+func replaceTransitionTime(conds []metav1.Condition, typ string, t metav1.Time) []metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == typ {
+			conds[i].LastTransitionTime = t
+		}
+	}
+	return conds
+}
+
+func (r *RequestReconciler) markFulfilled(cr *v1alpha1.ConsumptionRequest, s *requestState, ns string) {
+	s.status.Phase = v1alpha1.RequestFulfilled
+	s.set(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonGranted,
+		fmt.Sprintf("access to namespace %s is granted and verified", ns))
+	if s.status.FulfilledAt == nil {
+		s.status.FulfilledAt = &s.now
+		d := s.now.Sub(cr.CreationTimestamp.Time)
+		s.status.FulfilmentDuration = &metav1.Duration{Duration: d}
+		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Granted", "Grant", "access to namespace %s granted in %s", ns, d.Round(time.Millisecond))
+	}
+}
+
+// accessReview returns "" when every subject can act in ns with each bound
+// role, or a message naming the first subject and permission that fails. For
+// each role it checks one representative permission: the first verb and
+// resource of the role's first resource rule.
+func (r *RequestReconciler) accessReview(ctx context.Context, agr *v1alpha1.ServiceAgreement, item *v1alpha1.ResourceItem, ns string) (string, error) {
+	for _, roleName := range item.ClusterRoles {
+		var role rbacv1.ClusterRole
+		if err := r.Get(ctx, types.NamespacedName{Name: string(roleName)}, &role); err != nil {
+			return "", err
+		}
+		attrs := representativeAttributes(&role, ns)
+		if attrs == nil {
+			continue
+		}
+		for _, subj := range agr.Spec.Consumer.Subjects {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{ResourceAttributes: attrs}}
+			switch subj.Kind {
+			case v1alpha1.SubjectServiceAccount:
+				sar.Spec.User = "system:serviceaccount:" + string(subj.Namespace) + ":" + subj.Name
+				sar.Spec.Groups = []string{"system:serviceaccounts", "system:serviceaccounts:" + string(subj.Namespace), "system:authenticated"}
+			case v1alpha1.SubjectGroup:
+				sar.Spec.Groups = []string{subj.Name}
+			default:
+				sar.Spec.User = subj.Name
+			}
+			if err := r.Create(ctx, sar); err != nil {
+				return "", err
+			}
+			if !sar.Status.Allowed {
+				return fmt.Sprintf("%s %s cannot %s %s in namespace %s (ClusterRole %s): %s",
+					subj.Kind, subj.Name, attrs.Verb, attrs.Resource, ns, roleName, sar.Status.Reason), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+func representativeAttributes(role *rbacv1.ClusterRole, ns string) *authorizationv1.ResourceAttributes {
+	for _, rule := range role.Rules {
+		if len(rule.Verbs) == 0 || len(rule.Resources) == 0 || len(rule.ResourceNames) > 0 {
+			continue
+		}
+		a := &authorizationv1.ResourceAttributes{Namespace: ns, Verb: rule.Verbs[0], Resource: rule.Resources[0]}
+		if len(rule.APIGroups) > 0 && rule.APIGroups[0] != "*" {
+			a.Group = rule.APIGroups[0]
+		}
+		if a.Verb == "*" {
+			a.Verb = "get"
+		}
+		if a.Resource == "*" {
+			a.Resource = "pods"
+		}
+		return a
+	}
+	return nil
+}
+
+// revokeAndReport revokes a request's access because its agreement is not in
+// force, and reports it. final revocations (agreement expired or deleted)
+// remove the namespace per the item's policy; temporary ones (suspension)
+// remove only the RoleBindings, so that access can be restored as it was.
+func (r *RequestReconciler) revokeAndReport(ctx context.Context, cr *v1alpha1.ConsumptionRequest, _ *v1alpha1.ServiceAgreement, off *v1alpha1.ServiceOffering,
+	s *requestState, final bool, why string,
+) (ctrl.Result, error) {
+	policy := v1alpha1.RevocationPolicyDelete
+	if off != nil && cr.Spec.Resource != nil {
+		if item := findResourceItem(off, cr.Spec.Resource.Name); item != nil && item.RevocationPolicy != "" {
+			policy = item.RevocationPolicy
+		}
+	}
+	hadAccess := holdsAccess(cr)
+	if err := r.revoke(ctx, cr, final, policy); err != nil {
+		return ctrl.Result{}, err
+	}
+	if s.status.Grant != nil {
+		if final {
+			s.status.Grant = nil
+		} else {
+			g := s.status.Grant.DeepCopy()
+			g.RoleBindings = nil
+			s.status.Grant = g
+		}
+	}
+	s.notReady(v1alpha1.RequestRevoked, v1alpha1.ReasonRevoked, why+"; access is revoked")
+	s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonRevoked, why)
+	if cr.Spec.Resource != nil {
+		s.set(v1alpha1.ConditionAccessVerified, metav1.ConditionFalse, v1alpha1.ReasonRevoked, "access was revoked")
+	}
+	if hadAccess {
+		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Revoked", "Revoke", "%s; access is revoked", why)
+	}
+	return ctrl.Result{}, nil
+}
+
+// revoke removes what was granted for a request: its RoleBindings first, so
+// that access ends at once, then (when final) the namespace according to the
+// policy: Delete deletes it, Retain releases it to the provider.
+func (r *RequestReconciler) revoke(ctx context.Context, cr *v1alpha1.ConsumptionRequest, final bool, policy v1alpha1.RevocationPolicy) error {
+	owned := client.MatchingLabels{v1alpha1.LabelRequestUID: string(cr.UID)}
+	var rbs rbacv1.RoleBindingList
+	if err := r.List(ctx, &rbs, owned); err != nil {
+		return err
+	}
+	for i := range rbs.Items {
+		if err := deleteWithUID(ctx, r.Client, &rbs.Items[i]); err != nil {
+			return err
+		}
+	}
+	// The cache may not list a RoleBinding created moments ago: also delete by name in the recorded namespace.
+	if g := cr.Status.Grant; g != nil && g.Namespace != "" {
+		for _, name := range g.RoleBindings {
+			rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: g.Namespace, Name: name}}
+			if err := r.Delete(ctx, rb); client.IgnoreNotFound(err) != nil {
+				return err
+			}
+		}
+	}
+	if !final {
+		return nil
+	}
+	var nss corev1.NamespaceList
+	if err := r.List(ctx, &nss, owned); err != nil {
+		return err
+	}
+	for i := range nss.Items {
+		ns := &nss.Items[i]
+		if !ns.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if policy == v1alpha1.RevocationPolicyRetain {
+			patch := client.MergeFrom(ns.DeepCopy())
+			delete(ns.Labels, v1alpha1.LabelRequestUID)
+			if ns.Annotations == nil {
+				ns.Annotations = map[string]string{}
+			}
+			ns.Annotations["service.offering.dev/retained-from"] = cr.Namespace + "/" + cr.Name
+			if err := r.Patch(ctx, ns, patch); client.IgnoreNotFound(err) != nil {
+				return err
+			}
+			continue
+		}
+		if err := deleteWithUID(ctx, r.Client, ns); err != nil {
+			return err
+		}
+		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "NamespaceDeleted", "Revoke", "deleted namespace %s", ns.Name)
+	}
+	return nil
+}

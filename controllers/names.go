@@ -1,0 +1,67 @@
+package controllers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
+	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+)
+
+// Names of the objects created in a granted namespace.
+const (
+	quotaName         = "offering-quota"
+	limitRangeName    = "offering-limits"
+	networkPolicyName = "offering-isolation"
+	roleBindingPrefix = "offering-"
+)
+
+// grantNamespaceName is the namespace granted to a resource request: the name
+// the request asked for where the item allows it, otherwise
+// "<request namespace>-<request name>-<hash>", cut to fit a DNS label. The hash
+// of namespace and name keeps two requests from ever deriving the same name
+// ("a-b"/"c" and "a"/"b-c"), and is stable so that a grant is found again.
+func grantNamespaceName(cr *v1alpha1.ConsumptionRequest, item *v1alpha1.ResourceItem) string {
+	if cr.Spec.Resource != nil && cr.Spec.Resource.NamespaceName != "" && item != nil && item.Namespace.AllowRequestedName {
+		return string(cr.Spec.Resource.NamespaceName)
+	}
+	return derivedName(cr.Namespace+"-"+cr.Name, cr.Namespace+"/"+cr.Name, 63)
+}
+
+// roleBindingName is the RoleBinding that binds a ClusterRole in a granted namespace.
+func roleBindingName(role string) string {
+	return derivedName(roleBindingPrefix+sanitize(role), role, 253)
+}
+
+// derivedName returns base, made DNS-safe, followed by "-" and six hex digits
+// of the hash of key, cut so that the whole is at most max characters.
+func derivedName(base, key string, max int) string {
+	sum := sha256.Sum256([]byte(key))
+	suffix := hex.EncodeToString(sum[:])[:6]
+	base = sanitize(base)
+	if room := max - len(suffix) - 1; len(base) > room {
+		base = base[:room]
+	}
+	base = strings.Trim(base, "-.")
+	if base == "" {
+		return suffix
+	}
+	return base + "-" + suffix
+}
+
+// sanitize lower-cases s and replaces every character that is not a letter,
+// digit or '-' with '-'.
+func sanitize(s string) string {
+	b := []byte(strings.ToLower(s))
+	for i, c := range b {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+// isReservedNamespace reports whether a namespace name belongs to the platform and is never granted.
+func isReservedNamespace(name string) bool {
+	return name == "default" || strings.HasPrefix(name, "kube-") || strings.HasPrefix(name, "openshift-")
+}

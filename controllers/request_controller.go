@@ -1,0 +1,422 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+)
+
+// RequestReconciler admits, approves and fulfils ConsumptionRequests, and
+// revokes what was granted when a request is deleted or its agreement ends.
+type RequestReconciler struct {
+	client.Client
+	// APIReader is used where the cache cannot be trusted: confirming that an
+	// entitlement is exhausted, and looking at a namespace that already exists.
+	APIReader client.Reader
+	Policy    *RolePolicy
+	Recorder  recorder.EventRecorder
+	Options   Options
+}
+
+// +kubebuilder:rbac:groups=service.offering.dev,resources=consumptionrequests,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=service.offering.dev,resources=consumptionrequests/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=service.offering.dev,resources=consumptionrequests/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=resourcequotas;limitranges,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// Reconcile moves a request one step towards the state its agreement allows.
+func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var cr v1alpha1.ConsumptionRequest
+	if err := r.Get(ctx, req.NamespacedName, &cr); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !cr.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, &cr)
+	}
+	if !controllerutil.ContainsFinalizer(&cr, v1alpha1.Finalizer) {
+		patch := client.MergeFrom(cr.DeepCopy())
+		controllerutil.AddFinalizer(&cr, v1alpha1.Finalizer)
+		if err := r.Patch(ctx, &cr, patch); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+
+	s := newRequestState(&cr, r.Options.Clock.Now())
+	result, err := r.reconcileNormal(ctx, &cr, s)
+	if werr := r.writeStatus(ctx, &cr, s); werr != nil && err == nil {
+		err = werr
+	}
+	return result, err
+}
+
+// requestState is the status being built for a request during one reconcile.
+type requestState struct {
+	status v1alpha1.ConsumptionRequestStatus
+	now    metav1.Time
+	gen    int64
+	// owned are the condition types the operator writes on this request.
+	owned []string
+}
+
+func newRequestState(cr *v1alpha1.ConsumptionRequest, now time.Time) *requestState {
+	s := &requestState{status: *cr.Status.DeepCopy(), now: metav1.NewTime(now), gen: cr.Generation}
+	kind, name, _ := requestedItem(cr)
+	s.status.Item = fmt.Sprintf("%s/%s", kind, name)
+	s.owned = []string{v1alpha1.ConditionReady, v1alpha1.ConditionFulfilled}
+	if kind == v1alpha1.ItemKindResource {
+		s.owned = append(s.owned, v1alpha1.ConditionAccessVerified)
+	}
+	// Approved and Denied are the operator's only when it wrote them itself;
+	// a provider's decision is never taken over.
+	if c := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionApproved); c != nil && c.Reason == v1alpha1.ReasonAutoApproved {
+		s.owned = append(s.owned, v1alpha1.ConditionApproved)
+	}
+	if c := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionDenied); c != nil && isAdmissionReason(c.Reason) {
+		s.owned = append(s.owned, v1alpha1.ConditionDenied)
+	}
+	return s
+}
+
+func (s *requestState) set(typ string, status metav1.ConditionStatus, reason, msg string) {
+	setCondition(&s.status.Conditions, typ, status, reason, msg, s.gen, s.now)
+	for _, t := range s.owned {
+		if t == typ {
+			return
+		}
+	}
+	s.owned = append(s.owned, typ)
+}
+
+// notReady records a phase and a Ready=False condition with its reason.
+func (s *requestState) notReady(phase v1alpha1.RequestPhase, reason, msg string) {
+	s.status.Phase = phase
+	s.set(v1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+}
+
+func isAdmissionReason(reason string) bool {
+	switch reason {
+	case v1alpha1.ReasonItemNotEntitled, v1alpha1.ReasonItemNotOffered, v1alpha1.ReasonEntitlementExhausted,
+		v1alpha1.ReasonRequestedNameNotAllowed:
+		return true
+	}
+	return false
+}
+
+// writeStatus applies the operator's part of the status when it changed.
+func (r *RequestReconciler) writeStatus(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState) error {
+	s.status.ObservedGeneration = cr.Generation
+	desired := s.status.DeepCopy()
+	desired.Conditions = keepConditions(s.status.Conditions, s.owned...)
+	current := cr.Status.DeepCopy()
+	current.Conditions = keepConditions(cr.Status.Conditions, s.owned...)
+	if equality.Semantic.DeepEqual(current, desired) {
+		return nil
+	}
+	return client.IgnoreNotFound(applyStatus(ctx, r.Client, cr, desired))
+}
+
+func (r *RequestReconciler) reconcileNormal(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState) (ctrl.Result, error) {
+	// Denied is final: whoever denied it, nothing is granted.
+	if c := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionDenied); c != nil && c.Status == metav1.ConditionTrue {
+		return ctrl.Result{}, r.finishDenied(ctx, cr, s, c.Reason, c.Message)
+	}
+	if s.status.Phase == v1alpha1.RequestFailed {
+		return ctrl.Result{}, nil
+	}
+
+	var agr v1alpha1.ServiceAgreement
+	if err := r.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: string(cr.Spec.Agreement)}, &agr); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		if holdsAccess(cr) {
+			return r.revokeAndReport(ctx, cr, nil, nil, s, true,
+				fmt.Sprintf("ServiceAgreement %s no longer exists", cr.Spec.Agreement))
+		}
+		s.notReady(v1alpha1.RequestPending, v1alpha1.ReasonAgreementNotFound,
+			fmt.Sprintf("ServiceAgreement %s does not exist in namespace %s; the request waits for it", cr.Spec.Agreement, cr.Namespace))
+		return ctrl.Result{}, nil
+	}
+	s.status.Offering = string(agr.Spec.Offering)
+	var off v1alpha1.ServiceOffering
+	offErr := r.Get(ctx, types.NamespacedName{Name: string(agr.Spec.Offering)}, &off)
+	if offErr != nil && !apierrors.IsNotFound(offErr) {
+		return ctrl.Result{}, offErr
+	}
+
+	if active, final, why := agreementInForce(&agr, r.Options.Clock.Now()); !active || offErr != nil {
+		if offErr != nil {
+			why = fmt.Sprintf("ServiceOffering %s does not exist", agr.Spec.Offering)
+		}
+		if s.status.AdmittedAt != nil {
+			return r.revokeAndReport(ctx, cr, &agr, offeringOrNil(&off, offErr), s, final, why)
+		}
+		s.notReady(v1alpha1.RequestPending, v1alpha1.ReasonAgreementNotActive, why+"; the request waits until it is Active")
+		return ctrl.Result{}, nil
+	}
+
+	if s.status.AdmittedAt == nil {
+		ok, err := r.admit(ctx, cr, &agr, &off, s)
+		if err != nil || !ok {
+			return ctrl.Result{}, err
+		}
+	}
+
+	if approved, err := r.approve(ctx, cr, &agr, s); err != nil || !approved {
+		return ctrl.Result{}, err
+	}
+
+	kind, name, _ := requestedItem(cr)
+	switch kind {
+	case v1alpha1.ItemKindResource:
+		return r.grant(ctx, cr, &agr, findResourceItem(&off, name), s)
+	default:
+		s.status.Phase = v1alpha1.RequestProvisioning
+		msg := fmt.Sprintf("this version of offering-operator does not fulfil %s items yet; the request stays approved and waits", kind)
+		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonUnsupportedItemKind, msg)
+		s.set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonUnsupportedItemKind, msg)
+		return ctrl.Result{}, nil
+	}
+}
+
+func offeringOrNil(off *v1alpha1.ServiceOffering, err error) *v1alpha1.ServiceOffering {
+	if err != nil {
+		return nil
+	}
+	return off
+}
+
+// agreementInForce reports whether the agreement is Active now, and if not,
+// whether the end is final (expired or being deleted: everything is revoked)
+// or temporary (suspended or pending: namespaces are kept), and why. The spec
+// is consulted as well as the status, so that a suspension takes effect even
+// before the agreement controller has reported it.
+func agreementInForce(agr *v1alpha1.ServiceAgreement, now time.Time) (active, final bool, why string) {
+	name := agr.Name
+	switch {
+	case !agr.DeletionTimestamp.IsZero():
+		return false, true, fmt.Sprintf("ServiceAgreement %s is being deleted", name)
+	case agr.Spec.ValidUntil != nil && !now.Before(agr.Spec.ValidUntil.Time):
+		return false, true, fmt.Sprintf("ServiceAgreement %s expired at %s", name, agr.Spec.ValidUntil.UTC().Format(time.RFC3339))
+	case agr.Spec.Suspended:
+		return false, false, fmt.Sprintf("ServiceAgreement %s is suspended", name)
+	case agr.Spec.ValidFrom != nil && now.Before(agr.Spec.ValidFrom.Time):
+		return false, false, fmt.Sprintf("ServiceAgreement %s is not valid before %s", name, agr.Spec.ValidFrom.UTC().Format(time.RFC3339))
+	case agr.Status.Phase != v1alpha1.AgreementActive:
+		phase := agr.Status.Phase
+		if phase == "" {
+			phase = "not yet reconciled"
+		}
+		msg := fmt.Sprintf("ServiceAgreement %s is %s", name, phase)
+		if c := meta.FindStatusCondition(agr.Status.Conditions, v1alpha1.ConditionActive); c != nil && c.Message != "" {
+			msg += ": " + c.Message
+		}
+		return false, false, msg
+	}
+	return true, false, ""
+}
+
+// admit checks the request against its agreement and claims the entitlement.
+// It returns false when the request was denied.
+func (r *RequestReconciler) admit(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, off *v1alpha1.ServiceOffering, s *requestState) (bool, error) {
+	kind, name, _ := requestedItem(cr)
+	if _, included := entitlement(agr, kind, name); !included {
+		return false, r.deny(ctx, cr, s, v1alpha1.ReasonItemNotEntitled,
+			fmt.Sprintf("ServiceAgreement %s does not include %s %s", agr.Name, kind, name))
+	}
+	if !offers(off, kind, name) {
+		return false, r.deny(ctx, cr, s, v1alpha1.ReasonItemNotOffered,
+			fmt.Sprintf("ServiceOffering %s has no %s item named %s", off.Name, kind, name))
+	}
+	if kind == v1alpha1.ItemKindResource && cr.Spec.Resource.NamespaceName != "" && !findResourceItem(off, name).Namespace.AllowRequestedName {
+		return false, r.deny(ctx, cr, s, v1alpha1.ReasonRequestedNameNotAllowed,
+			fmt.Sprintf("resource %s does not allow choosing the namespace name; remove spec.resource.namespaceName", name))
+	}
+	res, err := admit(ctx, r.Client, r.APIReader, agr, cr)
+	if err != nil {
+		return false, err
+	}
+	if !res.Admitted {
+		return false, r.deny(ctx, cr, s, v1alpha1.ReasonEntitlementExhausted,
+			fmt.Sprintf("the entitlement for %s %s is used up (%d of %d in use); release one or ask the provider for more",
+				kind, name, res.Used, res.Limit))
+	}
+	s.status.AdmittedAt = &s.now
+	return true, nil
+}
+
+// deny refuses a request at admission. Nothing was created for it.
+func (r *RequestReconciler) deny(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState, reason, msg string) error {
+	s.set(v1alpha1.ConditionDenied, metav1.ConditionTrue, reason, msg)
+	r.Recorder.Eventf(cr, nil, corev1.EventTypeWarning, "Denied", "Admit", "%s", msg)
+	return r.finishDenied(ctx, cr, s, reason, msg)
+}
+
+// finishDenied releases whatever a denied request held and reports it.
+func (r *RequestReconciler) finishDenied(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState, reason, msg string) error {
+	if err := r.releaseEntitlement(ctx, cr); err != nil {
+		return err
+	}
+	s.notReady(v1alpha1.RequestDenied, reason, msg)
+	s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, reason, "the request was denied")
+	return nil
+}
+
+// approve applies the agreement's approval policy. It returns true when the request is approved.
+func (r *RequestReconciler) approve(_ context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, s *requestState) (bool, error) {
+	if c := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionApproved); c != nil && c.Status == metav1.ConditionTrue {
+		if s.status.ApprovedAt == nil {
+			t := c.LastTransitionTime
+			s.status.ApprovedAt = &t
+		}
+		return true, nil
+	}
+	if agr.Spec.ApprovalPolicy == v1alpha1.ApprovalManual {
+		s.notReady(v1alpha1.RequestAwaitingApproval, v1alpha1.ReasonAwaitingApproval,
+			fmt.Sprintf("ServiceAgreement %s requires a provider to approve this request: add the condition Approved=True "+
+				"(or Denied=True) through the status subresource", agr.Name))
+		return false, nil
+	}
+	s.set(v1alpha1.ConditionApproved, metav1.ConditionTrue, v1alpha1.ReasonAutoApproved,
+		fmt.Sprintf("ServiceAgreement %s approves requests automatically", agr.Name))
+	s.status.ApprovedAt = &s.now
+	r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Approved", "Approve", "approved automatically under ServiceAgreement %s", agr.Name)
+	return true, nil
+}
+
+// releaseEntitlement gives the request's allocation back to its agreement.
+func (r *RequestReconciler) releaseEntitlement(ctx context.Context, cr *v1alpha1.ConsumptionRequest) error {
+	var agr v1alpha1.ServiceAgreement
+	if err := r.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: string(cr.Spec.Agreement)}, &agr); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !hasAllocation(&agr, string(cr.UID)) {
+		return nil
+	}
+	return releaseAllocations(ctx, r.Client, r.APIReader, &agr, string(cr.UID))
+}
+
+// reconcileDelete revokes everything granted for a request, gives its
+// entitlement back, and only then lets the request go.
+func (r *RequestReconciler) reconcileDelete(ctx context.Context, cr *v1alpha1.ConsumptionRequest) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(cr, v1alpha1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	policy := v1alpha1.RevocationPolicyDelete
+	if off := r.offeringFor(ctx, cr); off != nil && cr.Spec.Resource != nil {
+		if item := findResourceItem(off, cr.Spec.Resource.Name); item != nil && item.RevocationPolicy != "" {
+			policy = item.RevocationPolicy
+		}
+	}
+	if err := r.revoke(ctx, cr, true, policy); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.releaseEntitlement(ctx, cr); err != nil {
+		return ctrl.Result{}, err
+	}
+	patch := client.MergeFrom(cr.DeepCopy())
+	controllerutil.RemoveFinalizer(cr, v1alpha1.Finalizer)
+	if err := r.Patch(ctx, cr, patch); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *RequestReconciler) offeringFor(ctx context.Context, cr *v1alpha1.ConsumptionRequest) *v1alpha1.ServiceOffering {
+	name := cr.Status.Offering
+	if name == "" {
+		var agr v1alpha1.ServiceAgreement
+		if err := r.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: string(cr.Spec.Agreement)}, &agr); err != nil {
+			return nil
+		}
+		name = string(agr.Spec.Offering)
+	}
+	var off v1alpha1.ServiceOffering
+	if err := r.Get(ctx, types.NamespacedName{Name: name}, &off); err != nil {
+		return nil
+	}
+	return &off
+}
+
+// SetupWithManager registers the controller and its watches.
+func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	byLabels := handler.EnqueueRequestsFromMapFunc(requestForLabels)
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.ConsumptionRequest{}).
+		Named("consumptionrequest").
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
+		Watches(&v1alpha1.ServiceAgreement{}, handler.EnqueueRequestsFromMapFunc(r.requestsForAgreement),
+			builder.WithPredicates(agreementStateChanged())).
+		Watches(&v1alpha1.ServiceOffering{}, handler.EnqueueRequestsFromMapFunc(r.requestsForOffering),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Namespace{}, byLabels).
+		Watches(&rbacv1.RoleBinding{}, byLabels).
+		Watches(&corev1.ResourceQuota{}, byLabels).
+		Watches(&corev1.LimitRange{}, byLabels).
+		Watches(&networkingv1.NetworkPolicy{}, byLabels).
+		Complete(r)
+}
+
+// agreementStateChanged passes agreement events that can change what its
+// requests hold: spec changes, deletion, phase changes. Roll-up-only status
+// updates are filtered out, so they do not fan out to every request.
+func agreementStateChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld.(*v1alpha1.ServiceAgreement), e.ObjectNew.(*v1alpha1.ServiceAgreement)
+			return o.Generation != n.Generation || o.Status.Phase != n.Status.Phase ||
+				!o.DeletionTimestamp.Equal(n.DeletionTimestamp)
+		},
+	}
+}
+
+func (r *RequestReconciler) requestsForAgreement(ctx context.Context, o client.Object) []reconcile.Request {
+	requests, err := requestsUnder(ctx, r.Client, o.(*v1alpha1.ServiceAgreement))
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing requests for agreement", "agreement", client.ObjectKeyFromObject(o))
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(requests))
+	for i := range requests {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&requests[i])})
+	}
+	return out
+}
+
+func (r *RequestReconciler) requestsForOffering(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.ConsumptionRequestList
+	if err := r.List(ctx, &list, client.MatchingFields{indexRequestOffering: o.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing requests for offering", "offering", o.GetName())
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
+}

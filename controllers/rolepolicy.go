@@ -1,0 +1,65 @@
+package controllers
+
+import (
+	"fmt"
+	"slices"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+)
+
+// dangerousVerbs are RBAC verbs that let a holder gain more than the role says.
+var dangerousVerbs = []string{"*", "escalate", "bind", "impersonate"}
+
+// RolePolicy decides which ClusterRoles offerings may grant.
+//
+// A ClusterRole is grantable when it is named in the operator's
+// --allowed-cluster-roles flag, or when it carries the label
+// service.offering.dev/grantable=true and holds no escalate, bind or
+// impersonate verb, no wildcard verb or resource, and no aggregation rule
+// (whose rules could grow after validation). cluster-admin is grantable only
+// when named in the flag.
+type RolePolicy struct {
+	allowed map[string]bool
+}
+
+// NewRolePolicy returns a RolePolicy that allows the named roles explicitly.
+func NewRolePolicy(allowed []string) *RolePolicy {
+	p := &RolePolicy{allowed: map[string]bool{}}
+	for _, r := range allowed {
+		p.allowed[r] = true
+	}
+	return p
+}
+
+// Check returns nil when role may be granted, or an error whose message says why not.
+func (p *RolePolicy) Check(role *rbacv1.ClusterRole) error {
+	if p.allowed[role.Name] {
+		return nil
+	}
+	if role.Name == "cluster-admin" {
+		return fmt.Errorf("ClusterRole cluster-admin is never granted unless named in --allowed-cluster-roles")
+	}
+	if role.Labels[v1alpha1.LabelGrantable] != "true" {
+		return fmt.Errorf("ClusterRole %s is not grantable: label it %s=true or name it in --allowed-cluster-roles",
+			role.Name, v1alpha1.LabelGrantable)
+	}
+	if role.AggregationRule != nil {
+		return fmt.Errorf("ClusterRole %s is aggregated, so its permissions can grow after validation; "+
+			"name it in --allowed-cluster-roles to grant it", role.Name)
+	}
+	for _, rule := range role.Rules {
+		for _, v := range rule.Verbs {
+			if slices.Contains(dangerousVerbs, v) {
+				return fmt.Errorf("ClusterRole %s holds the verb %q, which could escalate privileges; "+
+					"name it in --allowed-cluster-roles to grant it anyway", role.Name, v)
+			}
+		}
+		if slices.Contains(rule.Resources, "*") {
+			return fmt.Errorf("ClusterRole %s holds a wildcard resource; name it in --allowed-cluster-roles to grant it anyway",
+				role.Name)
+		}
+	}
+	return nil
+}

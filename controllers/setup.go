@@ -1,0 +1,137 @@
+// Package controllers holds the reconcilers of offering-operator: one for
+// ServiceOfferings, one for ServiceAgreements and one for ConsumptionRequests.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+)
+
+// FieldOwner is the field manager of every server-side apply the operator issues.
+const FieldOwner = "offering-operator"
+
+// Field indexes registered on the manager's cache.
+const (
+	indexAgreementOffering = "spec.offering"
+	indexRequestAgreement  = "spec.agreement"
+	indexRequestOffering   = "status.offering"
+	indexOfferingRole      = "spec.resources.clusterRoles"
+)
+
+// Options configure the controllers.
+type Options struct {
+	// AllowedClusterRoles may be granted even if unlabelled or powerful.
+	AllowedClusterRoles []string
+	// MaxConcurrentReconciles is the number of workers per controller.
+	MaxConcurrentReconciles int
+	// Clock tells the time; tests inject a fake one.
+	Clock clock.PassiveClock
+	// RollupDelay batches roll-up reconciles of agreements and offerings: events
+	// within this delay cause one reconcile. Defaults to one second.
+	RollupDelay time.Duration
+	// VerifyTimeout is how long a grant may wait for its SubjectAccessReviews
+	// to succeed before AccessVerified turns False. Defaults to 30 seconds.
+	VerifyTimeout time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = 4
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.RollupDelay <= 0 {
+		o.RollupDelay = time.Second
+	}
+	if o.VerifyTimeout <= 0 {
+		o.VerifyTimeout = 30 * time.Second
+	}
+}
+
+// CacheOptions scopes the informers of the kinds the operator creates to the
+// objects it manages, and strips managedFields from everything it caches.
+func CacheOptions() cache.Options {
+	managed := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})}
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Namespace{}:           managed,
+			&rbacv1.RoleBinding{}:         managed,
+			&corev1.ResourceQuota{}:       managed,
+			&corev1.LimitRange{}:          managed,
+			&networkingv1.NetworkPolicy{}: managed,
+		},
+	}
+}
+
+// Setup registers the field indexes and the three controllers with mgr.
+func Setup(mgr ctrl.Manager, opts Options) error {
+	opts.defaults()
+	if err := setupIndexes(context.Background(), mgr); err != nil {
+		return err
+	}
+	policy := NewRolePolicy(opts.AllowedClusterRoles)
+	if err := (&OfferingReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Policy: policy,
+		Recorder: mgr.GetEventRecorder("offering-operator"), Options: opts,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("offering controller: %w", err)
+	}
+	if err := (&AgreementReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+		Recorder: mgr.GetEventRecorder("offering-operator"), Options: opts,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("agreement controller: %w", err)
+	}
+	if err := (&RequestReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Policy: policy,
+		Recorder: mgr.GetEventRecorder("offering-operator"), Options: opts,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("request controller: %w", err)
+	}
+	return nil
+}
+
+func setupIndexes(ctx context.Context, mgr ctrl.Manager) error {
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &v1alpha1.ServiceAgreement{}, indexAgreementOffering, func(o client.Object) []string {
+		return []string{string(o.(*v1alpha1.ServiceAgreement).Spec.Offering)}
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.ConsumptionRequest{}, indexRequestAgreement, func(o client.Object) []string {
+		return []string{string(o.(*v1alpha1.ConsumptionRequest).Spec.Agreement)}
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.ConsumptionRequest{}, indexRequestOffering, func(o client.Object) []string {
+		if off := o.(*v1alpha1.ConsumptionRequest).Status.Offering; off != "" {
+			return []string{off}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return idx.IndexField(ctx, &v1alpha1.ServiceOffering{}, indexOfferingRole, func(o client.Object) []string {
+		var roles []string
+		for _, r := range o.(*v1alpha1.ServiceOffering).Spec.Resources {
+			for _, cr := range r.ClusterRoles {
+				roles = append(roles, string(cr))
+			}
+		}
+		return roles
+	})
+}

@@ -1,0 +1,68 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+)
+
+// applyStatus writes status to obj's status subresource with server-side apply,
+// as FieldOwner. Only the fields present in status are owned by the operator,
+// so conditions written by others (a provider's Approved or Denied) survive.
+func applyStatus(ctx context.Context, c client.Client, obj client.Object, status any) error {
+	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
+	if err != nil {
+		return err
+	}
+	st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(status)
+	if err != nil {
+		return fmt.Errorf("converting status: %w", err)
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{"status": st}}
+	u.SetGroupVersionKind(gvk)
+	u.SetName(obj.GetName())
+	u.SetNamespace(obj.GetNamespace())
+	// The UID makes the apply fail rather than create or touch a successor of the same name.
+	u.SetUID(obj.GetUID())
+	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner(FieldOwner), client.ForceOwnership)
+}
+
+// setCondition sets a condition on conds, keeping lastTransitionTime when the status does not change.
+func setCondition(conds *[]metav1.Condition, typ string, status metav1.ConditionStatus, reason, msg string, gen int64, now metav1.Time) {
+	meta.SetStatusCondition(conds, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: truncate(msg, 32768),
+		ObservedGeneration: gen, LastTransitionTime: now,
+	})
+}
+
+// keepConditions returns the conditions of conds whose type is in types, in that order.
+func keepConditions(conds []metav1.Condition, types ...string) []metav1.Condition {
+	out := make([]metav1.Condition, 0, len(types))
+	for _, t := range types {
+		if c := meta.FindStatusCondition(conds, t); c != nil {
+			out = append(out, *c)
+		}
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func boolStatus(b bool) metav1.ConditionStatus {
+	if b {
+		return metav1.ConditionTrue
+	}
+	return metav1.ConditionFalse
+}

@@ -1,0 +1,264 @@
+package controllers
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+)
+
+// The integration tests share one real API server (envtest) and one manager
+// that runs the three controllers under the operator's own generated RBAC
+// (config/rbac/role.yaml), not as an administrator.
+var (
+	testEnv   *envtest.Environment
+	testCtx   context.Context
+	admin     client.Client
+	testClock = &offsetClock{}
+	deletes   = &deleteLog{}
+	testUsers = map[string]*rest.Config{}
+)
+
+const (
+	operatorUser = "system:serviceaccount:offering-operator-system:offering-operator-controller-manager"
+	providerUser = "alice-provider"
+	approverUser = "carol-approver"
+	consumerUser = "bob-consumer"
+	// allowedPowerfulRole is named in the test manager's --allowed-cluster-roles.
+	allowedPowerfulRole = "test-allowed-powerful"
+)
+
+// requireAPIServer skips an integration test in -short mode.
+func requireAPIServer(t *testing.T) {
+	t.Helper()
+	if admin == nil {
+		t.Skip("integration test: needs the API server (run without -short, through `make test`)")
+	}
+}
+
+// offsetClock is the real time plus an offset the tests can move forward.
+type offsetClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *offsetClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *offsetClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+func (c *offsetClock) Step(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// deleteLog records the deletes the manager issues, in order.
+type deleteLog struct {
+	mu      sync.Mutex
+	entries []string
+}
+
+func (d *deleteLog) add(obj client.Object) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	kind := fmt.Sprintf("%T", obj)
+	d.entries = append(d.entries, fmt.Sprintf("%s %s/%s", kind, obj.GetNamespace(), obj.GetName()))
+}
+
+func (d *deleteLog) snapshot() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.entries...)
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		// Unit tests only: integration tests skip themselves (see requireAPIServer).
+		return m.Run()
+	}
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the tests with `make test`, "+
+			"which provides etcd and kube-apiserver through hack/control-plane.sh")
+		return 1
+	}
+	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
+	utilruntime.Must(v1alpha1.AddToScheme(scheme.Scheme))
+
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := testEnv.Start()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting envtest: %v\n", err)
+		return 1
+	}
+	defer func() {
+		if err := testEnv.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
+		}
+	}()
+	admin, err = client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var cancel context.CancelFunc
+	testCtx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+
+	if err := setupIdentities(testCtx); err != nil {
+		fmt.Fprintf(os.Stderr, "setting up identities: %v\n", err)
+		return 1
+	}
+	mgr, err := ctrl.NewManager(testUsers[operatorUser], ctrl.Options{
+		Scheme:                 scheme.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  CacheOptions(),
+		NewClient: func(config *rest.Config, options client.Options) (client.Client, error) {
+			c, err := client.NewWithWatch(config, options)
+			if err != nil {
+				return nil, err
+			}
+			return interceptor.NewClient(c, interceptor.Funcs{
+				Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+					deletes.add(obj)
+					return c.Delete(ctx, obj, opts...)
+				},
+			}), nil
+		},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := Setup(mgr, Options{
+		AllowedClusterRoles:     []string{allowedPowerfulRole},
+		MaxConcurrentReconciles: 4,
+		Clock:                   testClock,
+		RollupDelay:             50 * time.Millisecond,
+		VerifyTimeout:           5 * time.Second,
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(testCtx) }()
+	code := m.Run()
+	cancel()
+	if err := <-done; err != nil {
+		fmt.Fprintf(os.Stderr, "manager: %v\n", err)
+		return 1
+	}
+	return code
+}
+
+func zapLevel() zapcore.Level {
+	if os.Getenv("TEST_VERBOSE_LOGS") != "" {
+		return zapcore.DebugLevel
+	}
+	return zapcore.ErrorLevel
+}
+
+// setupIdentities creates the operator's identity bound to its generated
+// ClusterRole, and provider, approver and consumer identities bound to the
+// shipped persona roles.
+func setupIdentities(ctx context.Context) error {
+	roles, err := loadClusterRoles(filepath.Join("..", "config", "rbac"))
+	if err != nil {
+		return err
+	}
+	for _, r := range roles {
+		if err := admin.Create(ctx, r); err != nil {
+			return fmt.Errorf("creating ClusterRole %s: %w", r.Name, err)
+		}
+	}
+	bindings := map[string]string{
+		operatorUser: "offering-operator-manager",
+		providerUser: "offering-operator-provider",
+		approverUser: "offering-operator-approver",
+		consumerUser: "offering-operator-consumer",
+	}
+	for user, role := range bindings {
+		groups := []string{"system:authenticated"}
+		u, err := testEnv.AddUser(envtest.User{Name: user, Groups: groups}, nil)
+		if err != nil {
+			return err
+		}
+		testUsers[user] = u.Config()
+		crb := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "test-" + sanitize(user)},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+		}
+		if err := admin.Create(ctx, crb); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadClusterRoles reads every ClusterRole in the YAML files of dir.
+func loadClusterRoles(dir string) ([]*rbacv1.ClusterRole, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var out []*rbacv1.ClusterRole
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+		for {
+			var u unstructured.Unstructured
+			if err := dec.Decode(&u.Object); err != nil {
+				break
+			}
+			if u.GetKind() != "ClusterRole" {
+				continue
+			}
+			var role rbacv1.ClusterRole
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &role); err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+			out = append(out, &role)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016 # single-quoted $ expressions are for the inner shell or the output
+# The offering-operator demo on a local control plane (hack/local-cluster.sh).
+#
+#   hack/demo.sh up     start (or reuse) the cluster and the manager, apply the
+#                       samples, walk the story and show the result
+#   hack/demo.sh down   stop the manager and the cluster, remove the state dir
+#
+# `make demo` builds bin/manager first and runs `hack/demo.sh up`; `make demo-down`
+# runs `hack/demo.sh down`. Idempotent: a second `up` reuses what runs and takes
+# seconds. Every wait is bounded.
+#
+# Environment:
+#   DEMO_DIR            state dir (default: $PWD/.demo): the cluster's state, the
+#                       manager's PID (manager.pid), log (manager.log) and ports
+#   MANAGER_BINARY      the manager (default: bin/manager)
+#   DEMO_MANAGER_ARGS   extra arguments for the manager (word-split; default
+#                       --allowed-cluster-roles=view, as the sample offering grants
+#                       the aggregated `view` ClusterRole)
+#   DEMO_READY_TIMEOUT  seconds to wait for the offerings to be Ready (default 60)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEMO_DIR="${DEMO_DIR:-$PWD/.demo}"
+MANAGER_BINARY="${MANAGER_BINARY:-$ROOT/bin/manager}"
+READY_TIMEOUT="${DEMO_READY_TIMEOUT:-60}"
+MANAGER_ARGS="${DEMO_MANAGER_ARGS---allowed-cluster-roles=view}"
+CLUSTER="$ROOT/hack/local-cluster.sh"
+SAMPLES="$ROOT/config/samples"
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+log() { echo "demo: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# kc runs the control plane's kubectl against the demo cluster, bounded in time.
+kc() { timeout 150 "$KUBECTL" --kubeconfig "$DEMO_DIR/kubeconfig" "$@"; }
+
+# A path as the user would type it: relative to the current directory when below it.
+shown() {
+  case "$1" in
+    "$PWD"/*) echo "${1#"$PWD"/}" ;;
+    *) echo "$1" ;;
+  esac
+}
+
+free_port() {
+  local p
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+  die "no free port found"
+}
+
+# ---------------------------------------------------------------------------
+# Setting up: cluster, CRDs, personas, manager, samples.
+
+step_cluster() {
+  say "Local control plane (state in $(shown "$DEMO_DIR"))"
+  "$CLUSTER" up "$DEMO_DIR"
+  KUBECTL="$(cat "$DEMO_DIR/bindir")/kubectl"
+  [ -x "$KUBECTL" ] || die "no kubectl in $(cat "$DEMO_DIR/bindir")"
+}
+
+step_crds() {
+  say "Installing the CRDs (server-side apply)"
+  kc apply --server-side --force-conflicts -f "$ROOT/config/crd/bases"
+  kc wait --for=condition=Established --timeout=60s -f "$ROOT/config/crd/bases" >/dev/null
+}
+
+step_personas() {
+  local files=() f
+  for f in "$ROOT"/config/rbac/*persona*.yaml; do
+    [ -e "$f" ] && files+=(-f "$f")
+  done
+  [ ${#files[@]} -gt 0 ] || return 0
+  say "Applying the personas' RBAC"
+  kc apply --server-side --force-conflicts "${files[@]}"
+}
+
+manager_pid_alive() {
+  local pid
+  [ -s "$DEMO_DIR/manager.pid" ] || return 1
+  pid="$(cat "$DEMO_DIR/manager.pid")"
+  kill -0 "$pid" 2>/dev/null || return 1
+  # Only our manager: its command line names the demo's kubeconfig.
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DEMO_DIR/kubeconfig"
+}
+
+manager_ready() {
+  local probe
+  probe="$(sed -n 's/^probe=//p' "$DEMO_DIR/manager.ports" 2>/dev/null)"
+  [ -n "$probe" ] && curl -fsS -m 5 "http://127.0.0.1:$probe/readyz" >/dev/null 2>&1
+}
+
+current_server() {
+  kc config view --minify -o jsonpath='{.clusters[0].cluster.server}'
+}
+
+stop_manager() {
+  local pid
+  if manager_pid_alive; then
+    pid="$(cat "$DEMO_DIR/manager.pid")"
+    log "stopping the manager (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 150); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "the manager did not stop within 15s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$DEMO_DIR/manager.pid" "$DEMO_DIR/manager.ports" "$DEMO_DIR/manager.server"
+}
+
+step_manager() {
+  say "Operator (log in $(shown "$DEMO_DIR/manager.log"))"
+  if manager_pid_alive && manager_ready &&
+    [ "$(cat "$DEMO_DIR/manager.server" 2>/dev/null)" = "$(current_server)" ]; then
+    echo "manager already running (pid $(cat "$DEMO_DIR/manager.pid"))"
+    return 0
+  fi
+  stop_manager # a manager from an earlier cluster, or one that is not ready
+  [ -x "$MANAGER_BINARY" ] || die "no manager binary at $MANAGER_BINARY: run \`make demo\` (it builds bin/manager) or \`make build\`"
+  local metrics probe
+  metrics="$(free_port)"
+  probe="$(free_port)"
+  while [ "$probe" = "$metrics" ]; do probe="$(free_port)"; done
+  printf 'metrics=%s\nprobe=%s\n' "$metrics" "$probe" >"$DEMO_DIR/manager.ports"
+  current_server >"$DEMO_DIR/manager.server"
+  # shellcheck disable=SC2086 # MANAGER_ARGS is meant to be word-split
+  KUBECONFIG="$DEMO_DIR/kubeconfig" setsid bash -c 'echo $$ >"$0"; exec "$@"' "$DEMO_DIR/manager.pid" \
+    "$MANAGER_BINARY" \
+    --kubeconfig="$DEMO_DIR/kubeconfig" \
+    --metrics-bind-address="127.0.0.1:$metrics" \
+    --health-probe-bind-address="127.0.0.1:$probe" \
+    --leader-elect=false \
+    $MANAGER_ARGS \
+    </dev/null >>"$DEMO_DIR/manager.log" 2>&1 &
+  local deadline=$((SECONDS + 60))
+  until [ -s "$DEMO_DIR/manager.pid" ] && manager_ready; do
+    if [ -s "$DEMO_DIR/manager.pid" ] && ! kill -0 "$(cat "$DEMO_DIR/manager.pid")" 2>/dev/null; then
+      tail -n 30 "$DEMO_DIR/manager.log" >&2 || true
+      die "the manager exited (log: $DEMO_DIR/manager.log)"
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      tail -n 30 "$DEMO_DIR/manager.log" >&2 || true
+      die "the manager is not ready after 60s (log: $DEMO_DIR/manager.log)"
+    fi
+    sleep 0.3
+  done
+  echo "manager started (pid $(cat "$DEMO_DIR/manager.pid"), probes on 127.0.0.1:$probe, metrics on https://127.0.0.1:$metrics/metrics)"
+}
+
+# The sample files in the order to apply them: prerequisites first, the
+# kustomization left out.
+sample_files() {
+  local f
+  for f in "$SAMPLES"/prerequisites*.yaml; do [ -e "$f" ] && echo "$f"; done
+  for f in "$SAMPLES"/*.yaml; do
+    case "$(basename "$f")" in
+      kustomization.yaml | prerequisites*.yaml) ;;
+      *) [ -e "$f" ] && echo "$f" ;;
+    esac
+  done
+}
+
+step_samples() {
+  say "Applying the samples ($(shown "$SAMPLES"))"
+  local files=() f attempt
+  while IFS= read -r f; do files+=(-f "$f"); done < <(sample_files)
+  [ ${#files[@]} -gt 0 ] ||
+    die "no samples in $SAMPLES: the demo needs config/samples/*.yaml (a ServiceOffering, a ServiceAgreement, ConsumptionRequests and their prerequisites)"
+  for attempt in 1 2 3 4 5; do
+    kc apply "${files[@]}" && break
+    [ "$attempt" -lt 5 ] || die "applying the samples failed"
+    log "applying the samples failed (attempt $attempt); retrying"
+    sleep 2
+  done
+  # Wait (bounded) until every sample object can be read back.
+  local deadline=$((SECONDS + 30))
+  until kc get "${files[@]}" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || die "the sample objects are not all readable after 30s"
+    sleep 0.5
+  done
+}
+
+# ---------------------------------------------------------------------------
+# Walking the story. Each step is a function; append new ones to STORY.
+
+OFFERINGS_READY=true
+
+story_offerings_ready() {
+  say "Waiting up to ${READY_TIMEOUT}s for the ServiceOfferings to be Ready"
+  if ! kc wait --for=condition=Ready --timeout="${READY_TIMEOUT}s" serviceofferings --all; then
+    OFFERINGS_READY=false
+    log "WARNING: not every ServiceOffering is Ready; see the Reason column below and $(shown "$DEMO_DIR/manager.log")"
+  fi
+}
+
+story_show() {
+  say "kubectl get offering -A"
+  kc get offering -A
+  say "kubectl get serviceofferings,serviceagreements,consumptionrequests -A -o wide"
+  kc get serviceofferings,serviceagreements,consumptionrequests -A -o wide
+}
+
+STORY=(
+  story_offerings_ready
+  story_show
+)
+
+walk_story() {
+  local step
+  for step in "${STORY[@]}"; do "$step"; done
+}
+
+print_next_steps() {
+  local dir
+  dir="$(shown "$DEMO_DIR")"
+  cat <<EOF
+
+$(printf '\033[1m')The demo is running.$(printf '\033[0m')
+
+Point kubectl at the demo cluster (its kubectl v1.37 comes first on PATH):
+  source <(hack/local-cluster.sh env $dir)
+
+What to look at:
+  kubectl get offering -A                                   # offerings, agreements and requests at once
+  kubectl describe serviceoffering colocation               # the provider's catalogue entry and its Ready condition
+  kubectl get serviceagreements -n team-payments -o wide    # the agreement, its phase and entitlements
+  kubectl get consumptionrequests -n team-payments -o wide  # the requests: phase, granted namespace, fulfilment time
+  kubectl get events -A --sort-by=.lastTimestamp           # what the operator did
+  tail -f $dir/manager.log                                  # the operator's log
+
+Stop everything and remove $dir:
+  make demo-down
+EOF
+}
+
+cmd_up() {
+  local started=$SECONDS
+  step_cluster
+  step_crds
+  step_personas
+  step_manager
+  step_samples
+  walk_story
+  print_next_steps
+  log "done in $((SECONDS - started))s"
+  $OFFERINGS_READY || die "the ServiceOfferings did not become Ready within ${READY_TIMEOUT}s"
+}
+
+cmd_down() {
+  if [ ! -d "$DEMO_DIR" ]; then
+    log "nothing to do: $DEMO_DIR does not exist"
+    return 0
+  fi
+  stop_manager
+  "$CLUSTER" down "$DEMO_DIR"
+}
+
+case "${1:-}" in
+  up) mkdir -p "$DEMO_DIR"; DEMO_DIR="$(cd "$DEMO_DIR" && pwd)"; cmd_up ;;
+  down) [ -d "$DEMO_DIR" ] && DEMO_DIR="$(cd "$DEMO_DIR" && pwd)"; cmd_down ;;
+  *) echo "usage: $0 {up|down}" >&2; exit 2 ;;
+esac

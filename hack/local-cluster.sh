@@ -1,0 +1,331 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016 # single-quoted $ expressions are for the inner shell or the output
+# A real, local Kubernetes control plane on 127.0.0.1 only: etcd,
+# kube-apiserver (RBAC, default admission plugins) and kube-controller-manager
+# (garbage collector, namespace, resource quota, service accounts, cluster role
+# aggregation). No kubelet and no scheduler: pods never run.
+#
+#   hack/local-cluster.sh up   STATE_DIR   start (idempotent: returns at once when already healthy)
+#   hack/local-cluster.sh down STATE_DIR   stop the processes and remove STATE_DIR
+#   hack/local-cluster.sh env  STATE_DIR   print `export KUBECONFIG=...` and `export PATH=...`
+#
+# Everything lives in STATE_DIR: certificates (openssl), the etcd data, the
+# admin kubeconfig (STATE_DIR/kubeconfig, user "admin" in group system:masters),
+# the logs (STATE_DIR/*.log), the PIDs (STATE_DIR/*.pid) and the chosen ports
+# (STATE_DIR/ports). Binaries come from hack/control-plane.sh (or
+# $KUBEBUILDER_ASSETS when it holds them).
+#
+# Environment:
+#   LOCAL_CLUSTER_TIMEOUT   seconds to wait for the control plane (default 120)
+#   KCM_CONTROLLERS         kube-controller-manager --controllers (default below)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TIMEOUT="${LOCAL_CLUSTER_TIMEOUT:-120}"
+# Controller names as kube-controller-manager v1.37 lists them under --controllers
+# (the old short names are accepted as aliases). "serviceaccount" creates the
+# `default` ServiceAccount in every namespace, as in any real cluster.
+KCM_CONTROLLERS="${KCM_CONTROLLERS:-garbage-collector-controller,namespace-controller,resourcequota-controller,serviceaccount-token-controller,serviceaccount-controller,clusterrole-aggregation-controller}"
+SERVICE_CIDR="10.0.0.0/24"
+SERVICE_IP="10.0.0.1" # the first address of SERVICE_CIDR: the `kubernetes` Service
+COMPONENTS=(kube-controller-manager kube-apiserver etcd) # stop order
+
+log() { echo "local-cluster: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+usage() {
+  echo "usage: $0 {up|down|env} STATE_DIR" >&2
+  exit 2
+}
+
+abspath() {
+  mkdir -p "$1"
+  (cd "$1" && pwd)
+}
+
+bin_dir() {
+  if [ -f "$STATE/bindir" ] && [ -x "$(cat "$STATE/bindir")/kube-apiserver" ]; then
+    cat "$STATE/bindir"
+    return
+  fi
+  "$ROOT/hack/control-plane.sh"
+}
+
+# pid_alive NAME: the recorded process runs and still is ours (its command line
+# names STATE_DIR), so that a recycled PID is never signalled.
+pid_alive() {
+  local f="$STATE/$1.pid" pid
+  [ -s "$f" ] || return 1
+  pid="$(cat "$f")"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$STATE" || return 1
+}
+
+port_free() {
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# free_port NAME: the port recorded for NAME when it is still free, otherwise a new free one.
+free_port() {
+  local name="$1" p
+  p="$(sed -n "s/^${name}=//p" "$STATE/ports" 2>/dev/null || true)"
+  if [ -n "$p" ] && port_free "$p" && ! grep -qx "$p" "$STATE/.taken" 2>/dev/null; then
+    echo "$p" | tee -a "$STATE/.taken"
+    return
+  fi
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % 40000))
+    if port_free "$p" && ! grep -qx "$p" "$STATE/.taken" 2>/dev/null; then
+      echo "$p" | tee -a "$STATE/.taken"
+      return
+    fi
+  done
+  die "no free port found"
+}
+
+ssl() { openssl "$@" >/dev/null 2>&1 || { openssl "$@"; die "openssl $1 failed"; }; }
+
+# sign NAME SUBJECT EXTENSIONS: a key and a certificate signed by the cluster CA.
+sign() {
+  local name="$1" subj="$2" ext="$3" pki="$STATE/pki"
+  ssl genrsa -out "$pki/$name.key" 2048
+  ssl req -new -key "$pki/$name.key" -subj "$subj" -out "$pki/$name.csr"
+  printf '%s\n' "$ext" >"$pki/$name.ext"
+  ssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 3650 -sha256 -extfile "$pki/$name.ext" -out "$pki/$name.crt"
+  rm -f "$pki/$name.csr" "$pki/$name.ext"
+}
+
+make_pki() {
+  local pki="$STATE/pki"
+  [ -s "$pki/ca.crt" ] && [ -s "$pki/apiserver.crt" ] && [ -s "$pki/admin.crt" ] &&
+    [ -s "$pki/kube-controller-manager.crt" ] && [ -s "$pki/sa.pub" ] && return 0
+  log "generating certificates in $pki"
+  rm -rf "$pki"
+  mkdir -p "$pki"
+  chmod 700 "$pki"
+  # One CA signs the serving certificate and is the client CA.
+  ssl req -x509 -new -nodes -newkey rsa:2048 -keyout "$pki/ca.key" -out "$pki/ca.crt" \
+    -days 3650 -sha256 -subj "/CN=local-cluster-ca" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+  sign apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,IP:${SERVICE_IP},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  local client="basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+  sign admin "/O=system:masters/CN=admin" "$client"
+  # The controller manager runs every controller with its own credentials
+  # (--use-service-account-credentials=false); the garbage collector and the
+  # namespace controller delete arbitrary resources, which the bootstrap
+  # system:kube-controller-manager role alone does not allow.
+  sign kube-controller-manager "/O=system:masters/CN=system:kube-controller-manager" "$client"
+  ssl genrsa -out "$pki/sa.key" 2048
+  ssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
+}
+
+# write_kubeconfig FILE USER: a kubeconfig for the cluster with USER's client certificate.
+write_kubeconfig() {
+  local file="$1" user="$2" pki="$STATE/pki"
+  cat >"$file.tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: https://127.0.0.1:${API_PORT}
+    certificate-authority: ${pki}/ca.crt
+users:
+- name: ${user}
+  user:
+    client-certificate: ${pki}/${user}.crt
+    client-key: ${pki}/${user}.key
+contexts:
+- name: local
+  context:
+    cluster: local
+    user: ${user}
+current-context: local
+EOF
+  chmod 600 "$file.tmp"
+  mv "$file.tmp" "$file"
+}
+
+# launch NAME BINARY ARGS...: start a process in its own session, detached from
+# the caller's terminal and file descriptors, so that it outlives this script.
+launch() {
+  local name="$1"
+  shift
+  rm -f "$STATE/$name.pid"
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$STATE/$name.pid" "$@" \
+    </dev/null >>"$STATE/$name.log" 2>&1 9>&- &
+
+  for _ in $(seq 50); do
+    [ -s "$STATE/$name.pid" ] && return 0
+    sleep 0.1
+  done
+  die "$name did not start"
+}
+
+# wait_for WHAT SECONDS COMMAND...: run COMMAND until it succeeds; fail after SECONDS.
+wait_for() {
+  local what="$1" secs="$2" deadline
+  shift 2
+  deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    local c
+    for c in "${COMPONENTS[@]}"; do
+      if [ -s "$STATE/$c.pid" ] && ! pid_alive "$c"; then
+        log "$c exited; last lines of $STATE/$c.log:"
+        tail -n 25 "$STATE/$c.log" >&2 || true
+        die "$c is not running"
+      fi
+    done
+    [ "$SECONDS" -lt "$deadline" ] || die "timed out after ${secs}s waiting for $what (logs in $STATE/*.log)"
+    sleep 0.3
+  done
+}
+
+kc() { "$BIN/kubectl" --kubeconfig "$STATE/kubeconfig" --request-timeout=5s "$@"; }
+
+healthy() {
+  local c
+  for c in "${COMPONENTS[@]}"; do pid_alive "$c" || return 1; done
+  [ -s "$STATE/kubeconfig" ] || return 1
+  [ "$(kc get --raw /readyz 2>/dev/null)" = "ok" ] || return 1
+  kc get namespace default >/dev/null 2>&1 || return 1
+}
+
+stop_all() {
+  local c pid
+  for c in "${COMPONENTS[@]}"; do
+    if pid_alive "$c"; then
+      pid="$(cat "$STATE/$c.pid")"
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+      done
+      if kill -0 "$pid" 2>/dev/null; then
+        log "$c (pid $pid) did not stop within 10s; killing it"
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+      fi
+    fi
+    rm -f "$STATE/$c.pid"
+  done
+}
+
+cmd_up() {
+  mkdir -p "$STATE"
+  exec 9>"$STATE/.lock"
+  flock -w "$TIMEOUT" 9 || die "another '$0 up' holds $STATE/.lock"
+  BIN="$(bin_dir)"
+  [ -x "$BIN/kube-apiserver" ] || die "no control-plane binaries (hack/control-plane.sh)"
+  echo "$BIN" >"$STATE/bindir"
+
+  if healthy; then
+    log "already running: $(kc config view -o jsonpath='{.clusters[0].cluster.server}') (state in $STATE)"
+    return 0
+  fi
+  local started=$SECONDS
+  stop_all # whatever is left of an earlier, unhealthy start
+
+  make_pki
+  rm -f "$STATE/.taken"
+  local etcd_port peer_port kcm_port
+  etcd_port="$(free_port etcd)"
+  peer_port="$(free_port etcd-peer)"
+  API_PORT="$(free_port apiserver)"
+  kcm_port="$(free_port kube-controller-manager)"
+  printf 'etcd=%s\netcd-peer=%s\napiserver=%s\nkube-controller-manager=%s\n' \
+    "$etcd_port" "$peer_port" "$API_PORT" "$kcm_port" >"$STATE/ports"
+  rm -f "$STATE/.taken"
+  write_kubeconfig "$STATE/kubeconfig" admin
+  write_kubeconfig "$STATE/kube-controller-manager.kubeconfig" kube-controller-manager
+  local pki="$STATE/pki"
+
+  log "starting etcd on 127.0.0.1:$etcd_port"
+  mkdir -p "$STATE/etcd"
+  chmod 700 "$STATE/etcd"
+  launch etcd "$BIN/etcd" \
+    --name=local \
+    --data-dir="$STATE/etcd" \
+    --listen-client-urls="http://127.0.0.1:$etcd_port" \
+    --advertise-client-urls="http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls="http://127.0.0.1:$peer_port" \
+    --initial-advertise-peer-urls="http://127.0.0.1:$peer_port" \
+    --initial-cluster="local=http://127.0.0.1:$peer_port" \
+    --unsafe-no-fsync=true \
+    --log-level=warn
+  wait_for "etcd" "$TIMEOUT" curl -fsS "http://127.0.0.1:$etcd_port/health"
+
+  log "starting kube-apiserver on https://127.0.0.1:$API_PORT"
+  launch kube-apiserver "$BIN/kube-apiserver" \
+    --bind-address=127.0.0.1 \
+    --advertise-address=127.0.0.1 \
+    --secure-port="$API_PORT" \
+    --cert-dir="$STATE/apiserver-certs" \
+    --etcd-servers="http://127.0.0.1:$etcd_port" \
+    --tls-cert-file="$pki/apiserver.crt" \
+    --tls-private-key-file="$pki/apiserver.key" \
+    --client-ca-file="$pki/ca.crt" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$pki/sa.pub" \
+    --service-account-signing-key-file="$pki/sa.key" \
+    --authorization-mode=RBAC \
+    --service-cluster-ip-range="$SERVICE_CIDR" \
+    --allow-privileged=true \
+    --profiling=false \
+    --v=1
+  wait_for "kube-apiserver /readyz" "$TIMEOUT" bash -c '[ "$("$0" --kubeconfig "$1" --request-timeout=5s get --raw /readyz)" = ok ]' \
+    "$BIN/kubectl" "$STATE/kubeconfig"
+
+  log "starting kube-controller-manager (controllers: $KCM_CONTROLLERS)"
+  launch kube-controller-manager "$BIN/kube-controller-manager" \
+    --kubeconfig="$STATE/kube-controller-manager.kubeconfig" \
+    --authentication-kubeconfig="$STATE/kube-controller-manager.kubeconfig" \
+    --authorization-kubeconfig="$STATE/kube-controller-manager.kubeconfig" \
+    --bind-address=127.0.0.1 \
+    --secure-port="$kcm_port" \
+    --cert-dir="$STATE/kcm-certs" \
+    --controllers="$KCM_CONTROLLERS" \
+    --use-service-account-credentials=false \
+    --service-account-private-key-file="$pki/sa.key" \
+    --root-ca-file="$pki/ca.crt" \
+    --leader-elect=false \
+    --profiling=false \
+    --v=1
+  wait_for "kube-controller-manager /healthz" "$TIMEOUT" curl -fsSk "https://127.0.0.1:$kcm_port/healthz"
+  wait_for "namespace default" "$TIMEOUT" kc get namespace default
+  wait_for "cluster healthy" "$TIMEOUT" healthy
+  log "ready in $((SECONDS - started))s: https://127.0.0.1:$API_PORT; use: source <($0 env $STATE)"
+}
+
+cmd_down() {
+  if [ ! -d "$STATE" ]; then
+    log "nothing to do: $STATE does not exist"
+    return 0
+  fi
+  stop_all
+  rm -rf "$STATE"
+  log "stopped and removed $STATE"
+}
+
+cmd_env() {
+  [ -s "$STATE/kubeconfig" ] || die "no cluster in $STATE (run: $0 up $STATE)"
+  BIN="$(bin_dir)"
+  printf 'export KUBECONFIG=%q\n' "$STATE/kubeconfig"
+  printf 'export PATH=%q:"$PATH"\n' "$BIN"
+}
+
+[ $# -eq 2 ] || usage
+case "$1" in
+  up) STATE="$(abspath "$2")"; cmd_up ;;
+  down)
+    if [ -d "$2" ]; then STATE="$(cd "$2" && pwd)"; else STATE="$2"; fi
+    cmd_down
+    ;;
+  env) [ -d "$2" ] || die "no cluster in $2"; STATE="$(cd "$2" && pwd)"; cmd_env ;;
+  *) usage ;;
+esac

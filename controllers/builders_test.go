@@ -229,8 +229,8 @@ func gone(t *testing.T, obj client.Object) {
 		if err != nil {
 			return err
 		}
-		if ok && obj.GetDeletionTimestamp().IsZero() {
-			return fmt.Errorf("still exists")
+		if _, isNS := obj.(*corev1.Namespace); ok && (!isNS || obj.GetDeletionTimestamp().IsZero()) {
+			return fmt.Errorf("still exists (deletionTimestamp %v, finalizers %v)", obj.GetDeletionTimestamp(), obj.GetFinalizers())
 		}
 		return nil
 	})

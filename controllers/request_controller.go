@@ -154,8 +154,10 @@ func (r *RequestReconciler) reconcileNormal(ctx context.Context, cr *v1alpha1.Co
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, err
 		}
-		if holdsAccess(cr) {
-			return r.revokeAndReport(ctx, cr, nil, nil, s, true,
+		if holdsAccess(cr) || s.status.AdmittedAt != nil || s.status.Phase == v1alpha1.RequestRevoked {
+			// The entitlement went with the agreement: a new agreement of the same name admits the request afresh.
+			s.status.AdmittedAt = nil
+			return r.revokeAndReport(ctx, cr, nil, r.offeringFor(ctx, cr), s, true,
 				fmt.Sprintf("ServiceAgreement %s no longer exists", cr.Spec.Agreement))
 		}
 		s.notReady(v1alpha1.RequestPending, v1alpha1.ReasonAgreementNotFound,

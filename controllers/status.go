@@ -24,6 +24,7 @@ func applyStatus(ctx context.Context, c client.Client, obj client.Object, status
 	if err != nil {
 		return fmt.Errorf("converting status: %w", err)
 	}
+	pruneNulls(st)
 	u := &unstructured.Unstructured{Object: map[string]any{"status": st}}
 	u.SetGroupVersionKind(gvk)
 	u.SetName(obj.GetName())
@@ -32,6 +33,25 @@ func applyStatus(ctx context.Context, c client.Client, obj client.Object, status
 	u.SetUID(obj.GetUID())
 	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(FieldOwner), client.ForceOwnership)
+}
+
+// pruneNulls removes null values, which the converter produces for empty
+// structs and which the API server rejects for object-typed fields.
+func pruneNulls(m map[string]any) {
+	for k, v := range m {
+		switch x := v.(type) {
+		case nil:
+			delete(m, k)
+		case map[string]any:
+			pruneNulls(x)
+		case []any:
+			for _, e := range x {
+				if em, ok := e.(map[string]any); ok {
+					pruneNulls(em)
+				}
+			}
+		}
+	}
 }
 
 // setCondition sets a condition on conds, keeping lastTransitionTime when the status does not change.

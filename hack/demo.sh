@@ -28,7 +28,8 @@ MANAGER_ARGS="${DEMO_MANAGER_ARGS---allowed-cluster-roles=view}"
 CLUSTER="$ROOT/hack/local-cluster.sh"
 SAMPLES="$ROOT/config/samples"
 
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD='' PLAIN=''; fi
+say() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$PLAIN"; }
 log() { echo "demo: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -225,7 +226,7 @@ print_next_steps() {
   dir="$(shown "$DEMO_DIR")"
   cat <<EOF
 
-$(printf '\033[1m')The demo is running.$(printf '\033[0m')
+${BOLD}The demo is running.${PLAIN}
 
 Point kubectl at the demo cluster (its kubectl v1.37 comes first on PATH):
   source <(hack/local-cluster.sh env $dir)

@@ -216,6 +216,14 @@ stop_all() {
   done
 }
 
+on_up_exit() {
+  local rc=$?
+  [ "$rc" -eq 0 ] && return 0
+  log "start failed; stopping what was started (logs stay in $STATE)"
+  stop_all
+  return "$rc"
+}
+
 cmd_up() {
   mkdir -p "$STATE"
   exec 9>"$STATE/.lock"
@@ -230,6 +238,8 @@ cmd_up() {
   fi
   local started=$SECONDS
   stop_all # whatever is left of an earlier, unhealthy start
+  # A failed start leaves nothing running (the logs stay in STATE_DIR).
+  trap on_up_exit EXIT
 
   make_pki
   rm -f "$STATE/.taken"
@@ -264,6 +274,7 @@ cmd_up() {
   launch kube-apiserver "$BIN/kube-apiserver" \
     --bind-address=127.0.0.1 \
     --advertise-address=127.0.0.1 \
+    --endpoint-reconciler-type=none \
     --secure-port="$API_PORT" \
     --cert-dir="$STATE/apiserver-certs" \
     --etcd-servers="http://127.0.0.1:$etcd_port" \
@@ -299,6 +310,7 @@ cmd_up() {
   wait_for "kube-controller-manager /healthz" "$TIMEOUT" curl -fsSk "https://127.0.0.1:$kcm_port/healthz"
   wait_for "namespace default" "$TIMEOUT" kc get namespace default
   wait_for "cluster healthy" "$TIMEOUT" healthy
+  trap - EXIT
   log "ready in $((SECONDS - started))s: https://127.0.0.1:$API_PORT; use: source <($0 env $STATE)"
 }
 

@@ -276,7 +276,3 @@ type ConsumptionRequestList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ConsumptionRequest `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ConsumptionRequest{}, &ConsumptionRequestList{})
-}

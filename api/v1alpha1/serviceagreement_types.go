@@ -366,7 +366,3 @@ type ServiceAgreementList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ServiceAgreement `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ServiceAgreement{}, &ServiceAgreementList{})
-}

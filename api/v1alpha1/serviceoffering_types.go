@@ -401,7 +401,3 @@ type ServiceOfferingList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ServiceOffering `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ServiceOffering{}, &ServiceOfferingList{})
-}

@@ -115,10 +115,13 @@ func TestManager(t *testing.T) {
 
 	// The metrics endpoint is HTTPS with authentication and authorization:
 	// anonymous requests are refused, a token allowed to GET /metrics gets them.
-	code, _, err := op.Metrics("")
-	if err != nil {
-		t.Fatalf("GET /metrics on the metrics port: %v", err)
-	}
+	// The metrics server may start listening a moment after /readyz is ok.
+	var code int
+	eventually(t, 30*time.Second, "the metrics endpoint answering", func() error {
+		var err error
+		code, _, err = op.Metrics("")
+		return err
+	})
 	if code != http.StatusUnauthorized && code != http.StatusForbidden {
 		t.Errorf("anonymous GET /metrics answered %d, want 401 or 403", code)
 	}

@@ -165,7 +165,6 @@ func get(t *testing.T, obj client.Object) {
 	}
 }
 
-
 func conditionsOf(obj client.Object) []metav1.Condition {
 	switch o := obj.(type) {
 	case *v1alpha1.ServiceOffering:
@@ -247,7 +246,6 @@ func userClient(t *testing.T, user string) client.Client {
 	}
 	return c
 }
-
 
 func nsObj(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}

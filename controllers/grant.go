@@ -10,8 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -44,8 +44,8 @@ func (r *RequestReconciler) grant(ctx context.Context, cr *v1alpha1.ConsumptionR
 	nsName := grantNamespaceName(cr, item)
 	lbls := childLabels(cr, string(agr.Spec.Offering), item.Name)
 	if isReservedNamespace(nsName) {
-		return ctrl.Result{}, r.fail(cr, s, v1alpha1.ReasonNamespaceConflict,
-			fmt.Sprintf("namespace %s is reserved for the platform and is never granted", nsName))
+		r.fail(cr, s, v1alpha1.ReasonNamespaceConflict, fmt.Sprintf("namespace %s is reserved for the platform and is never granted", nsName))
+		return ctrl.Result{}, nil
 	}
 	if s.status.Phase != v1alpha1.RequestFulfilled {
 		s.status.Phase = v1alpha1.RequestProvisioning
@@ -58,7 +58,8 @@ func (r *RequestReconciler) grant(ctx context.Context, cr *v1alpha1.ConsumptionR
 		return ctrl.Result{}, err
 	}
 	if conflict != "" {
-		return ctrl.Result{}, r.fail(cr, s, v1alpha1.ReasonNamespaceConflict, conflict)
+		r.fail(cr, s, v1alpha1.ReasonNamespaceConflict, conflict)
+		return ctrl.Result{}, nil
 	}
 	if waitMsg != "" {
 		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonNamespaceTerminating, waitMsg)
@@ -114,11 +115,10 @@ func nameIf(cond bool, name string) string {
 }
 
 // fail marks a request Failed for good: it gave nothing, so its entitlement is released.
-func (r *RequestReconciler) fail(cr *v1alpha1.ConsumptionRequest, s *requestState, reason, msg string) error {
+func (r *RequestReconciler) fail(cr *v1alpha1.ConsumptionRequest, s *requestState, reason, msg string) {
 	s.notReady(v1alpha1.RequestFailed, reason, msg)
 	s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, reason, msg)
 	r.Recorder.Eventf(cr, nil, corev1.EventTypeWarning, "Failed", "Grant", "%s", msg)
-	return nil
 }
 
 // ensureNamespace creates the granted namespace, or repairs its labels and
@@ -266,39 +266,24 @@ func contains(list []string, s string) bool {
 }
 
 func (r *RequestReconciler) ensureQuota(ctx context.Context, item *v1alpha1.ResourceItem, ns string, lbls map[string]string) (bool, error) {
-	if len(item.Quota) == 0 {
-		return r.ensureAbsent(ctx, &corev1.ResourceQuota{}, ns, quotaName)
-	}
 	desired := &corev1.ResourceQuota{
 		ObjectMeta: metav1.ObjectMeta{Name: quotaName, Namespace: ns, Labels: lbls},
 		Spec:       corev1.ResourceQuotaSpec{Hard: item.Quota},
 	}
-	return ensureChild(ctx, r.Client, r.APIReader, desired, &corev1.ResourceQuota{},
-		func(have *corev1.ResourceQuota) bool {
-			return equality.Semantic.DeepEqual(have.Spec, desired.Spec) && subset(lbls, have.Labels)
-		}, nil,
-		func(have *corev1.ResourceQuota) { have.Spec = desired.Spec })
+	return ensureOptional(ctx, r, len(item.Quota) > 0, desired, func() *corev1.ResourceQuota { return &corev1.ResourceQuota{} },
+		func(o *corev1.ResourceQuota) any { return o.Spec }, func(dst, src *corev1.ResourceQuota) { dst.Spec = src.Spec })
 }
 
 func (r *RequestReconciler) ensureLimitRange(ctx context.Context, item *v1alpha1.ResourceItem, ns string, lbls map[string]string) (bool, error) {
-	if len(item.Limits) == 0 {
-		return r.ensureAbsent(ctx, &corev1.LimitRange{}, ns, limitRangeName)
-	}
 	desired := &corev1.LimitRange{
 		ObjectMeta: metav1.ObjectMeta{Name: limitRangeName, Namespace: ns, Labels: lbls},
 		Spec:       corev1.LimitRangeSpec{Limits: item.Limits},
 	}
-	return ensureChild(ctx, r.Client, r.APIReader, desired, &corev1.LimitRange{},
-		func(have *corev1.LimitRange) bool {
-			return equality.Semantic.DeepEqual(have.Spec, desired.Spec) && subset(lbls, have.Labels)
-		}, nil,
-		func(have *corev1.LimitRange) { have.Spec = desired.Spec })
+	return ensureOptional(ctx, r, len(item.Limits) > 0, desired, func() *corev1.LimitRange { return &corev1.LimitRange{} },
+		func(o *corev1.LimitRange) any { return o.Spec }, func(dst, src *corev1.LimitRange) { dst.Spec = src.Spec })
 }
 
 func (r *RequestReconciler) ensureNetworkPolicy(ctx context.Context, item *v1alpha1.ResourceItem, ns string, lbls map[string]string) (bool, error) {
-	if item.NetworkIsolation == v1alpha1.NetworkIsolationNone {
-		return r.ensureAbsent(ctx, &networkingv1.NetworkPolicy{}, ns, networkPolicyName)
-	}
 	desired := &networkingv1.NetworkPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: networkPolicyName, Namespace: ns, Labels: lbls},
 		Spec: networkingv1.NetworkPolicySpec{
@@ -307,11 +292,24 @@ func (r *RequestReconciler) ensureNetworkPolicy(ctx context.Context, item *v1alp
 			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}}},
 		},
 	}
-	return ensureChild(ctx, r.Client, r.APIReader, desired, &networkingv1.NetworkPolicy{},
-		func(have *networkingv1.NetworkPolicy) bool {
-			return equality.Semantic.DeepEqual(have.Spec, desired.Spec) && subset(lbls, have.Labels)
+	return ensureOptional(ctx, r, item.NetworkIsolation != v1alpha1.NetworkIsolationNone, desired,
+		func() *networkingv1.NetworkPolicy { return &networkingv1.NetworkPolicy{} },
+		func(o *networkingv1.NetworkPolicy) any { return o.Spec }, func(dst, src *networkingv1.NetworkPolicy) { dst.Spec = src.Spec })
+}
+
+// ensureOptional brings an optional child of a grant (quota, limit range,
+// network policy) to desired, or removes it when the item no longer asks for it.
+func ensureOptional[T client.Object](ctx context.Context, r *RequestReconciler, wanted bool, desired T, empty func() T,
+	spec func(T) any, copySpec func(dst, src T),
+) (bool, error) {
+	if !wanted {
+		return r.ensureAbsent(ctx, empty(), desired.GetNamespace(), desired.GetName())
+	}
+	return ensureChild(ctx, r.Client, r.APIReader, desired, empty(),
+		func(have T) bool {
+			return equality.Semantic.DeepEqual(spec(have), spec(desired)) && subset(desired.GetLabels(), have.GetLabels())
 		}, nil,
-		func(have *networkingv1.NetworkPolicy) { have.Spec = desired.Spec })
+		func(have T) { copySpec(have, desired) })
 }
 
 // ensureAbsent deletes an object the operator created that the item no longer asks for.

@@ -34,12 +34,12 @@ func roleBindingName(role string) string {
 }
 
 // derivedName returns base, made DNS-safe, followed by "-" and six hex digits
-// of the hash of key, cut so that the whole is at most max characters.
-func derivedName(base, key string, max int) string {
+// of the hash of key, cut so that the whole is at most maxLen characters.
+func derivedName(base, key string, maxLen int) string {
 	sum := sha256.Sum256([]byte(key))
 	suffix := hex.EncodeToString(sum[:])[:6]
 	base = sanitize(base)
-	if room := max - len(suffix) - 1; len(base) > room {
+	if room := maxLen - len(suffix) - 1; len(base) > room {
 		base = base[:room]
 	}
 	base = strings.Trim(base, "-.")

@@ -8,8 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,8 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 )
@@ -189,8 +189,8 @@ func (r *RequestReconciler) reconcileNormal(ctx context.Context, cr *v1alpha1.Co
 		}
 	}
 
-	if approved, err := r.approve(ctx, cr, &agr, s); err != nil || !approved {
-		return ctrl.Result{}, err
+	if !r.approve(cr, &agr, s) {
+		return ctrl.Result{}, nil
 	}
 
 	kind, name, _ := requestedItem(cr)
@@ -290,25 +290,25 @@ func (r *RequestReconciler) finishDenied(ctx context.Context, cr *v1alpha1.Consu
 }
 
 // approve applies the agreement's approval policy. It returns true when the request is approved.
-func (r *RequestReconciler) approve(_ context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, s *requestState) (bool, error) {
+func (r *RequestReconciler) approve(cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, s *requestState) bool {
 	if c := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionApproved); c != nil && c.Status == metav1.ConditionTrue {
 		if s.status.ApprovedAt == nil {
 			t := c.LastTransitionTime
 			s.status.ApprovedAt = &t
 		}
-		return true, nil
+		return true
 	}
 	if agr.Spec.ApprovalPolicy == v1alpha1.ApprovalManual {
 		s.notReady(v1alpha1.RequestAwaitingApproval, v1alpha1.ReasonAwaitingApproval,
 			fmt.Sprintf("ServiceAgreement %s requires a provider to approve this request: add the condition Approved=True "+
 				"(or Denied=True) through the status subresource", agr.Name))
-		return false, nil
+		return false
 	}
 	s.set(v1alpha1.ConditionApproved, metav1.ConditionTrue, v1alpha1.ReasonAutoApproved,
 		fmt.Sprintf("ServiceAgreement %s approves requests automatically", agr.Name))
 	s.status.ApprovedAt = &s.now
 	r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Approved", "Approve", "approved automatically under ServiceAgreement %s", agr.Name)
-	return true, nil
+	return true
 }
 
 // releaseEntitlement gives the request's allocation back to its agreement.

@@ -96,7 +96,8 @@ func TestGrantNamespaceName(t *testing.T) {
 			t.Errorf("%q is not a DNS label", n)
 		}
 	}
-	if grantNamespaceName(req("team", "r", ""), nil) != grantNamespaceName(req("team", "r", ""), nil) {
+	first, second := grantNamespaceName(req("team", "r", ""), nil), grantNamespaceName(req("team", "r", ""), nil)
+	if first != second {
 		t.Error("name is not deterministic")
 	}
 	if rb := roleBindingName("system:aggregate-to-edit"); strings.ContainsAny(rb, ":/") || len(rb) > 253 {

@@ -74,7 +74,7 @@ step_crds() {
 
 step_personas() {
   local files=() f
-  for f in "$ROOT"/config/rbac/*persona*.yaml; do
+  for f in "$ROOT"/config/rbac/{provider,approver,consumer,offering_viewer}_role.yaml "$ROOT"/config/rbac/aggregate_to_*_role.yaml; do
     [ -e "$f" ] && files+=(-f "$f")
   done
   [ ${#files[@]} -gt 0 ] || return 0

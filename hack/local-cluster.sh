@@ -28,7 +28,7 @@ TIMEOUT="${LOCAL_CLUSTER_TIMEOUT:-120}"
 KCM_CONTROLLERS="${KCM_CONTROLLERS:-garbage-collector-controller,namespace-controller,resourcequota-controller,serviceaccount-token-controller,serviceaccount-controller,clusterrole-aggregation-controller}"
 SERVICE_CIDR="10.0.0.0/24"
 SERVICE_IP="10.0.0.1" # the first address of SERVICE_CIDR: the `kubernetes` Service
-COMPONENTS=(kube-controller-manager kube-apiserver etcd) # stop order
+COMPONENTS=(etcd kube-apiserver kube-controller-manager)
 
 log() { echo "local-cluster: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -197,23 +197,38 @@ healthy() {
   kc get namespace default >/dev/null 2>&1 || return 1
 }
 
-stop_all() {
-  local c pid
-  for c in "${COMPONENTS[@]}"; do
+# stop NAMES...: SIGTERM to each (its whole process group), wait up to 10s
+# for all of them, then SIGKILL whatever is left.
+stop() {
+  local c pid pids=()
+  for c in "$@"; do
     if pid_alive "$c"; then
       pid="$(cat "$STATE/$c.pid")"
       kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-      done
-      if kill -0 "$pid" 2>/dev/null; then
-        log "$c (pid $pid) did not stop within 10s; killing it"
-        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-      fi
+      pids+=("$c:$pid")
     fi
-    rm -f "$STATE/$c.pid"
   done
+  local deadline=$((SECONDS + 10)) entry running
+  while :; do
+    running=false
+    for entry in "${pids[@]}"; do kill -0 "${entry#*:}" 2>/dev/null && running=true; done
+    if ! $running || [ "$SECONDS" -ge "$deadline" ]; then break; fi
+    sleep 0.1
+  done
+  for entry in "${pids[@]}"; do
+    pid="${entry#*:}"
+    if kill -0 "$pid" 2>/dev/null; then
+      log "${entry%%:*} (pid $pid) did not stop within 10s; killing it"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  for c in "$@"; do rm -f "$STATE/$c.pid"; done
+}
+
+# stop_all: the controller manager and the API server together, etcd last.
+stop_all() {
+  stop kube-controller-manager kube-apiserver
+  stop etcd
 }
 
 on_up_exit() {

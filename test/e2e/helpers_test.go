@@ -288,7 +288,7 @@ func (op *Operator) WaitReady(timeout time.Duration) error {
 		last = err
 		time.Sleep(200 * time.Millisecond)
 	}
-	return fmt.Errorf("timed out after %s: %v", timeout, last)
+	return fmt.Errorf("timed out after %s: %w", timeout, last)
 }
 
 // Probe GETs path (/healthz, /readyz) on the probe port.

@@ -141,11 +141,11 @@ func runMain(m *testing.M) (code int) {
 
 	start = time.Now()
 	crds := filepath.Join(repoRoot, "config", "crd", "bases")
-	if out, err := runKubectl("", 2*time.Minute, "apply", "--server-side", "-f", crds); err != nil {
+	out, err := runKubectl("", 2*time.Minute, "apply", "--server-side", "-f", crds)
+	if err != nil {
 		return fail("installing the CRDs: %v", err)
-	} else {
-		logf("CRDs applied:\n%s", strings.TrimSpace(out))
 	}
+	logf("CRDs applied:\n%s", strings.TrimSpace(out))
 	if _, err := runKubectl("", 2*time.Minute, "wait", "--for=condition=Established", "--timeout=90s", "-f", crds); err != nil {
 		return fail("waiting for the CRDs: %v", err)
 	}

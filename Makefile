@@ -93,8 +93,8 @@ uninstall: ## Remove the CRDs from the current cluster.
 	$(KUBECTL) delete --ignore-not-found -k config/crd
 
 .PHONY: deploy
-deploy: manifests ## Deploy the operator (CRDs, RBAC, Deployment) to the current cluster.
-	$(KUBECTL) apply --server-side -k config/default
+deploy: manifests ## Deploy the operator (CRDs, RBAC, Deployment) to the current cluster, with image $(IMG).
+	$(KUBECTL) kustomize config/default | sed 's|image: offering-operator:dev|image: $(IMG)|' | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: ## Remove the operator from the current cluster.

@@ -211,8 +211,43 @@ story_show() {
   kc get serviceofferings,serviceagreements,consumptionrequests -A -o wide
 }
 
+DEPLOYER=system:serviceaccount:team-payments:deployer
+
+# can_i prints what the consumer's ServiceAccount may do in a namespace.
+can_i() {
+  local ns="$1" answer
+  answer="$(kc auth can-i create deployments -n "$ns" --as="$DEPLOYER" 2>/dev/null || true)"
+  echo "  kubectl auth can-i create deployments -n $ns --as=$DEPLOYER   ->  ${answer:-no}"
+}
+
+story_access() {
+  say "Access to resources: rack-a is granted and verified"
+  kc -n team-payments wait --for=condition=Ready consumptionrequest/rack-a --timeout=60s ||
+    die "rack-a did not become Ready; see: kubectl describe consumptionrequest rack-a -n team-payments"
+  GRANTED="$(kc -n team-payments get consumptionrequest/rack-a -o jsonpath='{.status.grant.namespace}')"
+  kc -n team-payments get consumptionrequest/rack-a \
+    -o jsonpath='{range .status.conditions[*]}  {.type}={.status} ({.reason}): {.message}{"\n"}{end}'
+  echo "  granted namespace $GRANTED holds:"
+  kc -n "$GRANTED" get rolebindings,resourcequotas,limitranges,networkpolicies --no-headers | sed 's/^/    /'
+  can_i "$GRANTED"
+}
+
+story_suspension() {
+  say "Suspending the agreement revokes access (the namespace stays) ..."
+  kc -n team-payments patch serviceagreement/acme-payments --type=merge -p '{"spec":{"suspended":true}}' >/dev/null
+  kc -n team-payments wait --for=jsonpath='{.status.phase}'=Revoked consumptionrequest/rack-a --timeout=60s >/dev/null
+  kc -n team-payments get serviceagreement/acme-payments consumptionrequest/rack-a
+  can_i "$GRANTED"
+  say "... and reactivating it restores access"
+  kc -n team-payments patch serviceagreement/acme-payments --type=merge -p '{"spec":{"suspended":false}}' >/dev/null
+  kc -n team-payments wait --for=condition=Ready consumptionrequest/rack-a --timeout=60s >/dev/null
+  can_i "$GRANTED"
+}
+
 STORY=(
   story_offerings_ready
+  story_access
+  story_suspension
   story_show
 )
 

@@ -35,8 +35,9 @@ func applyStatus(ctx context.Context, c client.Client, obj client.Object, status
 		client.FieldOwner(FieldOwner), client.ForceOwnership)
 }
 
-// pruneNulls removes null values, which the converter produces for empty
-// structs and which the API server rejects for object-typed fields.
+// pruneNulls removes null values and empty objects, which the converter
+// produces for empty structs and which the API server rejects for
+// object-typed fields. Leaving a field out of an apply only gives up owning it.
 func pruneNulls(m map[string]any) {
 	for k, v := range m {
 		switch x := v.(type) {
@@ -44,6 +45,9 @@ func pruneNulls(m map[string]any) {
 			delete(m, k)
 		case map[string]any:
 			pruneNulls(x)
+			if len(x) == 0 {
+				delete(m, k)
+			}
 		case []any:
 			for _, e := range x {
 				if em, ok := e.(map[string]any); ok {

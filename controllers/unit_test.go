@@ -197,3 +197,34 @@ func TestRepresentativeAttributes(t *testing.T) {
 		t.Error("a role without resource rules has nothing to check")
 	}
 }
+
+func TestPruneNulls(t *testing.T) {
+	var typedNil map[string]any
+	m := map[string]any{
+		"keep":  "x",
+		"null":  nil,
+		"typed": typedNil,
+		"empty": map[string]any{"inner": nil},
+		"deep":  map[string]any{"a": map[string]any{}, "b": int64(1)},
+		"list":  []any{map[string]any{"x": nil, "y": "z"}},
+	}
+	pruneNulls(m)
+	if _, ok := m["null"]; ok {
+		t.Error("null kept")
+	}
+	if _, ok := m["typed"]; ok {
+		t.Error("typed nil map kept")
+	}
+	if _, ok := m["empty"]; ok {
+		t.Error("object emptied by pruning kept")
+	}
+	if d := m["deep"].(map[string]any); len(d) != 1 || d["b"] != int64(1) {
+		t.Errorf("deep %v", d)
+	}
+	if l := m["list"].([]any)[0].(map[string]any); len(l) != 1 || l["y"] != "z" {
+		t.Errorf("list %v", l)
+	}
+	if m["keep"] != "x" {
+		t.Error("value lost")
+	}
+}

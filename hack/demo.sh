@@ -121,12 +121,15 @@ stop_manager() {
 
 step_manager() {
   say "Operator (log in $(shown "$DEMO_DIR/manager.log"))"
+  local binary_sum
+  binary_sum="$(sha256sum "$MANAGER_BINARY" 2>/dev/null | cut -d' ' -f1)"
   if manager_pid_alive && manager_ready &&
-    [ "$(cat "$DEMO_DIR/manager.server" 2>/dev/null)" = "$(current_server)" ]; then
+    [ "$(cat "$DEMO_DIR/manager.server" 2>/dev/null)" = "$(current_server)" ] &&
+    [ "$(cat "$DEMO_DIR/manager.sha256" 2>/dev/null)" = "$binary_sum" ]; then
     echo "manager already running (pid $(cat "$DEMO_DIR/manager.pid"))"
     return 0
   fi
-  stop_manager # a manager from an earlier cluster, or one that is not ready
+  stop_manager # a manager from an earlier cluster or binary, or one that is not ready
   [ -x "$MANAGER_BINARY" ] || die "no manager binary at $MANAGER_BINARY: run \`make demo\` (it builds bin/manager) or \`make build\`"
   local metrics probe
   metrics="$(free_port)"
@@ -134,6 +137,7 @@ step_manager() {
   while [ "$probe" = "$metrics" ]; do probe="$(free_port)"; done
   printf 'metrics=%s\nprobe=%s\n' "$metrics" "$probe" >"$DEMO_DIR/manager.ports"
   current_server >"$DEMO_DIR/manager.server"
+  echo "$binary_sum" >"$DEMO_DIR/manager.sha256" # a rebuilt binary restarts the manager
   # shellcheck disable=SC2086 # MANAGER_ARGS is meant to be word-split
   KUBECONFIG="$DEMO_DIR/kubeconfig" setsid bash -c 'echo $$ >"$0"; exec "$@"' "$DEMO_DIR/manager.pid" \
     "$MANAGER_BINARY" \

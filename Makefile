@@ -63,6 +63,11 @@ test-e2e: build ## End-to-end tests: local control plane with kube-controller-ma
 	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" OPERATOR_BINARY="$(CURDIR)/$(BIN_DIR)/manager" \
 		go test -tags e2e ./test/e2e/... -count=1 -timeout 30m -v
 
+.PHONY: bench
+bench: build ## Performance harness: local control plane, the manager as a process, load; prints a table (docs/performance.md).
+	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" OPERATOR_BINARY="$(CURDIR)/$(BIN_DIR)/manager" \
+		go test -tags bench ./test/bench/... -run TestBenchmark -count=1 -timeout 20m -v
+
 .PHONY: verify
 verify: generate manifests fmt lint ## Regenerate everything and fail when the tree is not clean.
 	@if [ -n "$$(git status --porcelain)" ]; then \

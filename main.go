@@ -20,17 +20,18 @@ import (
 
 	servicev1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 	"github.com/offering-operator/offering-operator/controllers"
+	"github.com/offering-operator/offering-operator/internal/apicalls"
 )
 
 func main() {
 	var (
-		metricsAddr, probeAddr, leaderElectionNamespace  string
-		enableLeaderElection, secureMetrics, enableHTTP2 bool
-		allowedRoles                                     string
-		concurrency                                      int
-		qps                                              float64
-		burst                                            int
-		leaseDuration                                    time.Duration
+		metricsAddr, probeAddr, leaderElectionNamespace, pprofAddr string
+		enableLeaderElection, secureMetrics, enableHTTP2           bool
+		allowedRoles                                               string
+		concurrency                                                int
+		qps                                                        float64
+		burst                                                      int
+		leaseDuration                                              time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443",
 		"Address the metrics endpoint binds to (:8443 for HTTPS, :8080 for HTTP; 0 disables it).")
@@ -48,9 +49,10 @@ func main() {
 		"Comma-separated ClusterRoles that offerings may grant even if they are not labelled "+
 			servicev1alpha1.LabelGrantable+"=true or hold escalate, bind, impersonate or wildcard permissions. "+
 			"cluster-admin is granted only if named here.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address to serve net/http/pprof on (empty: disabled).")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "Workers per controller.")
-	flag.Float64Var(&qps, "kube-api-qps", 50, "Client-side rate limit towards the API server, in requests per second.")
-	flag.IntVar(&burst, "kube-api-burst", 100, "Client-side burst towards the API server.")
+	flag.Float64Var(&qps, "kube-api-qps", 200, "Client-side rate limit towards the API server, in requests per second.")
+	flag.IntVar(&burst, "kube-api-burst", 400, "Client-side burst towards the API server.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -74,6 +76,8 @@ func main() {
 	cfg := ctrl.GetConfigOrDie()
 	cfg.QPS = float32(qps)
 	cfg.Burst = burst
+	// Count every request by verb and resource: offering_operator_api_requests_total.
+	cfg.Wrap(apicalls.Wrap)
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
@@ -85,6 +89,7 @@ func main() {
 		LeaderElectionReleaseOnCancel: true,
 		LeaseDuration:                 &leaseDuration,
 		Cache:                         controllers.CacheOptions(),
+		PprofBindAddress:              pprofAddr,
 	})
 	if err != nil {
 		log.Error(err, "unable to create manager")

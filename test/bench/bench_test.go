@@ -1,0 +1,528 @@
+//go:build bench
+
+// Package bench is the performance harness behind `make bench`: it starts a
+// local control plane, runs the operator as its own process, generates load
+// and prints a table of figures. See docs/performance.md.
+package bench
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+)
+
+// Sizes, overridable from the environment for quick runs.
+var (
+	burstSize     = envInt("BENCH_BURST", 1000)
+	steadyRate    = envInt("BENCH_STEADY_RATE", 20)
+	steadySeconds = envInt("BENCH_STEADY_SECONDS", 120)
+	scaleSize     = envInt("BENCH_SCALE", 10000)
+	sweepSize     = envInt("BENCH_SWEEP", 200)
+	workers       = envInt("BENCH_WORKERS", 16)
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// report collects the lines of the final table.
+type report struct {
+	mu   sync.Mutex
+	rows [][2]string
+}
+
+func (r *report) add(k, format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rows = append(r.rows, [2]string{k, fmt.Sprintf(format, args...)})
+	fmt.Printf("bench: %s: %s\n", k, fmt.Sprintf(format, args...))
+}
+
+func (r *report) print() {
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "FIGURE\tVALUE")
+	for _, row := range r.rows {
+		fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
+	}
+	_ = w.Flush()
+}
+
+type env struct {
+	t          *testing.T
+	dir        string
+	kubeconfig string
+	cfg        *rest.Config
+	c          client.WithWatch
+	ns         string
+}
+
+func TestBenchmark(t *testing.T) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make bench`")
+	}
+	if err := v1alpha1.AddToScheme(scheme.Scheme); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, dir: t.TempDir(), ns: "bench-consumer"}
+	start := time.Now()
+	e.kubeconfig = startCluster(t, e.dir)
+	kubectl(t, e.kubeconfig, "apply", "--server-side", "-f", repoRoot(t)+"/config/crd/bases")
+	kubectl(t, e.kubeconfig, "wait", "--for=condition=Established", "--timeout=60s", "-f", repoRoot(t)+"/config/crd/bases")
+	var err error
+	e.cfg, err = clientcmd.BuildConfigFromFlags("", e.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.QPS, e.cfg.Burst = 2000, 4000
+	if e.c, err = client.NewWithWatch(e.cfg, client.Options{Scheme: scheme.Scheme}); err != nil {
+		t.Fatal(err)
+	}
+	e.setupWorld()
+	rep := &report{}
+	rep.add("machine", "%d CPUs; sizes: burst %d, steady %d/s for %ds, scale %d, sweep %d, load workers %d",
+		runtime.NumCPU(), burstSize, steadyRate, steadySeconds, scaleSize, sweepSize, workers)
+
+	mgr := startManager(t, e.kubeconfig, e.dir)
+
+	// 1 and 4: burst, with writes per grant, then the raw-client baseline.
+	before := apiCalls(mgr.metrics(t))
+	wall, lat := e.burst("burst", burstSize)
+	after := apiCalls(mgr.metrics(t))
+	rep.add("1. burst: operator, all Ready", "%s for %d requests (%.0f grants/s); creation-to-Ready p50 %s p99 %s",
+		wall.Round(time.Millisecond), burstSize, float64(burstSize)/wall.Seconds(), pct(lat, 50), pct(lat, 99))
+	base := e.baseline(burstSize)
+	rep.add("1. burst: raw client, same children", "%s for %d sets of 6 objects", base.Round(time.Millisecond), burstSize)
+	rep.add("1. burst: ratio operator/raw", "%.2f (target <= 2)", wall.Seconds()/base.Seconds())
+	writes, gets, byKind := diffCalls(before, after)
+	rep.add("4. writes per grant", "%.2f (target <= 8: 6 children + 2); live GETs per grant %.2f", writes/float64(burstSize), gets/float64(burstSize))
+	rep.add("4. writes by verb and resource", "%s", byKind)
+
+	// 2: steady rate.
+	lat = e.steady(steadyRate, time.Duration(steadySeconds)*time.Second)
+	rep.add("2. steady: creation-to-Ready", "%d requests at %d/s: p50 %s p95 %s p99 %s (target p99 <= 1s)",
+		len(lat), steadyRate, pct(lat, 50), pct(lat, 95), pct(lat, 99))
+
+	// 5: concurrency sweep, on a fresh manager each time.
+	mgr.stop()
+	for _, c := range []int{1, 2, 4, 8, 16} {
+		m := startManager(t, e.kubeconfig, e.dir, fmt.Sprintf("--max-concurrent-reconciles=%d", c))
+		w, l := e.burst(fmt.Sprintf("sweep-%d", c), sweepSize)
+		rep.add(fmt.Sprintf("5. sweep: MaxConcurrentReconciles=%d", c), "%s for %d requests (%.0f/s), p99 %s",
+			w.Round(time.Millisecond), sweepSize, float64(sweepSize)/w.Seconds(), pct(l, 99))
+		m.stop()
+	}
+
+	// 3: scale to scaleSize granted requests, memory, then a restart.
+	mgr = startManager(t, e.kubeconfig, e.dir)
+	granted := e.countGranted()
+	if missing := scaleSize - granted; missing > 0 {
+		w, _ := e.burst("scale", missing)
+		rep.add("3. scale: fill", "%d more grants in %s", missing, w.Round(time.Millisecond))
+	}
+	time.Sleep(5 * time.Second) // let roll-ups and the garbage collector settle
+	fams := mgr.metrics(t)
+	heap := sum(fams, "go_memstats_heap_inuse_bytes", nil)
+	rss := sum(fams, "process_resident_memory_bytes", nil)
+	objects := e.countCached()
+	rep.add("3. scale: manager memory", "%d granted requests: Go heap in use %.1f MiB (target <= 300), RSS %.1f MiB, %.0f bytes per cached object (%d objects)",
+		e.countGranted(), heap/(1<<20), rss/(1<<20), heap/float64(objects), objects)
+	mgr.stop()
+	restart := startManager(t, e.kubeconfig, e.dir)
+	synced, pass, restartCalls := e.fullPass(restart, e.countRequests())
+	w, _, kinds := diffCalls(nil, restartCalls)
+	rep.add("3/4. restart on converged objects", "caches synced and first reconcile after %s, full pass after %s, writes %.0f (target 0) %s",
+		synced.Round(time.Millisecond), pass.Round(time.Millisecond), w, kinds)
+
+	// The API server's own latency over the whole run.
+	rep.add("API server request latency", "%s", e.apiServerLatency())
+	rep.add("total bench time", "%s", time.Since(start).Round(time.Second))
+	fmt.Println()
+	rep.print()
+}
+
+// setupWorld creates the consumer namespace, two grantable roles, an offering
+// whose item creates every kind of child, and an unlimited agreement.
+func (e *env) setupWorld() {
+	t, ctx := e.t, context.Background()
+	must(t, e.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}))
+	for _, name := range []string{"bench-edit", "bench-view"} {
+		must(t, e.c.Create(ctx, &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{v1alpha1.LabelGrantable: "true"}},
+			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps", "pods"}, Verbs: []string{"get", "list", "create"}}},
+		}))
+	}
+	must(t, e.c.Create(ctx, &v1alpha1.ServiceOffering{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench"},
+		Spec: v1alpha1.ServiceOfferingSpec{
+			Provider: v1alpha1.Provider{Name: "Bench"}, ProviderNamespace: "default",
+			Resources: []v1alpha1.ResourceItem{{
+				Name: "space", ClusterRoles: []v1alpha1.ClusterRoleName{"bench-edit", "bench-view"},
+				Quota:            corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10")},
+				Limits:           []corev1.LimitRangeItem{{Type: corev1.LimitTypeContainer, DefaultRequest: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}},
+				NetworkIsolation: v1alpha1.NetworkIsolationNamespace, RevocationPolicy: v1alpha1.RevocationPolicyDelete,
+			}},
+		},
+	}))
+	must(t, e.c.Create(ctx, &v1alpha1.ServiceAgreement{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench", Namespace: e.ns},
+		Spec: v1alpha1.ServiceAgreementSpec{
+			Offering: "bench",
+			Consumer: v1alpha1.Consumer{Name: "Bench", Subjects: []v1alpha1.Subject{{Kind: v1alpha1.SubjectGroup, Name: "bench-team"}}},
+			Entitlements: v1alpha1.Entitlements{Resources: []v1alpha1.ResourceEntitlement{{Name: "space"}}},
+			ApprovalPolicy: v1alpha1.ApprovalAutomatic,
+		},
+	}))
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readyWatcher records, from watch events, when each request of a run first becomes Ready.
+type readyWatcher struct {
+	mu      sync.Mutex
+	readyAt map[string]time.Time
+	notify  chan struct{}
+}
+
+func (e *env) watchReady(run string) (*readyWatcher, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	rw := &readyWatcher{readyAt: map[string]time.Time{}, notify: make(chan struct{}, 1)}
+	w, err := e.c.Watch(ctx, &v1alpha1.ConsumptionRequestList{}, client.InNamespace(e.ns), client.MatchingLabels{"bench-run": run})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	go func() {
+		for ev := range w.ResultChan() {
+			if ev.Type != watch.Added && ev.Type != watch.Modified {
+				continue
+			}
+			cr, ok := ev.Object.(*v1alpha1.ConsumptionRequest)
+			if !ok || !meta.IsStatusConditionTrue(cr.Status.Conditions, v1alpha1.ConditionReady) {
+				continue
+			}
+			rw.mu.Lock()
+			if _, seen := rw.readyAt[cr.Name]; !seen {
+				rw.readyAt[cr.Name] = time.Now()
+			}
+			rw.mu.Unlock()
+			select {
+			case rw.notify <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return rw, func() { cancel(); w.Stop() }
+}
+
+func (rw *readyWatcher) count() int {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	return len(rw.readyAt)
+}
+
+func (e *env) request(run string, i int) *v1alpha1.ConsumptionRequest {
+	return &v1alpha1.ConsumptionRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%05d", run, i), Namespace: e.ns, Labels: map[string]string{"bench-run": run}},
+		Spec:       v1alpha1.ConsumptionRequestSpec{Agreement: "bench", Resource: &v1alpha1.ResourceRequest{Name: "space"}},
+	}
+}
+
+// burst creates n requests with the load workers and waits until all are
+// Ready. It returns the wall time from the first create to the last Ready,
+// and each request's creation-to-Ready latency.
+func (e *env) burst(run string, n int) (time.Duration, []time.Duration) {
+	rw, stop := e.watchReady(run)
+	defer stop()
+	created := make([]time.Time, n)
+	start := time.Now()
+	parallel(n, func(i int) {
+		created[i] = time.Now()
+		must(e.t, e.c.Create(context.Background(), e.request(run, i)))
+	})
+	e.waitAll(rw, n, 10*time.Minute)
+	return e.latencies(rw, run, created, start)
+}
+
+func (e *env) latencies(rw *readyWatcher, run string, created []time.Time, start time.Time) (time.Duration, []time.Duration) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	var last time.Time
+	lat := make([]time.Duration, 0, len(created))
+	for i, c := range created {
+		at := rw.readyAt[fmt.Sprintf("%s-%05d", run, i)]
+		if at.After(last) {
+			last = at
+		}
+		lat = append(lat, at.Sub(c))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return last.Sub(start), lat
+}
+
+func (e *env) waitAll(rw *readyWatcher, n int, timeout time.Duration) {
+	deadline := time.After(timeout)
+	for rw.count() < n {
+		select {
+		case <-rw.notify:
+		case <-time.After(time.Second):
+		case <-deadline:
+			e.t.Fatalf("only %d of %d requests Ready after %s", rw.count(), n, timeout)
+		}
+	}
+}
+
+// steady creates rate requests per second for d, each on its own schedule.
+func (e *env) steady(rate int, d time.Duration) []time.Duration {
+	run := "steady"
+	n := int(float64(rate) * d.Seconds())
+	rw, stop := e.watchReady(run)
+	defer stop()
+	created := make([]time.Time, n)
+	start := time.Now()
+	interval := time.Second / time.Duration(rate)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			created[i] = time.Now()
+			must(e.t, e.c.Create(context.Background(), e.request(run, i)))
+		}(i)
+	}
+	wg.Wait()
+	e.waitAll(rw, n, 5*time.Minute)
+	_, lat := e.latencies(rw, run, created, start)
+	return lat
+}
+
+// baseline creates, with a plain client and the same workers, the six
+// children a grant has, for n grants.
+func (e *env) baseline(n int) time.Duration {
+	ctx := context.Background()
+	subjects := []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "bench-team"}}
+	start := time.Now()
+	parallel(n, func(i int) {
+		ns := fmt.Sprintf("raw-%05d", i)
+		lbl := map[string]string{"bench": "raw"}
+		must(e.t, e.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: lbl}}))
+		for _, role := range []string{"bench-edit", "bench-view"} {
+			must(e.t, e.c.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "offering-" + role, Namespace: ns, Labels: lbl},
+				RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}, Subjects: subjects}))
+		}
+		must(e.t, e.c.Create(ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "offering-quota", Namespace: ns, Labels: lbl},
+			Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10")}}}))
+		must(e.t, e.c.Create(ctx, &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: "offering-limits", Namespace: ns, Labels: lbl},
+			Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{Type: corev1.LimitTypeContainer, DefaultRequest: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}}}}))
+		must(e.t, e.c.Create(ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "offering-isolation", Namespace: ns, Labels: lbl},
+			Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}}}}}))
+	})
+	return time.Since(start)
+}
+
+// parallel runs fn(0..n-1) on the load workers.
+func parallel(n int, fn func(int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+func (e *env) countRequests() int {
+	var list v1alpha1.ConsumptionRequestList
+	must(e.t, e.c.List(context.Background(), &list, client.InNamespace(e.ns)))
+	return len(list.Items)
+}
+
+func (e *env) countGranted() int {
+	var list v1alpha1.ConsumptionRequestList
+	must(e.t, e.c.List(context.Background(), &list, client.InNamespace(e.ns)))
+	n := 0
+	for i := range list.Items {
+		if meta.IsStatusConditionTrue(list.Items[i].Status.Conditions, v1alpha1.ConditionReady) {
+			n++
+		}
+	}
+	return n
+}
+
+// countCached is the number of objects the manager caches: requests,
+// agreements, offerings, ClusterRoles, and the managed children.
+func (e *env) countCached() int {
+	ctx := context.Background()
+	managed := client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue}
+	count := func(list client.ObjectList, opts ...client.ListOption) int {
+		must(e.t, e.c.List(ctx, list, opts...))
+		return meta.LenList(list)
+	}
+	return count(&v1alpha1.ConsumptionRequestList{}) + count(&v1alpha1.ServiceAgreementList{}) + count(&v1alpha1.ServiceOfferingList{}) +
+		count(&rbacv1.ClusterRoleList{}) + count(&corev1.NamespaceList{}, managed) + count(&rbacv1.RoleBindingList{}, managed) +
+		count(&corev1.ResourceQuotaList{}, managed) + count(&corev1.LimitRangeList{}, managed) + count(&networkingv1.NetworkPolicyList{}, managed)
+}
+
+// fullPass waits until the restarted manager has reconciled every request
+// once and its queue is empty; it returns the time to the first reconcile
+// (caches synced), to the full pass, and the API calls made meanwhile.
+func (e *env) fullPass(m *manager, requests int) (time.Duration, time.Duration, map[string]float64) {
+	var synced time.Duration
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		fams := m.metrics(e.t)
+		done := sum(fams, "controller_runtime_reconcile_total", map[string]string{"controller": "consumptionrequest"})
+		if synced == 0 && done > 0 {
+			synced = time.Since(m.started)
+		}
+		depth := sum(fams, "workqueue_depth", map[string]string{"name": "consumptionrequest"})
+		if done >= float64(requests) && depth == 0 {
+			pass := time.Since(m.started)
+			time.Sleep(3 * time.Second) // roll-ups are batched: give them time to (not) write
+			return synced, pass, apiCalls(m.metrics(e.t))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.t.Fatalf("no full pass over %d requests within 5 minutes", requests)
+	return 0, 0, nil
+}
+
+// diffCalls returns the writes and live GETs between two scrapes, and the writes by verb and resource.
+func diffCalls(before, after map[string]float64) (writes, gets float64, byKind string) {
+	var parts []string
+	for k, v := range after {
+		d := v - before[k]
+		if d <= 0 {
+			continue
+		}
+		if isWrite(k) {
+			writes += d
+			parts = append(parts, fmt.Sprintf("%s=%.0f", k, d))
+		}
+		if strings.HasPrefix(k, "get ") {
+			gets += d
+		}
+	}
+	sort.Strings(parts)
+	return writes, gets, "[" + strings.Join(parts, ", ") + "]"
+}
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	if i < 0 {
+		i = 0
+	}
+	return sorted[i].Round(time.Millisecond)
+}
+
+// apiServerLatency summarises apiserver_request_duration_seconds for mutating
+// and read verbs, from the API server's own metrics.
+func (e *env) apiServerLatency() string {
+	tr, err := rest.TransportFor(e.cfg)
+	if err != nil {
+		return err.Error()
+	}
+	if ht, ok := tr.(*http.Transport); ok && ht.TLSClientConfig == nil {
+		ht.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	fams := scrape(e.t, e.cfg.Host+"/metrics", &http.Client{Transport: tr, Timeout: 30 * time.Second})
+	f := fams["apiserver_request_duration_seconds"]
+	if f == nil {
+		return "no apiserver_request_duration_seconds"
+	}
+	type agg struct {
+		count   uint64
+		sum     float64
+		buckets map[float64]uint64
+	}
+	groups := map[string]*agg{"write": {buckets: map[float64]uint64{}}, "read": {buckets: map[float64]uint64{}}}
+	for _, m := range f.GetMetric() {
+		verb := ""
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "verb" {
+				verb = l.GetValue()
+			}
+		}
+		g := groups["read"]
+		switch verb {
+		case "WATCH", "CONNECT":
+			continue
+		case "POST", "PUT", "PATCH", "DELETE", "APPLY":
+			g = groups["write"]
+		}
+		h := m.GetHistogram()
+		g.count += h.GetSampleCount()
+		g.sum += h.GetSampleSum()
+		for _, b := range h.GetBucket() {
+			g.buckets[b.GetUpperBound()] += b.GetCumulativeCount()
+		}
+	}
+	var out []string
+	for _, name := range []string{"write", "read"} {
+		g := groups[name]
+		if g.count == 0 {
+			continue
+		}
+		bounds := make([]float64, 0, len(g.buckets))
+		for b := range g.buckets {
+			bounds = append(bounds, b)
+		}
+		sort.Float64s(bounds)
+		q := func(p float64) string {
+			target := uint64(math.Ceil(p * float64(g.count)))
+			for _, b := range bounds {
+				if g.buckets[b] >= target {
+					return fmt.Sprintf("<=%gs", b)
+				}
+			}
+			return "+Inf"
+		}
+		out = append(out, fmt.Sprintf("%s: %d requests, mean %.1fms, p50 %s, p99 %s", name, g.count, 1000*g.sum/float64(g.count), q(0.5), q(0.99)))
+	}
+	return strings.Join(out, "; ")
+}

@@ -1,0 +1,223 @@
+//go:build bench
+
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// repoRoot is the repository root, two levels up from this package.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// startCluster starts a local control plane (hack/local-cluster.sh) in dir
+// and returns its kubeconfig; it is stopped when the test ends.
+func startCluster(t testing.TB, dir string) string {
+	t.Helper()
+	script := filepath.Join(repoRoot(t), "hack", "local-cluster.sh")
+	cmd := exec.Command(script, "up", dir)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("starting the local cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		down := exec.Command(script, "down", dir)
+		down.Stdout, down.Stderr = os.Stderr, os.Stderr
+		_ = down.Run()
+	})
+	return filepath.Join(dir, "kubeconfig")
+}
+
+func kubectl(t testing.TB, kubeconfig string, args ...string) string {
+	t.Helper()
+	bin := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
+	out, err := exec.Command(bin, append([]string{"--kubeconfig", kubeconfig}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// manager is the operator running as its own process.
+type manager struct {
+	cmd         *exec.Cmd
+	metricsPort int
+	logPath     string
+	started     time.Time
+}
+
+func startManager(t testing.TB, kubeconfig, dir string, args ...string) *manager {
+	t.Helper()
+	bin := os.Getenv("OPERATOR_BINARY")
+	if bin == "" {
+		t.Fatal("OPERATOR_BINARY is not set: run `make bench`")
+	}
+	m := &manager{metricsPort: freePort(t), logPath: filepath.Join(dir, fmt.Sprintf("manager-%d.log", time.Now().UnixNano()))}
+	probe := freePort(t)
+	logf, err := os.Create(m.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append([]string{
+		"--kubeconfig", kubeconfig, "--leader-elect=false", "--metrics-secure=false",
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", m.metricsPort),
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probe),
+		"--zap-log-level=error",
+	}, args...)
+	m.cmd = exec.Command(bin, all...)
+	m.cmd.Stdout, m.cmd.Stderr = logf, logf
+	m.started = time.Now()
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probe))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("manager not ready; log %s", m.logPath)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Cleanup(m.stop)
+	return m
+}
+
+func (m *manager) stop() {
+	if m.cmd.ProcessState != nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = m.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// metrics scrapes the manager's metrics endpoint.
+func (m *manager) metrics(t testing.TB) map[string]*dto.MetricFamily {
+	t.Helper()
+	return scrape(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", m.metricsPort), nil)
+}
+
+func scrape(t testing.TB, url string, client *http.Client) map[string]*dto.MetricFamily {
+	t.Helper()
+	if client == nil {
+		client = http.DefaultClient
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("scraping %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(bufio.NewReader(resp.Body))
+	if err != nil {
+		t.Fatalf("parsing %s: %v", url, err)
+	}
+	return fams
+}
+
+// sum adds the values of a counter or gauge family whose labels match all of want.
+func sum(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	f, ok := fams[name]
+	if !ok {
+		return 0
+	}
+	var total float64
+next:
+	for _, m := range f.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if labels[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			total += m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			total += m.GetGauge().GetValue()
+		case m.Untyped != nil:
+			total += m.GetUntyped().GetValue()
+		}
+	}
+	return total
+}
+
+// apiCalls returns offering_operator_api_requests_total by "verb resource".
+func apiCalls(fams map[string]*dto.MetricFamily) map[string]float64 {
+	out := map[string]float64{}
+	f, ok := fams["offering_operator_api_requests_total"]
+	if !ok {
+		return out
+	}
+	for _, m := range f.GetMetric() {
+		var verb, resource string
+		for _, l := range m.GetLabel() {
+			switch l.GetName() {
+			case "verb":
+				verb = l.GetValue()
+			case "resource":
+				resource = l.GetValue()
+			}
+		}
+		out[verb+" "+resource] += m.GetCounter().GetValue()
+	}
+	return out
+}
+
+func isWrite(key string) bool {
+	verb := strings.SplitN(key, " ", 2)[0]
+	switch verb {
+	case "create", "update", "patch", "apply", "delete", "deletecollection":
+		return true
+	}
+	return false
+}

@@ -99,6 +99,7 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	setCondition(&status.Conditions, v1alpha1.ConditionReady, boolStatus(ready), readyReason, readyMsg, gen, nowT)
 	status.Conditions = keepConditions(status.Conditions, v1alpha1.ConditionReady, v1alpha1.ConditionActive, v1alpha1.ConditionEntitlementsExhausted)
 	status.Requests = countRequests(requests)
+	status.Goods = countGoods(requests)
 	status.ObservedGeneration = gen
 
 	if err := r.writeStatus(ctx, &agr, status); err != nil {
@@ -145,6 +146,7 @@ func (r *AgreementReconciler) reconcileDelete(ctx context.Context, agr *v1alpha1
 		setCondition(&status.Conditions, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonTerminating, msg, agr.Generation, nowT)
 		status.Conditions = keepConditions(status.Conditions, v1alpha1.ConditionReady, v1alpha1.ConditionActive, v1alpha1.ConditionEntitlementsExhausted)
 		status.Requests = countRequests(requests)
+		status.Goods = countGoods(requests)
 		// The request controller revokes and then updates the requests, which requeues this agreement.
 		return ctrl.Result{}, r.writeStatus(ctx, agr, status)
 	}

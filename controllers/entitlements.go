@@ -188,6 +188,8 @@ func admit(ctx context.Context, c client.Client, live client.Reader, agr *v1alph
 }
 
 // releaseAllocations removes the allocations held by the given request UIDs.
+// agr may be read from a cache that is behind a claim: finding nothing to
+// release on it is confirmed on a live read.
 func releaseAllocations(ctx context.Context, c client.Client, live client.Reader, agr *v1alpha1.ServiceAgreement, uids ...string) error {
 	drop := make(map[string]bool, len(uids))
 	for _, u := range uids {
@@ -202,6 +204,7 @@ func releaseAllocations(ctx context.Context, c client.Client, live client.Reader
 				return err
 			}
 		}
+		wasFresh := fresh
 		fresh = true
 		kept := make([]v1alpha1.Allocation, 0, len(cur.Status.Allocations))
 		for _, a := range cur.Status.Allocations {
@@ -210,6 +213,10 @@ func releaseAllocations(ctx context.Context, c client.Client, live client.Reader
 			}
 		}
 		if len(kept) == len(cur.Status.Allocations) {
+			if !wasFresh {
+				return apierrors.NewConflict(v1alpha1.GroupVersion.WithResource("serviceagreements").GroupResource(), agr.Name,
+					fmt.Errorf("confirming there is nothing to release"))
+			}
 			return nil
 		}
 		next := cur.DeepCopy()
@@ -231,9 +238,10 @@ func releasesEntitlement(cr *v1alpha1.ConsumptionRequest) bool {
 	return false
 }
 
-// holdsAccess reports whether a request still holds anything granted under its agreement.
+// holdsAccess reports whether a request still holds anything granted under
+// its agreement: a grant, or delivered goods not accepted yet.
 func holdsAccess(cr *v1alpha1.ConsumptionRequest) bool {
-	return cr.Status.Grant != nil && (cr.Status.Grant.Namespace != "" || len(cr.Status.Grant.RoleBindings) > 0)
+	return (cr.Status.Grant != nil && (cr.Status.Grant.Namespace != "" || len(cr.Status.Grant.RoleBindings) > 0)) || holdsDelivery(cr)
 }
 
 // computeUsage reports, for every entitlement, how much is in use. Limited

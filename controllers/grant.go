@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -67,35 +69,38 @@ func (r *RequestReconciler) grant(ctx context.Context, cr *v1alpha1.ConsumptionR
 		return ctrl.Result{RequeueAfter: waitRetry}, nil
 	}
 
+	// The namespace's children do not depend on each other: create or repair
+	// them in parallel, so that a grant costs one round trip after the namespace.
 	grant := &v1alpha1.AccessGrant{Namespace: nsName}
-	steps := []func(context.Context) (bool, error){
-		func(ctx context.Context) (bool, error) {
-			names, w, err := r.ensureRoleBindings(ctx, cr, agr, item, nsName, lbls)
-			grant.RoleBindings = names
-			return w, err
-		},
-		func(ctx context.Context) (bool, error) {
-			grant.ResourceQuota = nameIf(len(item.Quota) > 0, quotaName)
-			return r.ensureQuota(ctx, item, nsName, lbls)
-		},
-		func(ctx context.Context) (bool, error) {
-			grant.LimitRange = nameIf(len(item.Limits) > 0, limitRangeName)
-			return r.ensureLimitRange(ctx, item, nsName, lbls)
-		},
-		func(ctx context.Context) (bool, error) {
-			grant.NetworkPolicy = nameIf(item.NetworkIsolation != v1alpha1.NetworkIsolationNone, networkPolicyName)
-			return r.ensureNetworkPolicy(ctx, item, nsName, lbls)
-		},
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	step := func(fn func(context.Context) (bool, error)) {
+		g.Go(func() error {
+			w, err := fn(gctx)
+			mu.Lock()
+			wrote = wrote || w
+			mu.Unlock()
+			return err
+		})
 	}
-	for _, step := range steps {
-		w, err := step(ctx)
-		wrote = wrote || w
-		if err != nil {
-			s.status.Grant = grant
-			s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonGrantFailed, err.Error())
-			s.set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonGrantFailed, err.Error())
-			return ctrl.Result{}, err
-		}
+	step(func(ctx context.Context) (bool, error) {
+		names, w, err := r.ensureRoleBindings(ctx, cr, agr, item, nsName, lbls)
+		mu.Lock()
+		grant.RoleBindings = names
+		mu.Unlock()
+		return w, err
+	})
+	grant.ResourceQuota = nameIf(len(item.Quota) > 0, quotaName)
+	step(func(ctx context.Context) (bool, error) { return r.ensureQuota(ctx, item, nsName, lbls) })
+	grant.LimitRange = nameIf(len(item.Limits) > 0, limitRangeName)
+	step(func(ctx context.Context) (bool, error) { return r.ensureLimitRange(ctx, item, nsName, lbls) })
+	grant.NetworkPolicy = nameIf(item.NetworkIsolation != v1alpha1.NetworkIsolationNone, networkPolicyName)
+	step(func(ctx context.Context) (bool, error) { return r.ensureNetworkPolicy(ctx, item, nsName, lbls) })
+	if err := g.Wait(); err != nil {
+		s.status.Grant = grant
+		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonGrantFailed, err.Error())
+		s.set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonGrantFailed, err.Error())
+		return ctrl.Result{}, err
 	}
 	s.status.Grant = grant
 	if wrote && meta.IsStatusConditionTrue(cr.Status.Conditions, v1alpha1.ConditionFulfilled) {
@@ -141,7 +146,6 @@ func (r *RequestReconciler) ensureNamespace(ctx context.Context, cr *v1alpha1.Co
 		ns = corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: desiredLabels, Annotations: desiredAnn}}
 		err = r.Create(ctx, &ns)
 		if err == nil {
-			r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "NamespaceCreated", "Grant", "created namespace %s", name)
 			return true, "", "", nil
 		}
 		if !apierrors.IsAlreadyExists(err) {
@@ -392,9 +396,6 @@ func (r *RequestReconciler) verifyAndReport(ctx context.Context, cr *v1alpha1.Co
 	if denied == "" {
 		s.set(v1alpha1.ConditionAccessVerified, metav1.ConditionTrue, v1alpha1.ReasonVerified,
 			fmt.Sprintf("SubjectAccessReview confirms all %d subject(s) can use namespace %s", len(agr.Spec.Consumer.Subjects), ns))
-		if prev == nil || prev.Status != metav1.ConditionTrue {
-			r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "AccessVerified", "Verify", "all subjects can use namespace %s", ns)
-		}
 		r.markFulfilled(cr, s, ns)
 		return ctrl.Result{}, nil
 	}
@@ -435,7 +436,7 @@ func (r *RequestReconciler) markFulfilled(cr *v1alpha1.ConsumptionRequest, s *re
 		s.status.FulfilledAt = &s.now
 		d := s.now.Sub(cr.CreationTimestamp.Time)
 		s.status.FulfilmentDuration = &metav1.Duration{Duration: d}
-		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Granted", "Grant", "access to namespace %s granted in %s", ns, d.Round(time.Millisecond))
+		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Granted", "Grant", "access to namespace %s granted and verified in %s", ns, d.Round(time.Millisecond))
 	}
 }
 
@@ -444,33 +445,53 @@ func (r *RequestReconciler) markFulfilled(cr *v1alpha1.ConsumptionRequest, s *re
 // each role it checks one representative permission: the first verb and
 // resource of the role's first resource rule.
 func (r *RequestReconciler) accessReview(ctx context.Context, agr *v1alpha1.ServiceAgreement, item *v1alpha1.ResourceItem, ns string) (string, error) {
+	type check struct {
+		attrs *authorizationv1.ResourceAttributes
+		role  v1alpha1.ClusterRoleName
+		subj  v1alpha1.Subject
+	}
+	var checks []check
 	for _, roleName := range item.ClusterRoles {
 		var role rbacv1.ClusterRole
 		if err := r.Get(ctx, types.NamespacedName{Name: string(roleName)}, &role); err != nil {
 			return "", err
 		}
-		attrs := representativeAttributes(&role, ns)
-		if attrs == nil {
-			continue
-		}
-		for _, subj := range agr.Spec.Consumer.Subjects {
-			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{ResourceAttributes: attrs}}
-			switch subj.Kind {
-			case v1alpha1.SubjectServiceAccount:
-				sar.Spec.User = "system:serviceaccount:" + string(subj.Namespace) + ":" + subj.Name
-				sar.Spec.Groups = []string{"system:serviceaccounts", "system:serviceaccounts:" + string(subj.Namespace), "system:authenticated"}
-			case v1alpha1.SubjectGroup:
-				sar.Spec.Groups = []string{subj.Name}
-			default:
-				sar.Spec.User = subj.Name
+		if attrs := representativeAttributes(&role, ns); attrs != nil {
+			for _, subj := range agr.Spec.Consumer.Subjects {
+				checks = append(checks, check{attrs: attrs, role: roleName, subj: subj})
 			}
-			if err := r.Create(ctx, sar); err != nil {
-				return "", err
+		}
+	}
+	denials := make([]string, len(checks))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, c := range checks {
+		g.Go(func() error {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{ResourceAttributes: c.attrs}}
+			switch c.subj.Kind {
+			case v1alpha1.SubjectServiceAccount:
+				sar.Spec.User = "system:serviceaccount:" + string(c.subj.Namespace) + ":" + c.subj.Name
+				sar.Spec.Groups = []string{"system:serviceaccounts", "system:serviceaccounts:" + string(c.subj.Namespace), "system:authenticated"}
+			case v1alpha1.SubjectGroup:
+				sar.Spec.Groups = []string{c.subj.Name}
+			default:
+				sar.Spec.User = c.subj.Name
+			}
+			if err := r.Create(gctx, sar); err != nil {
+				return err
 			}
 			if !sar.Status.Allowed {
-				return fmt.Sprintf("%s %s cannot %s %s in namespace %s (ClusterRole %s): %s",
-					subj.Kind, subj.Name, attrs.Verb, attrs.Resource, ns, roleName, sar.Status.Reason), nil
+				denials[i] = fmt.Sprintf("%s %s cannot %s %s in namespace %s (ClusterRole %s): %s",
+					c.subj.Kind, c.subj.Name, c.attrs.Verb, c.attrs.Resource, ns, c.role, sar.Status.Reason)
 			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return "", err
+	}
+	for _, d := range denials {
+		if d != "" {
+			return d, nil
 		}
 	}
 	return "", nil
@@ -527,6 +548,9 @@ func (r *RequestReconciler) revokeAndReport(ctx context.Context, cr *v1alpha1.Co
 	if cr.Spec.Resource != nil {
 		s.set(v1alpha1.ConditionAccessVerified, metav1.ConditionFalse, v1alpha1.ReasonRevoked, "access was revoked")
 	}
+	if cr.Spec.Goods != nil {
+		reportGoodsRevoked(s, why)
+	}
 	if hadAccess {
 		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Revoked", "Revoke", "%s; access is revoked", why)
 	}
@@ -537,6 +561,10 @@ func (r *RequestReconciler) revokeAndReport(ctx context.Context, cr *v1alpha1.Co
 // that access ends at once, then (when final) the namespace according to the
 // policy: Delete deletes it, Retain releases it to the provider.
 func (r *RequestReconciler) revoke(ctx context.Context, cr *v1alpha1.ConsumptionRequest, final bool, policy v1alpha1.RevocationPolicy) error {
+	// Goods not accepted yet are returned, whether the end is final or not; accepted goods are never touched.
+	if _, err := r.removeCopies(ctx, cr, nil); err != nil {
+		return err
+	}
 	owned := client.MatchingLabels{v1alpha1.LabelRequestUID: string(cr.UID)}
 	var rbs rbacv1.RoleBindingList
 	if err := r.List(ctx, &rbs, owned); err != nil {

@@ -68,6 +68,11 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 	s := newRequestState(&cr, r.Options.Clock.Now())
 	result, err := r.reconcileNormal(ctx, &cr, s)
+	s.status.ObservedGeneration = cr.Generation
+	if err != nil {
+		// The conditions say what failed; observedGeneration advances only on success.
+		s.status.ObservedGeneration = cr.Status.ObservedGeneration
+	}
 	if werr := r.writeStatus(ctx, &cr, s); werr != nil && err == nil {
 		err = werr
 	}
@@ -88,8 +93,11 @@ func newRequestState(cr *v1alpha1.ConsumptionRequest, now time.Time) *requestSta
 	kind, name, _ := requestedItem(cr)
 	s.status.Item = fmt.Sprintf("%s/%s", kind, name)
 	s.owned = []string{v1alpha1.ConditionReady, v1alpha1.ConditionFulfilled}
-	if kind == v1alpha1.ItemKindResource {
+	switch kind {
+	case v1alpha1.ItemKindResource:
 		s.owned = append(s.owned, v1alpha1.ConditionAccessVerified)
+	case v1alpha1.ItemKindGoods:
+		s.owned = append(s.owned, v1alpha1.ConditionTransferred, v1alpha1.ConditionAccepted)
 	}
 	// Approved and Denied are the operator's only when it wrote them itself;
 	// a provider's decision is never taken over.
@@ -129,7 +137,6 @@ func isAdmissionReason(reason string) bool {
 
 // writeStatus applies the operator's part of the status when it changed.
 func (r *RequestReconciler) writeStatus(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState) error {
-	s.status.ObservedGeneration = cr.Generation
 	desired := s.status.DeepCopy()
 	desired.Conditions = keepConditions(s.status.Conditions, s.owned...)
 	current := cr.Status.DeepCopy()
@@ -141,6 +148,11 @@ func (r *RequestReconciler) writeStatus(ctx context.Context, cr *v1alpha1.Consum
 }
 
 func (r *RequestReconciler) reconcileNormal(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState) (ctrl.Result, error) {
+	// Accepted goods belong to the consumer and returned goods are gone: nothing
+	// is left to do, whatever happens to the agreement.
+	if goodsSettled(cr) {
+		return ctrl.Result{}, nil
+	}
 	// Denied is final: whoever denied it, nothing is granted.
 	if c := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionDenied); c != nil && c.Status == metav1.ConditionTrue {
 		return ctrl.Result{}, r.finishDenied(ctx, cr, s, c.Reason, c.Message)
@@ -193,10 +205,19 @@ func (r *RequestReconciler) reconcileNormal(ctx context.Context, cr *v1alpha1.Co
 		return ctrl.Result{}, nil
 	}
 
+	return r.fulfil(ctx, cr, &agr, &off, s)
+}
+
+// fulfil hands an approved request to the step for its kind of item.
+func (r *RequestReconciler) fulfil(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, off *v1alpha1.ServiceOffering,
+	s *requestState,
+) (ctrl.Result, error) {
 	kind, name, _ := requestedItem(cr)
 	switch kind {
 	case v1alpha1.ItemKindResource:
-		return r.grant(ctx, cr, &agr, findResourceItem(&off, name), s)
+		return r.grant(ctx, cr, agr, findResourceItem(off, name), s)
+	case v1alpha1.ItemKindGoods:
+		return r.deliver(ctx, cr, agr, off, findGoodsItem(off, name), s)
 	default:
 		s.status.Phase = v1alpha1.RequestProvisioning
 		msg := fmt.Sprintf("this version of offering-operator does not fulfil %s items yet; the request stays approved and waits", kind)
@@ -281,6 +302,11 @@ func (r *RequestReconciler) deny(ctx context.Context, cr *v1alpha1.ConsumptionRe
 
 // finishDenied releases whatever a denied request held and reports it.
 func (r *RequestReconciler) finishDenied(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState, reason, msg string) error {
+	// Goods delivered before a provider denied the request are taken back.
+	if _, err := r.removeCopies(ctx, cr, nil); err != nil {
+		return err
+	}
+	s.status.Delivered = nil
 	if err := r.releaseEntitlement(ctx, cr); err != nil {
 		return err
 	}
@@ -307,7 +333,6 @@ func (r *RequestReconciler) approve(cr *v1alpha1.ConsumptionRequest, agr *v1alph
 	s.set(v1alpha1.ConditionApproved, metav1.ConditionTrue, v1alpha1.ReasonAutoApproved,
 		fmt.Sprintf("ServiceAgreement %s approves requests automatically", agr.Name))
 	s.status.ApprovedAt = &s.now
-	r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Approved", "Approve", "approved automatically under ServiceAgreement %s", agr.Name)
 	return true
 }
 
@@ -381,6 +406,8 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.ResourceQuota{}, byLabels).
 		Watches(&corev1.LimitRange{}, byLabels).
 		Watches(&networkingv1.NetworkPolicy{}, byLabels).
+		Watches(&corev1.Secret{}, byLabels).
+		Watches(&corev1.ConfigMap{}, byLabels).
 		Complete(r)
 }
 

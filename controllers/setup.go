@@ -73,6 +73,9 @@ func CacheOptions() cache.Options {
 			&corev1.ResourceQuota{}:       managed,
 			&corev1.LimitRange{}:          managed,
 			&networkingv1.NetworkPolicy{}: managed,
+			// Goods copies; they leave the cache when accepted (the label is removed).
+			&corev1.Secret{}:    managed,
+			&corev1.ConfigMap{}: managed,
 		},
 	}
 }

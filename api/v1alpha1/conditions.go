@@ -32,6 +32,22 @@ const (
 	// ConditionAccessVerified (resource requests). True: a SubjectAccessReview
 	// confirmed every consumer subject can use the granted namespace.
 	ConditionAccessVerified = "AccessVerified"
+
+	// ConditionTransferred (goods requests). True: copies of every goods source
+	// are in the request's namespace. False: not delivered yet, or the delivery
+	// was returned (rejected, past the acceptance deadline, or the agreement ended).
+	ConditionTransferred = "Transferred"
+
+	// ConditionAccepted (goods requests). True: the consumer accepted the goods
+	// (or acceptance is implicit, or the deadline policy accepted them): the
+	// operator let go of the copies, which the consumer now owns. False: the
+	// goods wait for the consumer's decision, or were returned.
+	//
+	// For goods, Ready is True once the goods are accepted. While delivered goods
+	// wait for the consumer's decision, Ready is False with reason
+	// AwaitingAcceptance: the request is not finished until the consumer owns
+	// them, so `kubectl wait --for=condition=Ready` waits for the decision.
+	ConditionAccepted = "Accepted"
 )
 
 // Condition reasons. Each is CamelCase and documented with what a user can do about it.
@@ -114,6 +130,37 @@ const (
 	ReasonAccessDenied = "AccessDenied"
 	// ReasonRevoked: access was revoked because the agreement is not Active.
 	ReasonRevoked = "Revoked"
+	// ReasonDelivered: the goods were copied into the request's namespace.
+	ReasonDelivered = "Delivered"
+	// ReasonAwaitingAcceptance: the goods are delivered and wait for the
+	// consumer's decision: set spec.goods.decision to Accept or Reject.
+	ReasonAwaitingAcceptance = "AwaitingAcceptance"
+	// ReasonAcceptedByConsumer: the consumer accepted the goods (spec.goods.decision: Accept).
+	ReasonAcceptedByConsumer = "AcceptedByConsumer"
+	// ReasonAcceptedImplicitly: the offering's goods need no acceptance
+	// (acceptance: Implicit); delivery is acceptance.
+	ReasonAcceptedImplicitly = "AcceptedImplicitly"
+	// ReasonRejectedByConsumer: the consumer rejected the goods
+	// (spec.goods.decision: Reject); the copies were removed and the
+	// entitlement given back. Final.
+	ReasonRejectedByConsumer = "RejectedByConsumer"
+	// ReasonAcceptanceDeadlinePassed: the consumer did not decide by the
+	// acceptance deadline; the item's deadlinePolicy accepted or returned the goods.
+	ReasonAcceptanceDeadlinePassed = "AcceptanceDeadlinePassed"
+	// ReasonSourceNotFound: a goods source does not exist in the provider
+	// namespace, so the goods cannot be delivered. The request waits; the
+	// provider must create it.
+	ReasonSourceNotFound = "SourceNotFound"
+	// ReasonSourceNotAllowed: a goods source cannot be copied (a ServiceAccount
+	// token Secret). The request waits; the provider must fix the offering.
+	ReasonSourceNotAllowed = "SourceNotAllowed"
+	// ReasonCopyConflict: an object with the name of a copy already exists in
+	// the request's namespace and was not delivered for this request; it is
+	// never overwritten. The request waits until it is renamed or removed.
+	ReasonCopyConflict = "CopyConflict"
+	// ReasonDeliveryFailed: writing a copy failed; the operator retries.
+	ReasonDeliveryFailed = "DeliveryFailed"
+
 	// ReasonUnsupportedItemKind: this version of the operator does not fulfil this kind of item yet.
 	ReasonUnsupportedItemKind = "UnsupportedItemKind"
 )

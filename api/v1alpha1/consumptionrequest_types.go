@@ -164,25 +164,47 @@ const (
 type AccessGrant struct {
 	// namespace is the granted namespace.
 	// +optional
+	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace,omitempty"`
 
 	// roleBindings are the RoleBindings created in the granted namespace.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=253
 	RoleBindings []string `json:"roleBindings,omitempty"`
 
 	// resourceQuota is the ResourceQuota created in the granted namespace.
 	// +optional
+	// +kubebuilder:validation:MaxLength=253
 	ResourceQuota string `json:"resourceQuota,omitempty"`
 
 	// limitRange is the LimitRange created in the granted namespace.
 	// +optional
+	// +kubebuilder:validation:MaxLength=253
 	LimitRange string `json:"limitRange,omitempty"`
 
 	// networkPolicy is the NetworkPolicy created in the granted namespace.
 	// +optional
+	// +kubebuilder:validation:MaxLength=253
 	NetworkPolicy string `json:"networkPolicy,omitempty"`
+}
+
+// DeliveredObject is a copy of a goods source delivered into the consumer's namespace.
+type DeliveredObject struct {
+	// kind is Secret or ConfigMap.
+	// +required
+	Kind GoodsSourceKind `json:"kind"`
+
+	// name of the copy.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// namespace of the copy: always the request's namespace.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
 }
 
 // ConsumptionRequestStatus is the observed state of a ConsumptionRequest.
@@ -207,7 +229,9 @@ type ConsumptionRequestStatus struct {
 
 	// conditions: Approved or Denied (a decision: by the operator for automatic
 	// approval and admission, by a provider for manual approval), Fulfilled,
-	// AccessVerified, Ready (True when the request holds what it asked for).
+	// AccessVerified (resources), Transferred and Accepted (goods), Ready (True
+	// when the request holds what it asked for; for goods that wait for the
+	// consumer's decision, Ready is False with reason AwaitingAcceptance).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -217,6 +241,26 @@ type ConsumptionRequestStatus struct {
 	// grant is what was granted for a resource request.
 	// +optional
 	Grant *AccessGrant `json:"grant,omitempty"`
+
+	// delivered are the copies of goods delivered into the request's namespace.
+	// It stays after acceptance, as the record of what the consumer now owns.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	Delivered []DeliveredObject `json:"delivered,omitempty"`
+
+	// transferredAt is when the goods were delivered.
+	// +optional
+	TransferredAt *metav1.Time `json:"transferredAt,omitempty"`
+
+	// acceptBy is the acceptance deadline of delivered goods: the offering's
+	// deadlinePolicy applies if the consumer has not decided by then.
+	// +optional
+	AcceptBy *metav1.Time `json:"acceptBy,omitempty"`
+
+	// acceptedAt is when the goods were accepted and the operator let go of them.
+	// +optional
+	AcceptedAt *metav1.Time `json:"acceptedAt,omitempty"`
 
 	// admittedAt is when the request passed admission: the agreement was
 	// Active, included the item and had entitlement left, which the request

@@ -288,6 +288,21 @@ type RequestCounts struct {
 	Revoked int32 `json:"revoked,omitempty"`
 }
 
+// GoodsCounts counts an agreement's goods requests by where their delivery stands.
+type GoodsCounts struct {
+	// delivered requests have their goods in the consumer's namespace, waiting
+	// for the consumer to accept or reject them.
+	// +optional
+	Delivered int32 `json:"delivered,omitempty"`
+	// accepted requests had their goods accepted: the consumer owns them.
+	// +optional
+	Accepted int32 `json:"accepted,omitempty"`
+	// returned requests had their goods rejected by the consumer or returned at
+	// the acceptance deadline; their entitlement was given back.
+	// +optional
+	Returned int32 `json:"returned,omitempty"`
+}
+
 // ServiceAgreementStatus is the observed state of a ServiceAgreement.
 type ServiceAgreementStatus struct {
 	// observedGeneration is the generation of the spec last reconciled successfully.
@@ -317,6 +332,10 @@ type ServiceAgreementStatus struct {
 	// +optional
 	Requests RequestCounts `json:"requests,omitempty"`
 
+	// goods counts the goods requests by delivered, accepted and returned.
+	// +optional
+	Goods GoodsCounts `json:"goods,omitempty"`
+
 	// allocations are the requests holding a share of a limited entitlement.
 	// Written by the request controller with optimistic concurrency; not for people to edit.
 	// +optional
@@ -336,7 +355,7 @@ type ServiceAgreementStatus struct {
 // +kubebuilder:printcolumn:name="Requests",type=integer,JSONPath=`.status.requests.total`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Approval",type=string,priority=1,JSONPath=`.spec.approvalPolicy`
-// +kubebuilder:printcolumn:name="Valid-Until",type=date,priority=1,JSONPath=`.spec.validUntil`
+// +kubebuilder:printcolumn:name="Valid-Until",type=string,priority=1,JSONPath=`.spec.validUntil`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 
 // ServiceAgreement binds a ServiceOffering to a consumer: which items the

@@ -197,6 +197,19 @@ const (
 	AcceptanceImplicit AcceptancePolicy = "Implicit"
 )
 
+// DeadlinePolicy says what happens to delivered goods the consumer has not
+// accepted or rejected by the acceptance deadline.
+// +kubebuilder:validation:Enum=Accept;Return
+type DeadlinePolicy string
+
+const (
+	// DeadlineAccept treats the goods as accepted: the consumer owns them.
+	DeadlineAccept DeadlinePolicy = "Accept"
+	// DeadlineReturn treats the goods as returned: the copies are removed and
+	// the entitlement is given back.
+	DeadlineReturn DeadlinePolicy = "Return"
+)
+
 // GoodsItem is an item handed over to the consumer.
 type GoodsItem struct {
 	// name identifies the item within the offering; requests and entitlements refer to it.
@@ -220,6 +233,25 @@ type GoodsItem struct {
 	// +optional
 	// +kubebuilder:default=Required
 	Acceptance AcceptancePolicy `json:"acceptance,omitempty"`
+
+	// acceptanceDeadline is how long, from delivery, the consumer has to accept
+	// or reject the goods, for example "72h". When it has passed without a
+	// decision, deadlinePolicy applies. No deadline when unset; ignored when
+	// acceptance is Implicit.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	AcceptanceDeadline *metav1.Duration `json:"acceptanceDeadline,omitempty"`
+
+	// deadlinePolicy is what happens at the acceptance deadline: Return (the
+	// copies are removed and the entitlement is given back) or Accept (the
+	// consumer owns the goods from then on). Defaults to Return, because
+	// silence is not consent: accepting hands over ownership and responsibility
+	// (for example, for rotating delivered credentials) for good and cannot be
+	// undone, while a return can be repaired by requesting the goods again.
+	// +optional
+	// +kubebuilder:default=Return
+	DeadlinePolicy DeadlinePolicy `json:"deadlinePolicy,omitempty"`
 }
 
 // ActionType says who performs a service action.

@@ -66,6 +66,15 @@ const (
 	LabelGrantable = "service.offering.dev/grantable"
 	// AnnotationAgreement names the ServiceAgreement (namespace/name) an object was created under.
 	AnnotationAgreement = "service.offering.dev/agreement"
+	// AnnotationSource names the source (namespace/name) a goods copy was made from.
+	AnnotationSource = "service.offering.dev/source"
+	// AnnotationSourceResourceVersion is the resourceVersion of the source a goods copy was made from.
+	AnnotationSourceResourceVersion = "service.offering.dev/source-resource-version"
+	// AnnotationRequest names the ConsumptionRequest (namespace/name) a goods copy was delivered for.
+	AnnotationRequest = "service.offering.dev/request"
+	// AnnotationAcceptedFrom, on a goods copy the operator let go of, holds the
+	// UID of the ConsumptionRequest whose goods were accepted.
+	AnnotationAcceptedFrom = "service.offering.dev/accepted-from"
 
 	// Finalizer is the finalizer the operator puts on agreements and requests so that
 	// everything granted under them is revoked before they go away.

@@ -101,7 +101,7 @@ spec:
 		}
 	}
 	describe := mustKubectl(t, "describe", "-n", ns, "consumptionrequest/my-sandbox")
-	for _, want := range []string{"AccessVerified", "Granted", "NamespaceCreated"} {
+	for _, want := range []string{"AccessVerified", "Granted", "granted and verified"} {
 		if !strings.Contains(describe, want) {
 			t.Errorf("kubectl describe lacks %q:\n%s", want, describe)
 		}

@@ -1,0 +1,67 @@
+-- Argo CD health check for service.offering.dev/ConsumptionRequest (offering-operator).
+-- argocd-cm key: resource.customizations.health.service.offering.dev_ConsumptionRequest
+-- Runs in Argo CD's default Lua sandbox: base and table libraries only (no string library).
+--   Healthy      Ready=True (phase Fulfilled, or Accepted goods) and the current generation observed;
+--                also phase Rejected with reason RejectedByConsumer (the consumer's own decision was carried out)
+--   Progressing  no status yet, observedGeneration behind, no Ready condition or Ready=Unknown,
+--                phases Pending, AwaitingApproval, Provisioning, Delivered (and Fulfilled while drift is repaired)
+--   Suspended    phase Revoked: the agreement is suspended or ended, access was revoked
+--   Degraded     phases Denied and Failed; Rejected because the acceptance deadline passed; and a waiting
+--                request whose Ready reason needs a person (see needsAttention below)
+-- The message is the Ready condition's message.
+local hs = { status = "Progressing", message = "Waiting for offering-operator to report status" }
+-- Ready=False reasons of a request that is not final but will not move on by itself.
+local needsAttention = {
+  AccessDenied = true,        -- RoleBindings exist but an authorizer or webhook denies the subjects
+  CopyConflict = true,        -- an object with the name of a goods copy exists and is never overwritten
+  SourceNotFound = true,      -- a goods source is missing in the provider namespace
+  SourceNotAllowed = true,    -- a goods source cannot be copied (ServiceAccount token Secret)
+  ItemNotOffered = true,      -- the offering no longer has the requested item
+  UnsupportedItemKind = true, -- this operator version does not fulfil the item kind
+}
+if obj.status == nil then
+  return hs
+end
+local generation = obj.metadata.generation
+local observed = obj.status.observedGeneration
+if observed == nil or (generation ~= nil and observed < generation) then
+  hs.message = "Waiting for offering-operator to observe generation " .. tostring(generation)
+  return hs
+end
+local ready = nil
+if obj.status.conditions ~= nil then
+  for _, c in ipairs(obj.status.conditions) do
+    if c.type == "Ready" then
+      ready = c
+    end
+  end
+end
+if ready == nil then
+  hs.message = "Waiting for the Ready condition"
+  return hs
+end
+if generation ~= nil and ready.observedGeneration ~= nil and ready.observedGeneration < generation then
+  hs.message = "Waiting for the Ready condition to observe generation " .. tostring(generation)
+  return hs
+end
+hs.message = ready.message or ready.reason or ""
+if ready.status ~= "True" and ready.status ~= "False" then
+  return hs -- Ready=Unknown: the operator is still reconciling
+end
+local phase = obj.status.phase
+if phase == "Revoked" then
+  hs.status = "Suspended"
+elseif phase == "Denied" or phase == "Failed" then
+  hs.status = "Degraded"
+elseif phase == "Rejected" then
+  if ready.reason == "RejectedByConsumer" then
+    hs.status = "Healthy"
+  else
+    hs.status = "Degraded"
+  end
+elseif ready.status == "True" then
+  hs.status = "Healthy"
+elseif ready.status == "False" and needsAttention[ready.reason] then
+  hs.status = "Degraded"
+end
+return hs

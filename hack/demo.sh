@@ -248,9 +248,24 @@ story_suspension() {
   can_i "$GRANTED"
 }
 
+story_goods() {
+  say "Goods: ha-pair is delivered into team-payments; the consumer accepts it"
+  kc -n team-payments wait --for=condition=Transferred consumptionrequest/ha-pair --timeout=60s >/dev/null ||
+    die "ha-pair was not delivered; see: kubectl describe consumptionrequest ha-pair -n team-payments"
+  kc -n team-payments get consumptionrequest/ha-pair \
+    -o jsonpath='{range .status.delivered[*]}  delivered {.kind} {.namespace}/{.name}{"\n"}{end}'
+  kc -n team-payments patch consumptionrequest/ha-pair --type=merge -p '{"spec":{"goods":{"decision":"Accept"}}}' >/dev/null
+  kc -n team-payments wait --for=jsonpath='{.status.phase}'=Accepted consumptionrequest/ha-pair --timeout=60s >/dev/null
+  echo "  accepted: the copies are now the consumer's (no managed-by label, no owner reference):"
+  kc -n team-payments get secrets,configmaps -l service.offering.dev/request-name=ha-pair --no-headers 2>/dev/null | sed 's/^/    still managed: /'
+  kc -n team-payments get secrets,configmaps -o custom-columns='KIND:.kind,NAME:.metadata.name,FROM:.metadata.annotations.service\.offering\.dev/source' |
+    awk 'NR==1 || $3 != "<none>"' | sed 's/^/    /'
+}
+
 STORY=(
   story_offerings_ready
   story_access
+  story_goods
   story_suspension
   story_show
 )

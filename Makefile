@@ -76,8 +76,9 @@ verify: generate manifests fmt lint ## Regenerate everything and fail when the t
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager binary (static, as in the Dockerfile).
+build: ## Build the manager and the kubectl-offering plugin (static, as in the Dockerfile).
 	go build $(GO_BUILD_FLAGS) -o $(BIN_DIR)/manager .
+	go build $(GO_BUILD_FLAGS) -o $(BIN_DIR)/kubectl-offering ./cmd/kubectl-offering
 
 .PHONY: run
 run: manifests ## Run the manager against the current kubeconfig.

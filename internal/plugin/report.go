@@ -1,0 +1,242 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+)
+
+// Report is the relationship report of one agreement (the output of `report -o json|yaml`).
+type Report struct {
+	Agreement      string                  `json:"agreement"`
+	Namespace      string                  `json:"namespace"`
+	Offering       string                  `json:"offering"`
+	Consumer       string                  `json:"consumer"`
+	ApprovalPolicy v1alpha1.ApprovalPolicy `json:"approvalPolicy"`
+	ValidFrom      *metav1.Time            `json:"validFrom,omitempty"`
+	ValidUntil     *metav1.Time            `json:"validUntil,omitempty"`
+	Suspended      bool                    `json:"suspended,omitempty"`
+	Phase          v1alpha1.AgreementPhase `json:"phase,omitempty"`
+	Conditions     []metav1.Condition      `json:"conditions"`
+	Usage          []UsageRow              `json:"usage"`
+	RequestsBy     v1alpha1.RequestCounts  `json:"requestsByPhase"`
+	Goods          v1alpha1.GoodsCounts    `json:"goods"`
+	Requests       []RequestRow            `json:"requests"`
+}
+
+// UsageRow is the usage of one entitlement.
+type UsageRow struct {
+	Kind  v1alpha1.ItemKind `json:"kind"`
+	Item  string            `json:"item"`
+	Used  int32             `json:"used"`
+	Limit *int32            `json:"limit,omitempty"`
+}
+
+// RequestRow summarises one request under the agreement.
+type RequestRow struct {
+	Name               string                `json:"name"`
+	Kind               v1alpha1.ItemKind     `json:"kind"`
+	Item               string                `json:"item"`
+	Phase              v1alpha1.RequestPhase `json:"phase,omitempty"`
+	ReadyReason        string                `json:"readyReason,omitempty"`
+	ApprovedAt         *metav1.Time          `json:"approvedAt,omitempty"`
+	FulfilledAt        *metav1.Time          `json:"fulfilledAt,omitempty"`
+	FulfilmentDuration *metav1.Duration      `json:"fulfilmentDuration,omitempty"`
+}
+
+func newReportCommand(o *options) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "report AGREEMENT [-n NAMESPACE]",
+		Short: "Report on a service relationship: an agreement, its usage and its requests",
+		Long: `Shows the agreement's phase and conditions, the usage of each entitlement (used/limit),
+the number of requests by phase and the goods figures (from the agreement's status), and a
+table of the agreement's requests: item, phase, Ready reason, when approved and fulfilled,
+and how long fulfilment took.`,
+		Example: `  # How is the relationship between Acme Colocation and Team Payments going?
+  kubectl offering report acme-payments -n team-payments
+  kubectl offering report acme-payments -n team-payments -o yaml`,
+		Args: exactArgs("AGREEMENT"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validateOutput(output); err != nil {
+				return err
+			}
+			return runReport(cmd.Context(), o, args[0], output)
+		},
+	}
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+func runReport(ctx context.Context, o *options, name, output string) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	ns, err := o.namespace()
+	if err != nil {
+		return err
+	}
+	r, err := buildReport(ctx, c, ns, name)
+	if err != nil {
+		return err
+	}
+	if output != "" {
+		return printStructured(o.streams.Out, output, r)
+	}
+	return printReport(o.streams.Out, r)
+}
+
+func buildReport(ctx context.Context, c client.Client, ns, name string) (*Report, error) {
+	var agr v1alpha1.ServiceAgreement
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &agr); err != nil {
+		return nil, fmt.Errorf("reading ServiceAgreement %s/%s: %w", ns, name, err)
+	}
+	var crs v1alpha1.ConsumptionRequestList
+	if err := c.List(ctx, &crs, client.InNamespace(ns)); err != nil {
+		return nil, fmt.Errorf("listing ConsumptionRequests in namespace %s: %w", ns, err)
+	}
+	r := &Report{
+		Agreement:      agr.Name,
+		Namespace:      agr.Namespace,
+		Offering:       string(agr.Spec.Offering),
+		Consumer:       agr.Spec.Consumer.Name,
+		ApprovalPolicy: policyOrDefault(agr.Spec.ApprovalPolicy),
+		ValidFrom:      agr.Spec.ValidFrom,
+		ValidUntil:     agr.Spec.ValidUntil,
+		Suspended:      agr.Spec.Suspended,
+		Phase:          agr.Status.Phase,
+		Conditions:     agr.Status.Conditions,
+		RequestsBy:     agr.Status.Requests,
+		Goods:          agr.Status.Goods,
+		Usage:          []UsageRow{},
+		Requests:       []RequestRow{},
+	}
+	if r.Conditions == nil {
+		r.Conditions = []metav1.Condition{}
+	}
+	seen := map[string]bool{}
+	for _, e := range entitlementsOf(&agr) {
+		row := UsageRow{Kind: e.Kind, Item: e.Name, Limit: e.Limit}
+		if u := usageOf(&agr, e.Kind, e.Name); u != nil {
+			row.Used = u.Used
+			if row.Limit == nil {
+				row.Limit = u.Limit
+			}
+		}
+		seen[string(e.Kind)+"/"+e.Name] = true
+		r.Usage = append(r.Usage, row)
+	}
+	// Usage the operator still reports for items no longer in the agreement.
+	for _, u := range agr.Status.Usage {
+		if !seen[string(u.Kind)+"/"+string(u.Item)] {
+			r.Usage = append(r.Usage, UsageRow{Kind: u.Kind, Item: string(u.Item), Used: u.Used, Limit: u.Limit})
+		}
+	}
+
+	items := crs.Items
+	sort.SliceStable(items, func(i, j int) bool {
+		ti, tj := items[i].CreationTimestamp, items[j].CreationTimestamp
+		if !ti.Equal(&tj) {
+			return ti.Before(&tj)
+		}
+		return items[i].Name < items[j].Name
+	})
+	for i := range items {
+		cr := &items[i]
+		if string(cr.Spec.Agreement) != agr.Name {
+			continue
+		}
+		kind, item := requestItem(cr)
+		row := RequestRow{
+			Name:               cr.Name,
+			Kind:               kind,
+			Item:               item,
+			Phase:              cr.Status.Phase,
+			ApprovedAt:         cr.Status.ApprovedAt,
+			FulfilledAt:        cr.Status.FulfilledAt,
+			FulfilmentDuration: cr.Status.FulfilmentDuration,
+		}
+		if rc := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionReady); rc != nil {
+			row.ReadyReason = rc.Reason
+		}
+		r.Requests = append(r.Requests, row)
+	}
+	return r, nil
+}
+
+func printReport(w io.Writer, r *Report) error {
+	phase := string(r.Phase)
+	if phase == "" {
+		phase = "(not reported yet)"
+	}
+	validity := formatTime(r.ValidFrom) + " to " + formatTime(r.ValidUntil)
+	if r.ValidFrom == nil && r.ValidUntil == nil {
+		validity = "unbounded"
+	}
+	head := newTable(w)
+	head.row("Agreement:", r.Namespace+"/"+r.Agreement)
+	head.row("Offering:", r.Offering)
+	head.row("Consumer:", r.Consumer)
+	head.row("Approval:", string(r.ApprovalPolicy))
+	head.row("Valid:", validity)
+	head.row("Suspended:", fmt.Sprint(r.Suspended))
+	head.row("Phase:", phase)
+	if err := head.flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w, "\nConditions:")
+	if len(r.Conditions) == 0 {
+		fmt.Fprintln(w, "  none reported")
+	} else {
+		t := newTable(w, "  TYPE", "STATUS", "REASON", "MESSAGE")
+		for _, c := range r.Conditions {
+			t.row("  "+c.Type, string(c.Status), c.Reason, c.Message)
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintln(w, "\nUsage:")
+	t := newTable(w, "  KIND", "ITEM", "USED/LIMIT")
+	for _, u := range r.Usage {
+		t.row("  "+kindFlag(u.Kind), u.Item, fmt.Sprintf("%d/%s", u.Used, formatLimit(u.Limit)))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+
+	rc := r.RequestsBy
+	fmt.Fprintln(w, "\nRequests by phase:")
+	t = newTable(w, "  TOTAL", "PENDING", "AWAITING-APPROVAL", "PROVISIONING", "FULFILLED", "DENIED", "FAILED", "REVOKED")
+	t.row("  "+fmt.Sprint(rc.Total), fmt.Sprint(rc.Pending), fmt.Sprint(rc.AwaitingApproval), fmt.Sprint(rc.Provisioning),
+		fmt.Sprint(rc.Fulfilled), fmt.Sprint(rc.Denied), fmt.Sprint(rc.Failed), fmt.Sprint(rc.Revoked))
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if g := r.Goods; g.Delivered+g.Accepted+g.Returned > 0 {
+		fmt.Fprintf(w, "  goods: %d delivered, %d accepted, %d returned\n", g.Delivered, g.Accepted, g.Returned)
+	}
+
+	fmt.Fprintln(w, "\nRequests:")
+	if len(r.Requests) == 0 {
+		fmt.Fprintln(w, "  none")
+		return nil
+	}
+	t = newTable(w, "  NAME", "KIND", "ITEM", "PHASE", "READY-REASON", "APPROVED-AT", "FULFILLED-AT", "FULFILMENT")
+	for _, q := range r.Requests {
+		t.row("  "+q.Name, kindFlag(q.Kind), q.Item, string(q.Phase), q.ReadyReason,
+			formatTime(q.ApprovedAt), formatTime(q.FulfilledAt), formatDuration(q.FulfilmentDuration))
+	}
+	return t.flush()
+}

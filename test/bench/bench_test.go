@@ -114,8 +114,17 @@ func TestBenchmark(t *testing.T) {
 
 	// 1 and 4: burst, with writes per grant, then the raw-client baseline.
 	before := apiCalls(mgr.metrics(t))
+	profPath := e.dir + "/burst.cpu.pprof"
+	profDone := make(chan error, 1)
+	go func() { profDone <- mgr.profile(10*time.Second, profPath) }()
 	wall, lat := e.burst("burst", burstSize)
 	after := apiCalls(mgr.metrics(t))
+	if err := <-profDone; err == nil {
+		if out := os.Getenv("BENCH_PROFILE_OUT"); out != "" {
+			_ = os.WriteFile(out, mustRead(t, profPath), 0o600)
+		}
+		fmt.Printf("bench: manager CPU profile, first 10s of the burst (go tool pprof -top):\n%s\n", topOf(profPath, 25))
+	}
 	rep.add("1. burst: operator, all Ready", "%s for %d requests (%.0f grants/s); creation-to-Ready p50 %s p99 %s",
 		wall.Round(time.Millisecond), burstSize, float64(burstSize)/wall.Seconds(), pct(lat, 50), pct(lat, 99))
 	base := e.baseline(burstSize)
@@ -525,4 +534,13 @@ func (e *env) apiServerLatency() string {
 		out = append(out, fmt.Sprintf("%s: %d requests, mean %.1fms, p50 %s, p99 %s", name, g.count, 1000*g.sum/float64(g.count), q(0.5), q(0.99)))
 	}
 	return strings.Join(out, "; ")
+}
+
+func mustRead(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -73,6 +74,7 @@ func freePort(t testing.TB) int {
 type manager struct {
 	cmd         *exec.Cmd
 	metricsPort int
+	pprofPort   int
 	logPath     string
 	started     time.Time
 }
@@ -83,7 +85,7 @@ func startManager(t testing.TB, kubeconfig, dir string, args ...string) *manager
 	if bin == "" {
 		t.Fatal("OPERATOR_BINARY is not set: run `make bench`")
 	}
-	m := &manager{metricsPort: freePort(t), logPath: filepath.Join(dir, fmt.Sprintf("manager-%d.log", time.Now().UnixNano()))}
+	m := &manager{metricsPort: freePort(t), pprofPort: freePort(t), logPath: filepath.Join(dir, fmt.Sprintf("manager-%d.log", time.Now().UnixNano()))}
 	probe := freePort(t)
 	logf, err := os.Create(m.logPath)
 	if err != nil {
@@ -93,6 +95,7 @@ func startManager(t testing.TB, kubeconfig, dir string, args ...string) *manager
 		"--kubeconfig", kubeconfig, "--leader-elect=false", "--metrics-secure=false",
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", m.metricsPort),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probe),
+		fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", m.pprofPort),
 		"--zap-log-level=error",
 	}, args...)
 	m.cmd = exec.Command(bin, all...)
@@ -220,4 +223,33 @@ func isWrite(key string) bool {
 		return true
 	}
 	return false
+}
+
+// profile fetches a CPU profile of d from the manager into path.
+func (m *manager) profile(d time.Duration, path string) error {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", m.pprofPort, int(d.Seconds())))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}
+
+// topOf runs `go tool pprof -top` on a profile and returns its first lines.
+func topOf(path string, lines int) string {
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=15", path).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("pprof: %v", err)
+	}
+	all := strings.Split(string(out), "\n")
+	if len(all) > lines {
+		all = all[:lines]
+	}
+	return strings.Join(all, "\n")
 }

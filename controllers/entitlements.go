@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -132,13 +133,48 @@ type admission struct {
 	Used, Limit int32
 }
 
+// ledgerChange decides, on one read of an agreement, what its allocation
+// ledger becomes: the new allocations and write=true, or write=false to
+// leave it as it is. confirm=true (with write=false) asks for the decision to
+// be taken again on a live read before it stands.
+type ledgerChange func(cur *v1alpha1.ServiceAgreement) (next []v1alpha1.Allocation, write, confirm bool)
+
+// updateLedger applies change to agr's allocation ledger with optimistic
+// concurrency: the patch carries the agreement's resourceVersion, so two
+// concurrent changes cannot both succeed. The first attempt uses agr as
+// given, which may come from a cache that lags; a conflict, or a decision
+// that asks to be confirmed, is retried on a live read.
+func updateLedger(ctx context.Context, c client.Client, live client.Reader, agr *v1alpha1.ServiceAgreement, change ledgerChange) error {
+	cur, fresh := agr, false
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if fresh {
+			cur = &v1alpha1.ServiceAgreement{}
+			if err := live.Get(ctx, client.ObjectKeyFromObject(agr), cur); err != nil {
+				return err
+			}
+		}
+		next, write, confirm := change(cur)
+		wasFresh := fresh
+		fresh = true
+		if !write {
+			if confirm && !wasFresh {
+				return apierrors.NewConflict(v1alpha1.GroupVersion.WithResource("serviceagreements").GroupResource(), agr.Name,
+					fmt.Errorf("confirming on a live read"))
+			}
+			return nil
+		}
+		patched := cur.DeepCopy()
+		patched.Status.Allocations = next
+		return c.Status().Patch(ctx, patched, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{}))
+	})
+}
+
 // admit claims the entitlement for a request. Unlimited entitlements need no
 // claim. Limited ones are claimed by adding an allocation to the agreement's
-// ledger with a patch that carries the agreement's resourceVersion: two
-// concurrent claims cannot both succeed, and a claim computed from a stale
-// cache fails with a conflict and is retried on a live read. So an
-// entitlement is never over-granted, whatever the cache shows. Exhaustion is
-// confirmed on a live read before it is reported, because it is final.
+// ledger (updateLedger): a claim computed from a stale cache fails with a
+// conflict and is retried on a live read, so an entitlement is never
+// over-granted, whatever the cache shows. Exhaustion is confirmed on a live
+// read before it is reported, because it is final.
 func admit(ctx context.Context, c client.Client, live client.Reader, agr *v1alpha1.ServiceAgreement, cr *v1alpha1.ConsumptionRequest) (admission, error) {
 	kind, name, qty := requestedItem(cr)
 	limit, _ := entitlement(agr, kind, name)
@@ -146,43 +182,21 @@ func admit(ctx context.Context, c client.Client, live client.Reader, agr *v1alph
 		return admission{Admitted: true}, nil
 	}
 	var out admission
-	cur := agr
-	fresh := false
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if fresh {
-			cur = &v1alpha1.ServiceAgreement{}
-			if err := live.Get(ctx, client.ObjectKeyFromObject(agr), cur); err != nil {
-				return err
-			}
-		}
+	err := updateLedger(ctx, c, live, agr, func(cur *v1alpha1.ServiceAgreement) ([]v1alpha1.Allocation, bool, bool) {
 		if hasAllocation(cur, string(cr.UID)) {
 			out = admission{Admitted: true}
-			return nil
+			return nil, false, false
 		}
-		used := allocated(cur, kind, name)
-		if used+qty > *limit {
-			if !fresh {
-				// The cache may be behind a release: confirm on a live read.
-				fresh = true
-				return apierrors.NewConflict(v1alpha1.GroupVersion.WithResource("serviceagreements").GroupResource(), agr.Name,
-					fmt.Errorf("confirming exhaustion"))
-			}
+		if used := allocated(cur, kind, name); used+qty > *limit {
 			out = admission{Admitted: false, Used: used, Limit: *limit}
-			return nil
+			return nil, false, true
 		}
-		next := cur.DeepCopy()
-		next.Status.Allocations = append(next.Status.Allocations, v1alpha1.Allocation{
+		next := append(slices.Clone(cur.Status.Allocations), v1alpha1.Allocation{
 			Request: cr.Name, UID: string(cr.UID), Kind: kind, Item: name, Quantity: qty,
 		})
-		sort.Slice(next.Status.Allocations, func(i, j int) bool {
-			return next.Status.Allocations[i].Request < next.Status.Allocations[j].Request
-		})
-		err := c.Status().Patch(ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{}))
-		fresh = true
-		if err == nil {
-			out = admission{Admitted: true}
-		}
-		return err
+		sort.Slice(next, func(i, j int) bool { return next[i].Request < next[j].Request })
+		out = admission{Admitted: true} // stands only if the write succeeds; an error is returned otherwise
+		return next, true, false
 	})
 	return out, err
 }
@@ -195,17 +209,7 @@ func releaseAllocations(ctx context.Context, c client.Client, live client.Reader
 	for _, u := range uids {
 		drop[u] = true
 	}
-	cur := agr
-	fresh := false
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if fresh {
-			cur = &v1alpha1.ServiceAgreement{}
-			if err := live.Get(ctx, client.ObjectKeyFromObject(agr), cur); err != nil {
-				return err
-			}
-		}
-		wasFresh := fresh
-		fresh = true
+	err := updateLedger(ctx, c, live, agr, func(cur *v1alpha1.ServiceAgreement) ([]v1alpha1.Allocation, bool, bool) {
 		kept := make([]v1alpha1.Allocation, 0, len(cur.Status.Allocations))
 		for _, a := range cur.Status.Allocations {
 			if !drop[a.UID] {
@@ -213,15 +217,9 @@ func releaseAllocations(ctx context.Context, c client.Client, live client.Reader
 			}
 		}
 		if len(kept) == len(cur.Status.Allocations) {
-			if !wasFresh {
-				return apierrors.NewConflict(v1alpha1.GroupVersion.WithResource("serviceagreements").GroupResource(), agr.Name,
-					fmt.Errorf("confirming there is nothing to release"))
-			}
-			return nil
+			return nil, false, true
 		}
-		next := cur.DeepCopy()
-		next.Status.Allocations = kept
-		return c.Status().Patch(ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{}))
+		return kept, true, false
 	})
 	return client.IgnoreNotFound(err)
 }
@@ -232,8 +230,9 @@ func releasesEntitlement(cr *v1alpha1.ConsumptionRequest) bool {
 	case v1alpha1.RequestDenied, v1alpha1.RequestRejected:
 		return true
 	case v1alpha1.RequestFailed:
-		// A failed grant or delivery gives nothing; a failed action was still performed.
-		return cr.Spec.Action == nil
+		// A failed grant or delivery gives nothing, nor does an action that never
+		// ran (refused parameters); an action that ran was performed, whatever its outcome.
+		return cr.Spec.Action == nil || !actionStarted(cr)
 	}
 	return false
 }

@@ -52,19 +52,19 @@ lint: $(GOLANGCI_LINT) ## golangci-lint (config in .golangci.yml).
 
 .PHONY: control-plane
 control-plane: ## Provide etcd, kube-apiserver, kube-controller-manager and kubectl (built once, then cached).
-	@hack/control-plane.sh
+	@hack/control-plane.sh >/dev/null
 
 .PHONY: test
-test: generate manifests ## Unit and integration tests against a real API server (envtest).
+test: generate manifests control-plane ## Unit and integration tests against a real API server (envtest).
 	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" go test ./... -count=1 -timeout 20m
 
 .PHONY: test-e2e
-test-e2e: build ## End-to-end tests: local control plane with kube-controller-manager, driven through kubectl.
+test-e2e: build control-plane ## End-to-end tests: local control plane with kube-controller-manager, driven through kubectl.
 	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" OPERATOR_BINARY="$(CURDIR)/$(BIN_DIR)/manager" \
 		go test -tags e2e ./test/e2e/... -count=1 -timeout 30m -v
 
 .PHONY: bench
-bench: build ## Performance harness: local control plane, the manager as a process, load; prints a table (docs/performance.md).
+bench: build control-plane ## Performance harness: local control plane, the manager as a process, load; prints a table (docs/performance.md).
 	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" OPERATOR_BINARY="$(CURDIR)/$(BIN_DIR)/manager" \
 		go test -tags bench ./test/bench/... -run TestBenchmark -count=1 -timeout 20m -v
 

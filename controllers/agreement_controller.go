@@ -100,6 +100,7 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	status.Conditions = keepConditions(status.Conditions, v1alpha1.ConditionReady, v1alpha1.ConditionActive, v1alpha1.ConditionEntitlementsExhausted)
 	status.Requests = countRequests(requests)
 	status.Goods = countGoods(requests)
+	status.Actions = countActions(requests)
 	status.ObservedGeneration = gen
 
 	if err := r.writeStatus(ctx, &agr, status); err != nil {
@@ -147,6 +148,7 @@ func (r *AgreementReconciler) reconcileDelete(ctx context.Context, agr *v1alpha1
 		status.Conditions = keepConditions(status.Conditions, v1alpha1.ConditionReady, v1alpha1.ConditionActive, v1alpha1.ConditionEntitlementsExhausted)
 		status.Requests = countRequests(requests)
 		status.Goods = countGoods(requests)
+		status.Actions = countActions(requests)
 		// The request controller revokes and then updates the requests, which requeues this agreement.
 		return ctrl.Result{}, r.writeStatus(ctx, agr, status)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -48,6 +49,7 @@ type RequestReconciler struct {
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 
 // Reconcile moves a request one step towards the state its agreement allows.
 func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -99,6 +101,10 @@ func newRequestState(cr *v1alpha1.ConsumptionRequest, now time.Time) *requestSta
 	case v1alpha1.ItemKindGoods:
 		s.owned = append(s.owned, v1alpha1.ConditionTransferred, v1alpha1.ConditionAccepted)
 	}
+	// A manual action's Fulfilled is the provider's, like a manual approval.
+	if isManualAction(cr) {
+		s.disown(v1alpha1.ConditionFulfilled)
+	}
 	// Approved and Denied are the operator's only when it wrote them itself;
 	// a provider's decision is never taken over.
 	if c := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionApproved); c != nil && c.Reason == v1alpha1.ReasonAutoApproved {
@@ -118,6 +124,17 @@ func (s *requestState) set(typ string, status metav1.ConditionStatus, reason, ms
 		}
 	}
 	s.owned = append(s.owned, typ)
+}
+
+// disown gives up a condition type: the operator no longer writes it.
+func (s *requestState) disown(typ string) {
+	kept := s.owned[:0]
+	for _, t := range s.owned {
+		if t != typ {
+			kept = append(kept, t)
+		}
+	}
+	s.owned = kept
 }
 
 // notReady records a phase and a Ready=False condition with its reason.
@@ -148,17 +165,8 @@ func (r *RequestReconciler) writeStatus(ctx context.Context, cr *v1alpha1.Consum
 }
 
 func (r *RequestReconciler) reconcileNormal(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState) (ctrl.Result, error) {
-	// Accepted goods belong to the consumer and returned goods are gone: nothing
-	// is left to do, whatever happens to the agreement.
-	if goodsSettled(cr) {
-		return ctrl.Result{}, nil
-	}
-	// Denied is final: whoever denied it, nothing is granted.
-	if c := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionDenied); c != nil && c.Status == metav1.ConditionTrue {
-		return ctrl.Result{}, r.finishDenied(ctx, cr, s, c.Reason, c.Message)
-	}
-	if s.status.Phase == v1alpha1.RequestFailed {
-		return ctrl.Result{}, nil
+	if result, done, err := r.reconcileSettled(ctx, cr, s); done {
+		return result, err
 	}
 
 	var agr v1alpha1.ServiceAgreement
@@ -208,6 +216,31 @@ func (r *RequestReconciler) reconcileNormal(ctx context.Context, cr *v1alpha1.Co
 	return r.fulfil(ctx, cr, &agr, &off, s)
 }
 
+// reconcileSettled handles requests whose course no longer depends on their
+// agreement. done is false for the others.
+func (r *RequestReconciler) reconcileSettled(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState) (ctrl.Result, bool, error) {
+	// Denied is final: whoever denied it, nothing is granted.
+	denied := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionDenied)
+	switch {
+	case goodsSettled(cr):
+		// Accepted goods belong to the consumer and returned goods are gone:
+		// nothing is left to do, whatever happens to the agreement.
+		return ctrl.Result{}, true, nil
+	case denied != nil && denied.Status == metav1.ConditionTrue:
+		return ctrl.Result{}, true, r.finishDenied(ctx, cr, s, denied.Reason, denied.Message)
+	case s.status.Phase == v1alpha1.RequestFailed:
+		return ctrl.Result{}, true, nil
+	case cr.Spec.Action != nil && s.status.Phase == v1alpha1.RequestFulfilled:
+		// A completed action is done, whatever happens to the agreement later.
+		return ctrl.Result{}, true, nil
+	case actionStarted(cr):
+		// Work already started is finished, even if the agreement is suspended or ends meanwhile.
+		result, err := r.followAction(ctx, cr, s)
+		return result, true, err
+	}
+	return ctrl.Result{}, false, nil
+}
+
 // fulfil hands an approved request to the step for its kind of item.
 func (r *RequestReconciler) fulfil(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, off *v1alpha1.ServiceOffering,
 	s *requestState,
@@ -218,6 +251,8 @@ func (r *RequestReconciler) fulfil(ctx context.Context, cr *v1alpha1.Consumption
 		return r.grant(ctx, cr, agr, findResourceItem(off, name), s)
 	case v1alpha1.ItemKindGoods:
 		return r.deliver(ctx, cr, agr, off, findGoodsItem(off, name), s)
+	case v1alpha1.ItemKindAction:
+		return r.runAction(ctx, cr, agr, off, findActionItem(off, name), s)
 	default:
 		s.status.Phase = v1alpha1.RequestProvisioning
 		msg := fmt.Sprintf("this version of offering-operator does not fulfil %s items yet; the request stays approved and waits", kind)
@@ -360,6 +395,13 @@ func (r *RequestReconciler) reconcileDelete(ctx context.Context, cr *v1alpha1.Co
 			policy = item.RevocationPolicy
 		}
 	}
+	cancelled, err := r.cancelAction(ctx, cr)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if cancelled {
+		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "ActionCancelled", "Delete", "the request was deleted: its running Job was cancelled")
+	}
 	if err := r.revoke(ctx, cr, true, policy); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -408,6 +450,7 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&networkingv1.NetworkPolicy{}, byLabels).
 		Watches(&corev1.Secret{}, byLabels).
 		Watches(&corev1.ConfigMap{}, byLabels).
+		Watches(&batchv1.Job{}, byLabels).
 		Complete(r)
 }
 

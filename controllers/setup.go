@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -76,6 +77,8 @@ func CacheOptions() cache.Options {
 			// Goods copies; they leave the cache when accepted (the label is removed).
 			&corev1.Secret{}:    managed,
 			&corev1.ConfigMap{}: managed,
+			// Action Jobs in provider namespaces.
+			&batchv1.Job{}: managed,
 		},
 	}
 }

@@ -161,6 +161,40 @@ const (
 	// ReasonDeliveryFailed: writing a copy failed; the operator retries.
 	ReasonDeliveryFailed = "DeliveryFailed"
 
+	// ReasonInvalidParameters: the action request passes a parameter the action
+	// does not declare, leaves out a required one, or passes a secret
+	// parameter as a plain value (or a plain one from a Secret). Nothing ran
+	// and the entitlement was given back. Final; create a corrected request.
+	ReasonInvalidParameters = "InvalidParameters"
+	// ReasonSecretParameterNotFound: a secret parameter names a Secret or key
+	// that does not exist in the request's namespace. The request waits; create it.
+	ReasonSecretParameterNotFound = "SecretParameterNotFound"
+	// ReasonActionStartFailed: creating the action's Job or the copy of its
+	// secret parameters failed; the operator retries. The message carries only
+	// the API error's reason.
+	ReasonActionStartFailed = "ActionStartFailed"
+	// ReasonActionRunning: the action's Job is running in the provider namespace.
+	ReasonActionRunning = "ActionRunning"
+	// ReasonActionSucceeded: the action completed (its Job completed, or a
+	// provider marked it done).
+	ReasonActionSucceeded = "ActionSucceeded"
+	// ReasonActionFailed: the action failed: its Job exhausted its retries
+	// (backoffLimit) or was deleted before it finished, or a provider set
+	// Fulfilled=False with this reason on a manual action. Final; the
+	// entitlement stays used, as the action was performed.
+	ReasonActionFailed = "ActionFailed"
+	// ReasonActionTimedOut: the action's Job ran longer than the action's
+	// timeout (activeDeadlineSeconds). Final; the entitlement stays used.
+	ReasonActionTimedOut = "ActionTimedOut"
+	// ReasonAwaitingProvider: a manual action waits for a provider to perform
+	// it and mark it done: add the condition Fulfilled=True (or Fulfilled=False
+	// with reason ActionFailed) through the status subresource.
+	ReasonAwaitingProvider = "AwaitingProvider"
+	// ReasonActionJobConflict: a Job with the action's derived name exists in
+	// the provider namespace and was not created for this request; it is never
+	// adopted. The request waits until it is removed.
+	ReasonActionJobConflict = "ActionJobConflict"
+
 	// ReasonUnsupportedItemKind: this version of the operator does not fulfil this kind of item yet.
 	ReasonUnsupportedItemKind = "UnsupportedItemKind"
 )

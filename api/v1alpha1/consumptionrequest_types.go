@@ -207,6 +207,42 @@ type DeliveredObject struct {
 	Namespace string `json:"namespace"`
 }
 
+// ActionRun records the run of a service action.
+type ActionRun struct {
+	// type is Automated (a Job runs the action) or Manual (a provider performs
+	// it and marks the condition Fulfilled through the status subresource).
+	// +optional
+	Type ActionType `json:"type,omitempty"`
+
+	// job is the Job running an automated action, as "<namespace>/<name>", in
+	// the offering's provider namespace. A finished Job is removed one hour
+	// after it finished (ttlSecondsAfterFinished); this record stays.
+	// +optional
+	// +kubebuilder:validation:MaxLength=317
+	Job string `json:"job,omitempty"`
+
+	// startedAt is when the action started: the Job was created, or the
+	// manual action was handed to the provider.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+
+	// completedAt is when the action completed or failed.
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+
+	// attempts is the number of Pods the Job has run or is running (failed,
+	// succeeded and active).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// message is the outcome of the action, from the Job's condition or the
+	// provider's Fulfilled condition.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
 // ConsumptionRequestStatus is the observed state of a ConsumptionRequest.
 type ConsumptionRequestStatus struct {
 	// observedGeneration is the generation of the spec last reconciled successfully.
@@ -231,7 +267,8 @@ type ConsumptionRequestStatus struct {
 	// approval and admission, by a provider for manual approval), Fulfilled,
 	// AccessVerified (resources), Transferred and Accepted (goods), Ready (True
 	// when the request holds what it asked for; for goods that wait for the
-	// consumer's decision, Ready is False with reason AwaitingAcceptance).
+	// consumer's decision, Ready is False with reason AwaitingAcceptance). On a
+	// manual action, Fulfilled is written by a provider, never by the operator.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -248,6 +285,11 @@ type ConsumptionRequestStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	Delivered []DeliveredObject `json:"delivered,omitempty"`
+
+	// action records the run of a service action: its Job, start and
+	// completion times, attempts and outcome. It stays after the Job is gone.
+	// +optional
+	Action *ActionRun `json:"action,omitempty"`
 
 	// transferredAt is when the goods were delivered.
 	// +optional

@@ -303,6 +303,21 @@ type GoodsCounts struct {
 	Returned int32 `json:"returned,omitempty"`
 }
 
+// ActionCounts counts an agreement's action requests by outcome.
+type ActionCounts struct {
+	// running actions have started (a Job exists, or a provider is working on
+	// a manual action) and have not finished.
+	// +optional
+	Running int32 `json:"running,omitempty"`
+	// succeeded actions completed.
+	// +optional
+	Succeeded int32 `json:"succeeded,omitempty"`
+	// failed actions failed: their Job failed or timed out, a provider marked
+	// them failed, or their parameters were refused before they ran.
+	// +optional
+	Failed int32 `json:"failed,omitempty"`
+}
+
 // ServiceAgreementStatus is the observed state of a ServiceAgreement.
 type ServiceAgreementStatus struct {
 	// observedGeneration is the generation of the spec last reconciled successfully.
@@ -335,6 +350,10 @@ type ServiceAgreementStatus struct {
 	// goods counts the goods requests by delivered, accepted and returned.
 	// +optional
 	Goods GoodsCounts `json:"goods,omitempty"`
+
+	// actions counts the action requests by running, succeeded and failed.
+	// +optional
+	Actions ActionCounts `json:"actions,omitempty"`
 
 	// allocations are the requests holding a share of a limited entitlement.
 	// Written by the request controller with optimistic concurrency; not for people to edit.

@@ -462,6 +462,7 @@ func TestSamplesAreAccepted(t *testing.T) {
 		"service_v1alpha1_consumptionrequest_resource.yaml",
 		"service_v1alpha1_consumptionrequest_goods.yaml",
 		"service_v1alpha1_consumptionrequest_action.yaml",
+		"service_v1alpha1_consumptionrequest_support.yaml",
 	}
 	for _, w := range want {
 		if !slices.ContainsFunc(files, func(f string) bool { return filepath.Base(f) == w }) {
@@ -525,8 +526,8 @@ func TestSamplesTellOneStory(t *testing.T) {
 			}
 		}
 	}
-	if len(offerings) != 1 || len(agreements) != 1 || len(requests) != 3 {
-		t.Fatalf("want 1 offering, 1 agreement and 3 requests, got %d, %d and %d", len(offerings), len(agreements), len(requests))
+	if len(offerings) != 1 || len(agreements) != 1 || len(requests) != 4 {
+		t.Fatalf("want 1 offering, 1 agreement and 4 requests, got %d, %d and %d", len(offerings), len(agreements), len(requests))
 	}
 	off, agr := offerings[0], agreements[0]
 

@@ -262,10 +262,29 @@ story_goods() {
     awk 'NR==1 || $3 != "<none>"' | sed 's/^/    /'
 }
 
+story_actions() {
+  say "Service actions: installation runs as a Job in colo-provider; support is done by a person"
+  kc -n team-payments wait --for=jsonpath='{.status.phase}'=Provisioning consumptionrequest/install-ha --timeout=60s >/dev/null || true
+  kc -n colo-provider get jobs -l service.offering.dev/request-name=install-ha | sed 's/^/    /'
+  echo "  (this control plane has no kubelet, so the Job's pod never runs and install-ha stays Provisioning)"
+  local done
+  done="$(kc -n team-payments get consumptionrequest/support-ticket -o jsonpath='{.status.conditions[?(@.type=="Fulfilled")].status}')"
+  if [ "$done" != True ]; then
+    kc -n team-payments wait --for=jsonpath='{.status.phase}'=Provisioning consumptionrequest/support-ticket --timeout=60s >/dev/null
+    echo "  the provider marks the support ticket done through the status subresource:"
+    echo "    kubectl patch consumptionrequest support-ticket -n team-payments --subresource=status --type=json -p '[{\"op\":\"add\",\"path\":\"/status/conditions/-\",\"value\":{\"type\":\"Fulfilled\",\"status\":\"True\",...}}]'"
+    kc -n team-payments patch consumptionrequest/support-ticket --subresource=status --type=json -p \
+      "[{\"op\":\"add\",\"path\":\"/status/conditions/-\",\"value\":{\"type\":\"Fulfilled\",\"status\":\"True\",\"reason\":\"Completed\",\"message\":\"ticket OPS-1234 resolved\",\"lastTransitionTime\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}}]" >/dev/null
+  fi
+  kc -n team-payments wait --for=condition=Ready consumptionrequest/support-ticket --timeout=60s >/dev/null
+  kc -n team-payments get consumptionrequest/install-ha consumptionrequest/support-ticket
+}
+
 STORY=(
   story_offerings_ready
   story_access
   story_goods
+  story_actions
   story_suspension
   story_show
 )

@@ -263,6 +263,11 @@ func assertSecretNeverShown(t *testing.T, w *actionWorld, cr *v1alpha1.Consumpti
 	check("request status", cr.Status)
 	get(t, w.agreement)
 	check("agreement status", w.agreement.Status)
+	if logs := managerLogs.String(); len(logs) == 0 {
+		t.Error("no manager logs captured: the log check would prove nothing")
+	} else {
+		check("the manager's logs (all levels)", logs)
+	}
 }
 
 func TestActionJobFailsKeepsEntitlement(t *testing.T) {

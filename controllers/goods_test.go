@@ -500,6 +500,11 @@ func TestGoodsSecretNeverInStatusOrEvents(t *testing.T) {
 	check("request status", cr.Status)
 	get(t, w.agreement)
 	check("agreement status", w.agreement.Status)
+	if logs := managerLogs.String(); len(logs) == 0 {
+		t.Error("no manager logs captured: the log check would prove nothing")
+	} else {
+		check("the manager's logs (all levels)", logs)
+	}
 }
 
 func TestGoodsOnlyIntoTheRequestsNamespace(t *testing.T) {

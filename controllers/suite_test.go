@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	uberzap "go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -51,6 +52,26 @@ const (
 	// allowedPowerfulRole is named in the test manager's --allowed-cluster-roles.
 	allowedPowerfulRole = "test-allowed-powerful"
 )
+
+// managerLogs holds every log line of the test manager, at every level.
+var managerLogs = &syncBuffer{}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 // requireAPIServer skips an integration test in -short mode.
 func requireAPIServer(t *testing.T) {
@@ -114,7 +135,11 @@ func runSuite(m *testing.M) int {
 			"which provides etcd and kube-apiserver through hack/control-plane.sh")
 		return 1
 	}
-	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
+	// Errors go to stderr; everything, down to debug, is also kept in
+	// managerLogs so that tests can check what the manager logged.
+	debugCore := zapcore.NewCore(zapcore.NewJSONEncoder(uberzap.NewProductionEncoderConfig()), zapcore.AddSync(managerLogs), zapcore.DebugLevel)
+	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel()),
+		zap.RawZapOpts(uberzap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, debugCore) }))))
 	utilruntime.Must(v1alpha1.AddToScheme(scheme.Scheme))
 
 	testEnv = &envtest.Environment{

@@ -440,10 +440,12 @@ func (r *RequestReconciler) markFulfilled(cr *v1alpha1.ConsumptionRequest, s *re
 	}
 }
 
-// accessReview returns "" when every subject can act in ns with each bound
-// role, or a message naming the first subject and permission that fails. For
-// each role it checks one representative permission: the first verb and
-// resource of the role's first resource rule.
+// accessReview returns "" when every subject of the agreement can act in
+// ns, or a message naming the first subject and permission that fails. It
+// asks one SubjectAccessReview per subject, in parallel, for a representative
+// permission of the first bound role that has a resource rule (its first verb
+// and resource): that proves the bindings reach the subject and that no other
+// authorizer denies it, at one call per subject.
 func (r *RequestReconciler) accessReview(ctx context.Context, agr *v1alpha1.ServiceAgreement, item *v1alpha1.ResourceItem, ns string) (string, error) {
 	type check struct {
 		attrs *authorizationv1.ResourceAttributes
@@ -460,6 +462,7 @@ func (r *RequestReconciler) accessReview(ctx context.Context, agr *v1alpha1.Serv
 			for _, subj := range agr.Spec.Consumer.Subjects {
 				checks = append(checks, check{attrs: attrs, role: roleName, subj: subj})
 			}
+			break // one review per subject: the first role with a resource rule stands for the grant
 		}
 	}
 	denials := make([]string, len(checks))

@@ -20,12 +20,14 @@ func TestHelp(t *testing.T) {
 	expectCode(t, r, plugin.ExitOK)
 	contains(t, "--help", r.stdout, "kubectl offering", "catalog", "request", "approve", "deny", "accept", "reject", "report",
 		"Exit codes:", "3  refused", "--namespace", "--kubeconfig", "--context", "--as ")
-	if strings.Contains(r.stdout, "complete ") {
-		t.Errorf("--help lists a complete command, which does not exist yet")
-	}
+	row(t, r.stdout, "complete", "Mark", "a", "manual", "service", "action")
 	r = kubectlOffering(t, "approve", "--help")
 	expectCode(t, r, plugin.ExitOK)
 	contains(t, "approve --help", r.stdout, "Exit codes:", "--reason", "--message", "kubectl offering approve")
+	r = kubectlOffering(t, "complete", "--help")
+	expectCode(t, r, plugin.ExitOK)
+	contains(t, "complete --help", r.stdout, "Exit codes:", "--failed", "--reason", "--message", "AwaitingProvider",
+		"kubectl offering complete support-ticket -n team-payments")
 }
 
 // TestUsageErrors needs no API server: usage is checked before connecting.
@@ -43,6 +45,12 @@ func TestUsageErrors(t *testing.T) {
 		{"approve", "a", "--reason", "not a reason"},
 		{"approve", "a", "--reason", v1alpha1.ReasonAutoApproved},
 		{"deny", "a"}, // no --message
+		{"complete"},
+		{"complete", "a", "b"},
+		{"complete", "a", "--failed"}, // no --message
+		{"complete", "a", "--failed", "--message", "m", "--reason", "Broken"},
+		{"complete", "a", "--reason", v1alpha1.ReasonActionFailed},
+		{"complete", "a", "--reason", "not a reason"},
 		{"accept"},
 		{"report"},
 	} {
@@ -269,6 +277,170 @@ func TestDeny(t *testing.T) {
 	r = kubectlOffering(t, "approve", "db", "-n", f.ns)
 	expectCode(t, r, plugin.ExitRefused)
 	contains(t, "stderr", r.stderr, "Denied=True")
+}
+
+// awaitingProvider is the status of a manual action request that waits for a provider.
+func awaitingProvider(typ v1alpha1.ActionType) v1alpha1.ConsumptionRequestStatus {
+	return v1alpha1.ConsumptionRequestStatus{
+		Phase:  v1alpha1.RequestProvisioning,
+		Action: &v1alpha1.ActionRun{Type: typ, StartedAt: &metav1.Time{Time: time.Now().Truncate(time.Second)}},
+		Conditions: []metav1.Condition{
+			cond(v1alpha1.ConditionApproved, metav1.ConditionTrue, v1alpha1.ReasonAutoApproved, "approved automatically"),
+			cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonAwaitingProvider, "manual action backup waits for a provider"),
+		},
+	}
+}
+
+func actionSpec(item string) v1alpha1.ConsumptionRequestSpec {
+	return v1alpha1.ConsumptionRequestSpec{Action: &v1alpha1.ActionRequest{Name: v1alpha1.ItemName(item)}}
+}
+
+func TestCompleteManualAction(t *testing.T) {
+	integration(t)
+	f := newFixture(t, v1alpha1.ApprovalAutomatic)
+	newRequest(t, f, "backup-1", actionSpec("backup"), awaitingProvider(v1alpha1.ActionManual))
+
+	r := kubectlOffering(t, "complete", "backup-1", "-n", f.ns, "--message", "restored to rack-a")
+	expectCode(t, r, plugin.ExitOK)
+	contains(t, "stdout", r.stdout, "consumptionrequest/backup-1 action completed")
+
+	cr := getRequest(t, f, "backup-1")
+	c := findCondition(t, cr, v1alpha1.ConditionFulfilled)
+	if c.Status != metav1.ConditionTrue || c.Reason != plugin.ReasonCompleted || c.ObservedGeneration != cr.Generation {
+		t.Errorf("unexpected Fulfilled condition: %+v", c)
+	}
+	contains(t, "Fulfilled message", c.Message, "completed by "+testUser, "restored to rack-a")
+	// The operator's conditions are untouched and still the operator's.
+	if len(cr.Status.Conditions) != 3 {
+		t.Errorf("want Approved, Ready and Fulfilled, got %+v", cr.Status.Conditions)
+	}
+	if ready := findCondition(t, cr, v1alpha1.ConditionReady); ready.Reason != v1alpha1.ReasonAwaitingProvider {
+		t.Errorf("Ready condition changed: %+v", ready)
+	}
+	if approved := findCondition(t, cr, v1alpha1.ConditionApproved); approved.Reason != v1alpha1.ReasonAutoApproved {
+		t.Errorf("Approved condition changed: %+v", approved)
+	}
+	if cr.Status.Phase != v1alpha1.RequestProvisioning || cr.Status.Action == nil || cr.Status.Action.Type != v1alpha1.ActionManual {
+		t.Errorf("phase or status.action changed: %s %+v", cr.Status.Phase, cr.Status.Action)
+	}
+	if !managedBy(cr.ManagedFields, plugin.FieldManager, `k:{\"type\":\"Fulfilled\"}`) {
+		t.Errorf("the Fulfilled condition is not owned by %s: %s", plugin.FieldManager, dumpManaged(cr.ManagedFields))
+	}
+	for _, typ := range []string{"Ready", "Approved"} {
+		if managedBy(cr.ManagedFields, plugin.FieldManager, `k:{\"type\":\"`+typ+`\"}`) {
+			t.Errorf("%s took ownership of the %s condition: %s", plugin.FieldManager, typ, dumpManaged(cr.ManagedFields))
+		}
+		if !managedBy(cr.ManagedFields, operatorManager, `k:{\"type\":\"`+typ+`\"}`) {
+			t.Errorf("the operator lost ownership of the %s condition: %s", typ, dumpManaged(cr.ManagedFields))
+		}
+	}
+
+	// Marking is final: a second complete, or a failure, is refused and changes nothing.
+	before := getRequest(t, f, "backup-1")
+	r = kubectlOffering(t, "complete", "backup-1", "-n", f.ns)
+	expectCode(t, r, plugin.ExitRefused)
+	contains(t, "stderr", r.stderr, "already marked completed", "Fulfilled=True")
+	r = kubectlOffering(t, "complete", "backup-1", "-n", f.ns, "--failed", "--message", "changed my mind")
+	expectCode(t, r, plugin.ExitRefused)
+	if after := getRequest(t, f, "backup-1"); after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("a refused complete changed the request")
+	}
+
+	// Once the operator has recorded the outcome, the request is refused too.
+	newRequest(t, f, "backup-done", actionSpec("backup"), v1alpha1.ConsumptionRequestStatus{
+		Phase:      v1alpha1.RequestFailed,
+		Conditions: []metav1.Condition{cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonActionFailed, "failed")},
+	})
+	r = kubectlOffering(t, "complete", "backup-done", "-n", f.ns)
+	expectCode(t, r, plugin.ExitRefused)
+	contains(t, "stderr", r.stderr, "already Failed")
+
+	// A request that does not exist: exit 1.
+	r = kubectlOffering(t, "complete", "no-such-request", "-n", f.ns)
+	expectCode(t, r, plugin.ExitError)
+	contains(t, "stderr", r.stderr, "not found")
+}
+
+func TestCompleteFailed(t *testing.T) {
+	integration(t)
+	f := newFixture(t, v1alpha1.ApprovalAutomatic)
+	newRequest(t, f, "backup-1", actionSpec("backup"), awaitingProvider(v1alpha1.ActionManual))
+	before := getRequest(t, f, "backup-1")
+
+	// --failed needs --message: a usage error, nothing written.
+	r := kubectlOffering(t, "complete", "backup-1", "-n", f.ns, "--failed")
+	expectCode(t, r, plugin.ExitUsage)
+	contains(t, "stderr", r.stderr, "--message")
+	if after := getRequest(t, f, "backup-1"); after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("a refused complete changed the request")
+	}
+
+	r = kubectlOffering(t, "complete", "backup-1", "-n", f.ns, "--failed", "--message", "tape library offline")
+	expectCode(t, r, plugin.ExitOK)
+	contains(t, "stdout", r.stdout, "consumptionrequest/backup-1 action failed")
+	cr := getRequest(t, f, "backup-1")
+	c := findCondition(t, cr, v1alpha1.ConditionFulfilled)
+	if c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonActionFailed {
+		t.Errorf("unexpected Fulfilled condition: %+v", c)
+	}
+	contains(t, "Fulfilled message", c.Message, "failed by "+testUser, "tape library offline")
+
+	r = kubectlOffering(t, "complete", "backup-1", "-n", f.ns)
+	expectCode(t, r, plugin.ExitRefused)
+	contains(t, "stderr", r.stderr, "already marked failed")
+}
+
+func TestCompleteIsRefused(t *testing.T) {
+	integration(t)
+	f := newFixture(t, v1alpha1.ApprovalManual)
+	ctx := testContext(t)
+
+	// An automated action: its Job decides.
+	newRequest(t, f, "install-1", actionSpec("installation"), awaitingProvider(v1alpha1.ActionAutomated))
+	// Not an action request.
+	newRequest(t, f, "rack-a", resourceSpec("rack-space"), v1alpha1.ConsumptionRequestStatus{
+		Phase:      v1alpha1.RequestProvisioning,
+		Conditions: []metav1.Condition{cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonProvisioning, "granting")},
+	})
+	// A manual action still waiting for approval.
+	waiting := awaiting()
+	waiting.Item = "backup"
+	newRequest(t, f, "backup-1", actionSpec("backup"), waiting)
+
+	for _, tc := range []struct {
+		name string
+		want []string
+	}{
+		{"install-1", []string{"action installation", "is Automated"}},
+		{"rack-a", []string{"not an action request"}},
+		{"backup-1", []string{"does not wait for a provider", "AwaitingApproval"}},
+	} {
+		before := getRequest(t, f, tc.name)
+		for _, args := range [][]string{{"complete", tc.name}, {"complete", tc.name, "--failed", "--message", "no"}} {
+			r := kubectlOffering(t, append(args, "-n", f.ns)...)
+			expectCode(t, r, plugin.ExitRefused)
+			contains(t, "stderr", r.stderr, tc.want...)
+		}
+		if after := getRequest(t, f, tc.name); after.ResourceVersion != before.ResourceVersion {
+			t.Errorf("a refused complete changed %s", tc.name)
+		}
+	}
+
+	// The action's type cannot be found when the agreement's offering cannot be read: exit 1.
+	agr := &v1alpha1.ServiceAgreement{
+		ObjectMeta: metav1.ObjectMeta{Name: "orphan", Namespace: f.ns},
+		Spec: v1alpha1.ServiceAgreementSpec{
+			Offering: "no-such-offering",
+			Consumer: v1alpha1.Consumer{Name: "Team Payments", Subjects: []v1alpha1.Subject{{Kind: v1alpha1.SubjectGroup, Name: "team-payments"}}},
+		},
+	}
+	must(t, k8sClient.Create(ctx, agr))
+	orphan := actionSpec("backup")
+	orphan.Agreement = "orphan"
+	newRequest(t, f, "backup-2", orphan, awaitingProvider(v1alpha1.ActionManual))
+	r := kubectlOffering(t, "complete", "backup-2", "-n", f.ns)
+	expectCode(t, r, plugin.ExitError)
+	contains(t, "stderr", r.stderr, "reading ServiceOffering no-such-offering", "not found")
 }
 
 func TestAcceptAndReject(t *testing.T) {

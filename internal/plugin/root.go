@@ -1,7 +1,8 @@
 // Package plugin implements kubectl-offering, the kubectl plugin for the human
 // steps of offering-operator: browsing what an agreement entitles a consumer
-// to, requesting an item, approving or denying a request, accepting or
-// rejecting goods, and reporting on a service relationship.
+// to, requesting an item, approving or denying a request, marking a manual
+// action completed or failed, accepting or rejecting goods, and reporting on a
+// service relationship.
 //
 // The command tree is built by NewRootCommand; Run executes it and maps the
 // outcome to the plugin's exit codes.
@@ -31,8 +32,9 @@ const (
 	// ExitUsage: wrong command, arguments or flags.
 	ExitUsage = 2
 	// ExitRefused: the plugin refused the operation (for example approving a
-	// request under an Automatic agreement), or a request waited for with
-	// --wait ended Denied, Failed, Rejected or Revoked.
+	// request under an Automatic agreement, or completing an Automated
+	// action), or a request waited for with --wait ended Denied, Failed,
+	// Rejected or Revoked.
 	ExitRefused = 3
 )
 
@@ -44,8 +46,9 @@ const exitCodesHelp = `Exit codes:
   1  error talking to the cluster, an object was not found, or --wait timed out
   2  usage error (unknown command, bad arguments or flags)
   3  refused: the operation does not apply (for example approving a request
-     under an Automatic agreement, or deciding twice), or a request waited
-     for with --wait ended Denied, Failed, Rejected or Revoked`
+     under an Automatic agreement, deciding twice, or completing an Automated
+     action), or a request waited for with --wait ended Denied, Failed,
+     Rejected or Revoked`
 
 // exitError carries an exit code with an error.
 type exitError struct {
@@ -125,8 +128,9 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Use:   "kubectl-offering",
 		Short: "Work with offering-operator service offerings, agreements and requests",
 		Long: `kubectl offering covers the human steps of the offering-operator service relationship:
-see what your agreements entitle you to, request an item, approve or deny a request
-(providers), accept or reject delivered goods (consumers), and report on an agreement.
+see what your agreements entitle you to, request an item, approve or deny a request and
+complete a manual action (providers), accept or reject delivered goods (consumers), and
+report on an agreement.
 
 ` + exitCodesHelp,
 		SilenceErrors: true,
@@ -145,6 +149,7 @@ see what your agreements entitle you to, request an item, approve or deny a requ
 		newRequestCommand(o),
 		newDecisionCommand(o, true),
 		newDecisionCommand(o, false),
+		newCompleteCommand(o),
 		newGoodsCommand(o, v1alpha1.GoodsAccept),
 		newGoodsCommand(o, v1alpha1.GoodsReject),
 		newReportCommand(o),

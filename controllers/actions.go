@@ -125,12 +125,6 @@ func validateParameters(item *v1alpha1.ActionItem, ar *v1alpha1.ActionRequest) s
 func (r *RequestReconciler) runAction(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, off *v1alpha1.ServiceOffering,
 	item *v1alpha1.ActionItem, s *requestState,
 ) (ctrl.Result, error) {
-	if item == nil {
-		msg := fmt.Sprintf("ServiceOffering %s no longer has action %s; the request waits", off.Name, cr.Spec.Action.Name)
-		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonItemNotOffered, msg)
-		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonItemNotOffered, msg)
-		return ctrl.Result{}, nil
-	}
 	if msg := validateParameters(item, cr.Spec.Action); msg != "" {
 		return ctrl.Result{}, r.failBeforeRunning(ctx, cr, agr, s, v1alpha1.ReasonInvalidParameters, msg)
 	}

@@ -116,12 +116,6 @@ func decideGoods(cr *v1alpha1.ConsumptionRequest, item *v1alpha1.GoodsItem, tran
 func (r *RequestReconciler) deliver(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, off *v1alpha1.ServiceOffering,
 	item *v1alpha1.GoodsItem, s *requestState,
 ) (ctrl.Result, error) {
-	if item == nil {
-		msg := fmt.Sprintf("ServiceOffering %s no longer has goods %s; the request waits", off.Name, cr.Spec.Goods.Name)
-		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonItemNotOffered, msg)
-		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonItemNotOffered, msg)
-		return ctrl.Result{}, nil
-	}
 	out := decideGoods(cr, item, s.status.TransferredAt, s.now.Time)
 	if out.reject {
 		return ctrl.Result{}, r.returnGoods(ctx, cr, s, out.reason, out.msg)

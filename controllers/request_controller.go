@@ -246,6 +246,13 @@ func (r *RequestReconciler) fulfil(ctx context.Context, cr *v1alpha1.Consumption
 	s *requestState,
 ) (ctrl.Result, error) {
 	kind, name, _ := requestedItem(cr)
+	if !offers(off, kind, name) {
+		// The provider removed the item after admission: report it, keep what was granted or delivered.
+		msg := fmt.Sprintf("ServiceOffering %s no longer has %s item %s; the request waits", off.Name, kind, name)
+		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonItemNotOffered, msg)
+		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonItemNotOffered, msg)
+		return ctrl.Result{}, nil
+	}
 	switch kind {
 	case v1alpha1.ItemKindResource:
 		return r.grant(ctx, cr, agr, findResourceItem(off, name), s)

@@ -528,3 +528,28 @@ func TestAgreementDeletionRevokesThenLetsGo(t *testing.T) {
 	waitPhase(t, cr, v1alpha1.RequestRevoked)
 	gone(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 }
+
+// TestItemRemovedFromOfferingAfterGrant: a provider removes an item that a
+// request already holds. The request reports it (no crash, no hot loop) and
+// keeps what it was granted: nothing is taken away by an edit of the catalogue.
+func TestItemRemovedFromOfferingAfterGrant(t *testing.T) {
+	f := newFixture(t)
+	cr := f.resourceRequest("orphaned-item")
+	mustCreate(t, cr)
+	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	ns, rb := cr.Status.Grant.Namespace, cr.Status.Grant.RoleBindings[0]
+
+	get(t, f.offering)
+	patch := client.MergeFrom(f.offering.DeepCopy())
+	f.offering.Spec.Resources[0].Name = "renamed"
+	if err := admin.Patch(testCtx, f.offering, patch); err != nil {
+		t.Fatal(err)
+	}
+	c := waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionFalse)
+	if c.Reason != v1alpha1.ReasonItemNotOffered || !strings.Contains(c.Message, "no longer has Resource item space") {
+		t.Errorf("Ready %s %q", c.Reason, c.Message)
+	}
+	if err := admin.Get(testCtx, client.ObjectKey{Namespace: ns, Name: rb}, &rbacv1.RoleBinding{}); err != nil {
+		t.Errorf("the grant was taken away: %v", err)
+	}
+}

@@ -1,7 +1,10 @@
 package controllers
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -249,4 +252,23 @@ func userClient(t *testing.T, user string) client.Client {
 
 func nsObj(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+// assertNotLeaked fails the test when v, marshalled to JSON (a string is
+// checked as it is), contains the secret value, plain or base64-encoded.
+func assertNotLeaked(t *testing.T, secret, what string, v any) {
+	t.Helper()
+	text, ok := v.(string)
+	if !ok {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text = string(b)
+	}
+	for _, needle := range []string{secret, base64.StdEncoding.EncodeToString([]byte(secret))} {
+		if strings.Contains(text, needle) {
+			t.Errorf("the secret value appears in %s", what)
+		}
+	}
 }

@@ -94,19 +94,11 @@ func runDecision(ctx context.Context, o *options, do *decisionOptions, name stri
 	if !approve && do.message == "" {
 		return usageErrorf("deny needs --message: tell the consumer why")
 	}
-	c, err := o.client()
+	c, cr, err := o.readRequest(ctx, name)
 	if err != nil {
 		return err
 	}
-	ns, err := o.namespace()
-	if err != nil {
-		return err
-	}
-	var cr v1alpha1.ConsumptionRequest
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &cr); err != nil {
-		return fmt.Errorf("reading ConsumptionRequest %s/%s: %w", ns, name, err)
-	}
-	if err := checkDecidable(ctx, c, &cr); err != nil {
+	if err := checkDecidable(ctx, c, cr); err != nil {
 		return err
 	}
 
@@ -115,7 +107,7 @@ func runDecision(ctx context.Context, o *options, do *decisionOptions, name stri
 		condType, verb = v1alpha1.ConditionDenied, "denied"
 	}
 	msg := decisionMessage(verb, whoAmI(ctx, c), do.message)
-	if err := applyCondition(ctx, c, &cr, metav1.Condition{
+	if err := applyCondition(ctx, c, cr, metav1.Condition{
 		Type:               condType,
 		Status:             metav1.ConditionTrue,
 		ObservedGeneration: cr.Generation,
@@ -217,4 +209,22 @@ func applyCondition(ctx context.Context, c client.Client, cr *v1alpha1.Consumpti
 		return fmt.Errorf("writing the %s condition of %s: %w", cond.Type, cr.Name, err)
 	}
 	return nil
+}
+
+// readRequest returns a client and the named ConsumptionRequest in the
+// command's namespace, for the commands that act on one request.
+func (o *options) readRequest(ctx context.Context, name string) (client.Client, *v1alpha1.ConsumptionRequest, error) {
+	c, err := o.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	ns, err := o.namespace()
+	if err != nil {
+		return nil, nil, err
+	}
+	var cr v1alpha1.ConsumptionRequest
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &cr); err != nil {
+		return nil, nil, fmt.Errorf("reading ConsumptionRequest %s/%s: %w", ns, name, err)
+	}
+	return c, &cr, nil
 }

@@ -78,19 +78,11 @@ func runComplete(ctx context.Context, o *options, co *completeOptions, reasonSet
 			return usageErrorf("--reason %s marks a failure: use --failed", reason)
 		}
 	}
-	c, err := o.client()
+	c, cr, err := o.readRequest(ctx, name)
 	if err != nil {
 		return err
 	}
-	ns, err := o.namespace()
-	if err != nil {
-		return err
-	}
-	var cr v1alpha1.ConsumptionRequest
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &cr); err != nil {
-		return fmt.Errorf("reading ConsumptionRequest %s/%s: %w", ns, name, err)
-	}
-	if err := checkCompletable(ctx, c, &cr); err != nil {
+	if err := checkCompletable(ctx, c, cr); err != nil {
 		return err
 	}
 
@@ -99,7 +91,7 @@ func runComplete(ctx context.Context, o *options, co *completeOptions, reasonSet
 		status, verb = metav1.ConditionFalse, "failed"
 	}
 	msg := decisionMessage(verb, whoAmI(ctx, c), co.message)
-	if err := applyCondition(ctx, c, &cr, metav1.Condition{
+	if err := applyCondition(ctx, c, cr, metav1.Condition{
 		Type:               v1alpha1.ConditionFulfilled,
 		Status:             status,
 		ObservedGeneration: cr.Generation,

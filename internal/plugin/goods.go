@@ -42,20 +42,12 @@ Refuses (exit 3) when the request is not a goods request or already has a decisi
 }
 
 func runGoodsDecision(ctx context.Context, o *options, name string, decision v1alpha1.GoodsDecision) error {
-	c, err := o.client()
+	c, cr, err := o.readRequest(ctx, name)
 	if err != nil {
 		return err
-	}
-	ns, err := o.namespace()
-	if err != nil {
-		return err
-	}
-	var cr v1alpha1.ConsumptionRequest
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &cr); err != nil {
-		return fmt.Errorf("reading ConsumptionRequest %s/%s: %w", ns, name, err)
 	}
 	if cr.Spec.Goods == nil {
-		kind, item := requestItem(&cr)
+		kind, item := requestItem(cr)
 		return refusedf("request %s is not a goods request (it asks for the %s item %s): there is nothing to accept or reject",
 			cr.Name, kindFlag(kind), item)
 	}
@@ -63,12 +55,12 @@ func runGoodsDecision(ctx context.Context, o *options, name string, decision v1a
 		return refusedf("request %s already has the decision %s, which cannot be changed", cr.Name, d)
 	}
 	if p := cr.Status.Phase; p == v1alpha1.RequestAccepted || p == v1alpha1.RequestRejected {
-		return refusedf("the goods of request %s are already settled (phase %s): %s", cr.Name, p, readyMessage(&cr))
+		return refusedf("the goods of request %s are already settled (phase %s): %s", cr.Name, p, readyMessage(cr))
 	}
 	orig := cr.DeepCopy()
 	cr.Spec.Goods.Decision = decision
 	patch := client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})
-	if err := c.Patch(ctx, &cr, patch, client.FieldOwner(FieldManager)); err != nil {
+	if err := c.Patch(ctx, cr, patch, client.FieldOwner(FieldManager)); err != nil {
 		if apierrors.IsConflict(err) {
 			return fmt.Errorf("request %s changed while deciding on it; look at it again and retry: %w", cr.Name, err)
 		}

@@ -30,8 +30,12 @@ $(GOLANGCI_LINT): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && go build -o $(CURDIR)/$@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
+generate: $(CONTROLLER_GEN) api-docs ## Generate deepcopy code and the API reference.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: api-docs
+api-docs: ## Generate docs/api-reference.md from the types' comments and markers (hack/apidocs).
+	go run ./hack/apidocs -out docs/api-reference.md api/v1alpha1
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and the operator's RBAC from markers.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -75,12 +76,37 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, err
 	}
 
+	status, sl := agreementStatus(&agr, offering, requests, lc, now)
+	if err := r.writeStatus(ctx, &agr, status); err != nil {
+		return requeueOnConflict(ctrl.Result{}, err)
+	}
+	setAgreementGauges(&agr, requests, sl)
+	if lc.Phase != agr.Status.Phase && agr.Status.Phase != "" {
+		r.Recorder.Eventf(&agr, nil, eventType(lc.Phase == v1alpha1.AgreementActive), "Phase"+string(lc.Phase), "Reconcile",
+			"agreement is now %s: %s", lc.Phase, lc.Message)
+	}
+	if was := meta.FindStatusCondition(agr.Status.Conditions, v1alpha1.ConditionServiceLevelsMet); sl.levels != nil &&
+		sl.status == metav1.ConditionFalse && (was == nil || was.Status != metav1.ConditionFalse) {
+		r.Recorder.Eventf(&agr, nil, corev1.EventTypeWarning, v1alpha1.ReasonObjectiveMissed, "Measure", "%s", sl.message)
+	}
+	next := lc.RequeueAfter
+	if sl.next > 0 && (next == 0 || sl.next < next) {
+		next = sl.next
+	}
+	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// agreementStatus computes an agreement's status: phase, conditions, usage,
+// counts and the service-level record.
+func agreementStatus(agr *v1alpha1.ServiceAgreement, offering *v1alpha1.ServiceOffering, requests []v1alpha1.ConsumptionRequest,
+	lc lifecycle, now time.Time,
+) (*v1alpha1.ServiceAgreementStatus, slRollup) {
 	status := agr.Status.DeepCopy()
 	status.Phase = lc.Phase
 	nowT := metav1.NewTime(now)
 	gen := agr.Generation
 	setCondition(&status.Conditions, v1alpha1.ConditionActive, boolStatus(lc.Phase == v1alpha1.AgreementActive), lc.Reason, lc.Message, gen, nowT)
-	status.Usage = computeUsage(&agr, requests)
+	status.Usage = computeUsage(agr, requests)
 	exhausted := exhaustedItems(status.Usage)
 	if len(exhausted) > 0 {
 		setCondition(&status.Conditions, v1alpha1.ConditionEntitlementsExhausted, metav1.ConditionTrue, v1alpha1.ReasonExhausted,
@@ -92,28 +118,28 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	readyReason, readyMsg := lc.Reason, lc.Message
 	ready := lc.Phase == v1alpha1.AgreementActive
 	if ready && offering != nil {
-		if unknown := unknownEntitlements(&agr, offering); unknown != "" {
+		if unknown := unknownEntitlements(agr, offering); unknown != "" {
 			ready, readyReason, readyMsg = false, v1alpha1.ReasonEntitlementUnknownItem, unknown
 		}
 	}
 	setCondition(&status.Conditions, v1alpha1.ConditionReady, boolStatus(ready), readyReason, readyMsg, gen, nowT)
-	status.Conditions = keepConditions(status.Conditions, v1alpha1.ConditionReady, v1alpha1.ConditionActive, v1alpha1.ConditionEntitlementsExhausted)
+	sl := rollupServiceLevels(agr, requests, now)
+	status.ServiceLevels = sl.levels
+	if sl.levels != nil {
+		setCondition(&status.Conditions, v1alpha1.ConditionServiceLevelsMet, sl.status, sl.reason, sl.message, gen, nowT)
+	}
+	status.Conditions = keepConditions(status.Conditions, v1alpha1.ConditionReady, v1alpha1.ConditionActive,
+		v1alpha1.ConditionEntitlementsExhausted, v1alpha1.ConditionServiceLevelsMet)
+	if sl.levels == nil {
+		meta.RemoveStatusCondition(&status.Conditions, v1alpha1.ConditionServiceLevelsMet)
+	}
+	status.UsageSummary = usageSummary(status.Usage)
 	status.Requests = countRequests(requests)
 	status.Goods = countGoods(requests)
 	status.Actions = countActions(requests)
 	status.ObservedGeneration = gen
 
-	if err := r.writeStatus(ctx, &agr, status); err != nil {
-		return ctrl.Result{}, err
-	}
-	if lc.Phase != agr.Status.Phase && agr.Status.Phase != "" {
-		r.Recorder.Eventf(&agr, nil, eventType(lc.Phase == v1alpha1.AgreementActive), "Phase"+string(lc.Phase), "Reconcile",
-			"agreement is now %s: %s", lc.Phase, lc.Message)
-	}
-	if lc.RequeueAfter > 0 {
-		return ctrl.Result{RequeueAfter: lc.RequeueAfter}, nil
-	}
-	return ctrl.Result{}, nil
+	return status, sl
 }
 
 // writeStatus applies the status fields the agreement controller owns. The
@@ -150,13 +176,14 @@ func (r *AgreementReconciler) reconcileDelete(ctx context.Context, agr *v1alpha1
 		status.Goods = countGoods(requests)
 		status.Actions = countActions(requests)
 		// The request controller revokes and then updates the requests, which requeues this agreement.
-		return ctrl.Result{}, r.writeStatus(ctx, agr, status)
+		return requeueOnConflict(ctrl.Result{}, r.writeStatus(ctx, agr, status))
 	}
 	patch := client.MergeFrom(agr.DeepCopy())
 	controllerutil.RemoveFinalizer(agr, v1alpha1.Finalizer)
 	if err := r.Patch(ctx, agr, patch); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
 	}
+	deleteAgreementGauges(agr)
 	r.Recorder.Eventf(agr, nil, "Normal", "Terminated", "Delete", "all access granted under the agreement was revoked")
 	return ctrl.Result{}, nil
 }

@@ -67,7 +67,7 @@ func (r *OfferingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 	if !equality.Semantic.DeepEqual(&off.Status, status) {
 		if err := applyStatus(ctx, r.Client, &off, status); err != nil {
-			return ctrl.Result{}, err
+			return requeueOnConflict(ctrl.Result{}, err)
 		}
 	}
 	if recheck {
@@ -133,6 +133,7 @@ func (r *OfferingReconciler) rollup(ctx context.Context, off *v1alpha1.ServiceOf
 		return err
 	}
 	status.Agreements = int32(len(agreements.Items))
+	status.ServiceLevels = rollupOfferingServiceLevels(agreements.Items)
 	status.ActiveConsumers = 0
 	for i := range agreements.Items {
 		if agreements.Items[i].Status.Phase == v1alpha1.AgreementActive {

@@ -70,15 +70,54 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 	s := newRequestState(&cr, r.Options.Clock.Now())
 	result, err := r.reconcileNormal(ctx, &cr, s)
+	result = r.measureServiceLevel(&cr, s, result)
 	s.status.ObservedGeneration = cr.Generation
 	if err != nil {
 		// The conditions say what failed; observedGeneration advances only on success.
 		s.status.ObservedGeneration = cr.Status.ObservedGeneration
 	}
-	if werr := r.writeStatus(ctx, &cr, s); werr != nil && err == nil {
-		err = werr
+	if werr := r.writeStatus(ctx, &cr, s); werr != nil {
+		if err == nil {
+			err = werr
+		}
+		return requeueOnConflict(result, err)
+	}
+	// Metrics and breach events once the status that records them is written,
+	// so that a retry or a restart does not count them twice.
+	for _, t := range observeRequestTransition(&cr, &cr.Status, &s.status) {
+		c := meta.FindStatusCondition(s.status.Conditions, v1alpha1.ConditionWithinServiceLevel)
+		r.Recorder.Eventf(&cr, nil, corev1.EventTypeWarning, "ServiceLevelBreached", "Measure",
+			"%s target of ServiceAgreement %s missed: %s", t, cr.Spec.Agreement, c.Message)
 	}
 	return result, err
+}
+
+// measureServiceLevel compares the request with its agreement's targets and
+// records WithinServiceLevel. While the request is open the targets are the
+// agreement's; once it has its verdict they stay as recorded. An open request
+// is requeued for when its next target falls due, so that a breach is
+// reported when it happens, not when the request finally completes.
+func (r *RequestReconciler) measureServiceLevel(cr *v1alpha1.ConsumptionRequest, s *requestState, result ctrl.Result) ctrl.Result {
+	approval, fulfilment := slTargets(s.agreement)
+	if prev := s.status.ServiceLevel; prev != nil && (s.agreement == nil || !isOpen(s.status.Phase)) {
+		approval, fulfilment = prev.ApprovalTarget, prev.FulfilmentTarget
+	}
+	var v slVerdict
+	if in, measured := slInput(cr, &s.status, approval, fulfilment); measured {
+		v = measureRequest(in, s.now.Time)
+	}
+	if v.status == "" {
+		s.status.ServiceLevel = nil
+		meta.RemoveStatusCondition(&s.status.Conditions, v1alpha1.ConditionWithinServiceLevel)
+		s.own(v1alpha1.ConditionWithinServiceLevel)
+		return result
+	}
+	s.status.ServiceLevel = v.level
+	s.set(v1alpha1.ConditionWithinServiceLevel, v.status, v.reason, v.message)
+	if v.next > 0 && (result.RequeueAfter == 0 || v.next < result.RequeueAfter) {
+		result.RequeueAfter = v.next
+	}
+	return result
 }
 
 // requestState is the status being built for a request during one reconcile.
@@ -88,6 +127,8 @@ type requestState struct {
 	gen    int64
 	// owned are the condition types the operator writes on this request.
 	owned []string
+	// agreement is the request's agreement, when this reconcile read it.
+	agreement *v1alpha1.ServiceAgreement
 }
 
 func newRequestState(cr *v1alpha1.ConsumptionRequest, now time.Time) *requestState {
@@ -118,6 +159,11 @@ func newRequestState(cr *v1alpha1.ConsumptionRequest, now time.Time) *requestSta
 
 func (s *requestState) set(typ string, status metav1.ConditionStatus, reason, msg string) {
 	setCondition(&s.status.Conditions, typ, status, reason, msg, s.gen, s.now)
+	s.own(typ)
+}
+
+// own makes a condition type the operator's to write (or to remove).
+func (s *requestState) own(typ string) {
 	for _, t := range s.owned {
 		if t == typ {
 			return
@@ -185,6 +231,7 @@ func (r *RequestReconciler) reconcileNormal(ctx context.Context, cr *v1alpha1.Co
 		return ctrl.Result{}, nil
 	}
 	s.status.Offering = string(agr.Spec.Offering)
+	s.agreement = &agr
 	var off v1alpha1.ServiceOffering
 	offErr := r.Get(ctx, types.NamespacedName{Name: string(agr.Spec.Offering)}, &off)
 	if offErr != nil && !apierrors.IsNotFound(offErr) {
@@ -415,7 +462,9 @@ func (r *RequestReconciler) reconcileDelete(ctx context.Context, cr *v1alpha1.Co
 	if err := r.releaseEntitlement(ctx, cr); err != nil {
 		return ctrl.Result{}, err
 	}
-	patch := client.MergeFrom(cr.DeepCopy())
+	// The resourceVersion makes the patch fail, rather than take the finalizer
+	// of a successor of the same name, when cr was read from a stale cache.
+	patch := client.MergeFromWithOptions(cr.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(cr, v1alpha1.Finalizer)
 	if err := r.Patch(ctx, cr, patch); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)

@@ -3,11 +3,14 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
@@ -31,6 +34,10 @@ func applyStatus(ctx context.Context, c client.Client, obj client.Object, status
 	u.SetNamespace(obj.GetNamespace())
 	// The UID makes the apply fail rather than create or touch a successor of the same name.
 	u.SetUID(obj.GetUID())
+	// The resourceVersion makes it fail with a conflict when the status was
+	// computed from a stale copy (the cache had not seen the last write yet):
+	// a stale reconcile never overwrites newer figures, such as fulfilledAt.
+	u.SetResourceVersion(obj.GetResourceVersion())
 	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(FieldOwner), client.ForceOwnership)
 }
@@ -90,3 +97,19 @@ func boolStatus(b bool) metav1.ConditionStatus {
 	}
 	return metav1.ConditionFalse
 }
+
+// requeueOnConflict turns a conflict on a status write into a quiet requeue:
+// the newer version of the object is on its way to the cache, and the next
+// reconcile starts from it. Other errors are returned as they are.
+func requeueOnConflict(result ctrl.Result, err error) (ctrl.Result, error) {
+	if !apierrors.IsConflict(err) {
+		return result, err
+	}
+	if result.RequeueAfter == 0 || result.RequeueAfter > conflictRequeue {
+		result.RequeueAfter = conflictRequeue
+	}
+	return result, nil
+}
+
+// conflictRequeue is how soon an object whose status write conflicted is looked at again.
+const conflictRequeue = 200 * time.Millisecond

@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -42,6 +43,8 @@ var (
 	testClock = &offsetClock{}
 	deletes   = &deleteLog{}
 	testUsers = map[string]*rest.Config{}
+	// metricsURL is the test manager's metrics endpoint.
+	metricsURL string
 )
 
 const (
@@ -94,6 +97,15 @@ func (c *offsetClock) Now() time.Time {
 }
 
 func (c *offsetClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// Offset is how far the clock is ahead of the real time. Objects' creation
+// timestamps come from the API server's real clock, so a duration measured
+// from one with this clock is longer by the offset.
+func (c *offsetClock) Offset() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offset
+}
 
 func (c *offsetClock) Step(d time.Duration) {
 	c.mu.Lock()
@@ -169,9 +181,15 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "setting up identities: %v\n", err)
 		return 1
 	}
+	metricsAddr, err := freeLocalAddress()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	metricsURL = "http://" + metricsAddr + "/metrics"
 	mgr, err := ctrl.NewManager(testUsers[operatorUser], ctrl.Options{
 		Scheme:                 scheme.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
+		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: "0",
 		Cache:                  CacheOptions(),
 		NewClient: func(config *rest.Config, options client.Options) (client.Client, error) {
@@ -195,8 +213,9 @@ func runSuite(m *testing.M) int {
 		AllowedClusterRoles:     []string{allowedPowerfulRole},
 		MaxConcurrentReconciles: 4,
 		Clock:                   testClock,
-		RollupDelay:             50 * time.Millisecond,
-		VerifyTimeout:           5 * time.Second,
+		// The production default, so that roll-up batching is tested as it runs.
+		RollupDelay:   time.Second,
+		VerifyTimeout: 5 * time.Second,
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -286,4 +305,14 @@ func loadClusterRoles(dir string) ([]*rbacv1.ClusterRole, error) {
 		}
 	}
 	return out, nil
+}
+
+// freeLocalAddress returns a loopback address with a port nothing listens on.
+func freeLocalAddress() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
 }

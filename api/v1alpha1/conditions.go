@@ -48,10 +48,39 @@ const (
 	// AwaitingAcceptance: the request is not finished until the consumer owns
 	// them, so `kubectl wait --for=condition=Ready` waits for the decision.
 	ConditionAccepted = "Accepted"
+
+	// ConditionWithinServiceLevel (requests). True: the request met, or is on
+	// track to meet, every target of its agreement's serviceLevels. False: it
+	// missed one; the message gives the figures. Absent when the agreement
+	// sets no targets or the request is not measured. Informational: it does
+	// not change Ready.
+	ConditionWithinServiceLevel = "WithinServiceLevel"
+
+	// ConditionServiceLevelsMet (agreements). True: the share of measured
+	// requests that met their targets over the window is at least the
+	// objective. False: it is below. Absent when the agreement sets no
+	// targets. Informational: it does not change Ready.
+	ConditionServiceLevelsMet = "ServiceLevelsMet"
 )
 
 // Condition reasons. Each is CamelCase and documented with what a user can do about it.
 const (
+	// ReasonTargetsMet: the request met every target that applies to it.
+	ReasonTargetsMet = "TargetsMet"
+	// ReasonOnTrack: the request is open and has not missed a target yet; the
+	// message says when each is due.
+	ReasonOnTrack = "OnTrack"
+	// ReasonTargetBreached: the request missed a target (or is open past it).
+	// A provider should look at why it took so long; a breach is final.
+	ReasonTargetBreached = "TargetBreached"
+	// ReasonObjectiveMet: compliance over the window is at least the objective.
+	ReasonObjectiveMet = "ObjectiveMet"
+	// ReasonObjectiveMissed: compliance over the window is below the
+	// objective; status.serviceLevels.recentBreaches names the requests.
+	ReasonObjectiveMissed = "ObjectiveMissed"
+	// ReasonNoneMeasured: no request in the window has a verdict yet.
+	ReasonNoneMeasured = "NoneMeasured"
+
 	// ReasonReconciling: the operator is working on the object.
 	ReasonReconciling = "Reconciling"
 	// ReasonValid: the offering's references exist and are allowed.

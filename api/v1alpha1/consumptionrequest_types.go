@@ -267,7 +267,9 @@ type ConsumptionRequestStatus struct {
 	// approval and admission, by a provider for manual approval), Fulfilled,
 	// AccessVerified (resources), Transferred and Accepted (goods), Ready (True
 	// when the request holds what it asked for; for goods that wait for the
-	// consumer's decision, Ready is False with reason AwaitingAcceptance). On a
+	// consumer's decision, Ready is False with reason AwaitingAcceptance),
+	// WithinServiceLevel (the request meets its agreement's targets; absent
+	// when there are none). On a
 	// manual action, Fulfilled is written by a provider, never by the operator.
 	// +optional
 	// +listType=map
@@ -321,6 +323,42 @@ type ConsumptionRequestStatus struct {
 	// fulfilmentDuration is the time from creation to fulfilment.
 	// +optional
 	FulfilmentDuration *metav1.Duration `json:"fulfilmentDuration,omitempty"`
+
+	// serviceLevel is how the request measures against its agreement's
+	// targets; absent when the agreement sets none or the request is not
+	// measured (refused at admission, or failed on its own input).
+	// +optional
+	ServiceLevel *RequestServiceLevel `json:"serviceLevel,omitempty"`
+}
+
+// RequestServiceLevel is a request measured against its agreement's targets.
+// The targets are the agreement's while the request is open, and stay as
+// recorded once it has its verdict.
+type RequestServiceLevel struct {
+	// approvalTarget is the agreement's approvalTime the request is measured against.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	ApprovalTarget *metav1.Duration `json:"approvalTarget,omitempty"`
+
+	// fulfilmentTarget is the agreement's fulfilmentTime the request is measured against.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	FulfilmentTarget *metav1.Duration `json:"fulfilmentTarget,omitempty"`
+
+	// approvalDuration is the time from creation to the approval decision.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	ApprovalDuration *metav1.Duration `json:"approvalDuration,omitempty"`
+
+	// breached lists the targets the request missed. A breach is final.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=2
+	Breached []ServiceLevelTarget `json:"breached,omitempty"`
+
+	// breachedAt is when the first target was missed.
+	// +optional
+	BreachedAt *metav1.Time `json:"breachedAt,omitempty"`
 }
 
 // +kubebuilder:object:root=true
@@ -335,6 +373,7 @@ type ConsumptionRequestStatus struct {
 // +kubebuilder:printcolumn:name="Namespace-Granted",type=string,priority=1,JSONPath=`.status.grant.namespace`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Fulfilment",type=string,priority=1,JSONPath=`.status.fulfilmentDuration`
+// +kubebuilder:printcolumn:name="In-SLO",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="WithinServiceLevel")].status`
 
 // ConsumptionRequest is a consumer asking for one item under its agreement:
 // access to a resource, goods, or a service action. It lives in the consumer's

@@ -147,12 +147,24 @@ type ServiceLevels struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	FulfilmentTime *metav1.Duration `json:"fulfilmentTime,omitempty"`
 
-	// objective is the percentage of requests that must meet their targets,
-	// as a decimal string such as "99" or "99.5".
+	// objective is the percentage of measured requests that must meet all their
+	// targets over the window, as a decimal string such as "99" or "99.5".
+	// Defaults to "100": every request must meet its targets.
 	// +optional
+	// +kubebuilder:default="100"
 	// +kubebuilder:validation:MaxLength=8
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{1,3}(\\\\.[0-9]{1,3})?$') && double(self) > 0.0 && double(self) <= 100.0",message="objective must be a percentage greater than 0 and at most 100, such as \"99.5\""
 	Objective string `json:"objective,omitempty"`
+
+	// window is how far back compliance is measured: requests created within
+	// the window count, older ones drop out. Defaults to "720h" (30 days);
+	// at least "1m", at most "8760h" (a year).
+	// +optional
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('8760h')",message="window must be between 1m and 8760h"
+	Window *metav1.Duration `json:"window,omitempty"`
 }
 
 // ServiceAgreementSpec binds one offering to one consumer.
@@ -318,6 +330,99 @@ type ActionCounts struct {
 	Failed int32 `json:"failed,omitempty"`
 }
 
+// ServiceLevelTarget names one of the targets a request is measured against.
+// +kubebuilder:validation:Enum=Approval;Fulfilment
+type ServiceLevelTarget string
+
+const (
+	// TargetApproval is spec.serviceLevels.approvalTime: creation to the
+	// approval decision (approved or denied by a provider).
+	TargetApproval ServiceLevelTarget = "Approval"
+	// TargetFulfilment is spec.serviceLevels.fulfilmentTime: creation to fulfilment.
+	TargetFulfilment ServiceLevelTarget = "Fulfilment"
+)
+
+// ServiceLevelBreach records a request that missed a target.
+type ServiceLevelBreach struct {
+	// request is the name of the ConsumptionRequest.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Request string `json:"request"`
+
+	// item is what the request asked for, as "<kind>/<name>".
+	// +optional
+	// +kubebuilder:validation:MaxLength=80
+	Item string `json:"item,omitempty"`
+
+	// target is the target missed: Approval or Fulfilment.
+	// +required
+	Target ServiceLevelTarget `json:"target"`
+
+	// limit is the target's duration.
+	// +required
+	// +kubebuilder:validation:Type=string
+	Limit metav1.Duration `json:"limit"`
+
+	// breachedAt is when the target was missed: the request's creation plus the target.
+	// +required
+	BreachedAt metav1.Time `json:"breachedAt"`
+
+	// took is how long the request really took; absent while it is still open.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	Took *metav1.Duration `json:"took,omitempty"`
+}
+
+// AgreementServiceLevels is an agreement's service-level record over its
+// window. A request is measured once it has a verdict: it met every target
+// that applies to it, or it missed one (an open request past a target has
+// already missed it). Requests refused at admission, or that failed on their
+// own input before any work ran, are not measured.
+type AgreementServiceLevels struct {
+	// window is the period measured, ending now.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	Window *metav1.Duration `json:"window,omitempty"`
+
+	// objective is the percentage of measured requests that must meet their targets.
+	// +optional
+	// +kubebuilder:validation:MaxLength=8
+	Objective string `json:"objective,omitempty"`
+
+	// measured is the number of requests in the window with a verdict.
+	// +optional
+	Measured int32 `json:"measured,omitempty"`
+
+	// withinTarget is the number of measured requests that met every target.
+	// +optional
+	WithinTarget int32 `json:"withinTarget,omitempty"`
+
+	// breached is the number of measured requests that missed a target.
+	// +optional
+	Breached int32 `json:"breached,omitempty"`
+
+	// compliance is withinTarget / measured as a percentage, rounded down to
+	// two decimals, for example "97.5"; absent when nothing was measured.
+	// +optional
+	// +kubebuilder:validation:MaxLength=8
+	Compliance string `json:"compliance,omitempty"`
+
+	// open is the number of requests in the window still running against a target.
+	// +optional
+	Open int32 `json:"open,omitempty"`
+
+	// atRisk is the number of open requests that have used at least half the
+	// time of a target they have not met yet.
+	// +optional
+	AtRisk int32 `json:"atRisk,omitempty"`
+
+	// recentBreaches are the latest breaches in the window, newest first (at most 10).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	RecentBreaches []ServiceLevelBreach `json:"recentBreaches,omitempty"`
+}
+
 // ServiceAgreementStatus is the observed state of a ServiceAgreement.
 type ServiceAgreementStatus struct {
 	// observedGeneration is the generation of the spec last reconciled successfully.
@@ -330,7 +435,9 @@ type ServiceAgreementStatus struct {
 
 	// conditions: Active (requests are admitted and access held), Ready (the
 	// agreement is Active and everything under it is reconciled),
-	// EntitlementsExhausted (True when at least one entitlement is fully used).
+	// EntitlementsExhausted (True when at least one entitlement is fully used),
+	// ServiceLevelsMet (compliance over the window meets the objective; absent
+	// when the agreement sets no targets).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -355,6 +462,17 @@ type ServiceAgreementStatus struct {
 	// +optional
 	Actions ActionCounts `json:"actions,omitempty"`
 
+	// serviceLevels is the service-level record of the agreement over its
+	// window; absent when the agreement sets no approval or fulfilment target.
+	// +optional
+	ServiceLevels *AgreementServiceLevels `json:"serviceLevels,omitempty"`
+
+	// usageSummary is usage in one line, for example
+	// "Resource/rack-space 2/3, Goods/power-cable 1/-": used/limit per entitlement, "-" when unlimited.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	UsageSummary string `json:"usageSummary,omitempty"`
+
 	// allocations are the requests holding a share of a limited entitlement.
 	// Written by the request controller with optimistic concurrency; not for people to edit.
 	// +optional
@@ -372,7 +490,12 @@ type ServiceAgreementStatus struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Requests",type=integer,JSONPath=`.status.requests.total`
+// +kubebuilder:printcolumn:name="Compliance",type=string,JSONPath=`.status.serviceLevels.compliance`
+// +kubebuilder:printcolumn:name="SLO-Met",type=string,JSONPath=`.status.conditions[?(@.type=="ServiceLevelsMet")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Usage",type=string,priority=1,JSONPath=`.status.usageSummary`
+// +kubebuilder:printcolumn:name="Breached",type=integer,priority=1,JSONPath=`.status.serviceLevels.breached`
+// +kubebuilder:printcolumn:name="At-Risk",type=integer,priority=1,JSONPath=`.status.serviceLevels.atRisk`
 // +kubebuilder:printcolumn:name="Approval",type=string,priority=1,JSONPath=`.spec.approvalPolicy`
 // +kubebuilder:printcolumn:name="Valid-Until",type=string,priority=1,JSONPath=`.spec.validUntil`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`

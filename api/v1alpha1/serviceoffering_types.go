@@ -394,6 +394,43 @@ type ServiceOfferingStatus struct {
 	// reached a final phase.
 	// +optional
 	OpenRequests int32 `json:"openRequests,omitempty"`
+	// serviceLevels rolls up the service levels of the offering's agreements
+	// that set targets; absent when none does.
+	// +optional
+	ServiceLevels *OfferingServiceLevels `json:"serviceLevels,omitempty"`
+}
+
+// OfferingServiceLevels sums the service-level records of an offering's agreements.
+type OfferingServiceLevels struct {
+	// agreements is the number of agreements that set service-level targets.
+	// +optional
+	Agreements int32 `json:"agreements,omitempty"`
+
+	// agreementsMissingObjective is the number of those whose ServiceLevelsMet is False.
+	// +optional
+	AgreementsMissingObjective int32 `json:"agreementsMissingObjective,omitempty"`
+
+	// measured is the number of requests measured across the agreements' windows.
+	// +optional
+	Measured int32 `json:"measured,omitempty"`
+
+	// withinTarget is the number of measured requests that met every target.
+	// +optional
+	WithinTarget int32 `json:"withinTarget,omitempty"`
+
+	// breached is the number of measured requests that missed a target.
+	// +optional
+	Breached int32 `json:"breached,omitempty"`
+
+	// compliance is withinTarget / measured across all agreements, as a
+	// percentage rounded down to two decimals; absent when nothing was measured.
+	// +optional
+	// +kubebuilder:validation:MaxLength=8
+	Compliance string `json:"compliance,omitempty"`
+
+	// atRisk is the number of open requests at risk across the agreements.
+	// +optional
+	AtRisk int32 `json:"atRisk,omitempty"`
 }
 
 // +kubebuilder:object:root=true
@@ -404,9 +441,11 @@ type ServiceOfferingStatus struct {
 // +kubebuilder:printcolumn:name="Agreements",type=integer,JSONPath=`.status.agreements`
 // +kubebuilder:printcolumn:name="Consumers",type=integer,JSONPath=`.status.activeConsumers`
 // +kubebuilder:printcolumn:name="Open",type=integer,JSONPath=`.status.openRequests`
+// +kubebuilder:printcolumn:name="Compliance",type=string,JSONPath=`.status.serviceLevels.compliance`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Provider-NS",type=string,priority=1,JSONPath=`.spec.providerNamespace`
+// +kubebuilder:printcolumn:name="Missing-SLO",type=integer,priority=1,JSONPath=`.status.serviceLevels.agreementsMissingObjective`
 
 // ServiceOffering is a provider's catalogue entry: the access to resources,
 // goods and service actions it offers to consumers under agreements.

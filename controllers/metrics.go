@@ -1,0 +1,174 @@
+package controllers
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+)
+
+// Metrics on the manager's metrics endpoint (docs/metrics.md). Labels are
+// bounded: offering and agreement are objects a provider creates, kind and
+// phase are enums; no label carries a request's name.
+// Metric label names.
+const (
+	lblOffering  = "offering"
+	lblNamespace = "namespace"
+	lblAgreement = "agreement"
+	lblKind      = "kind"
+	lblPhase     = "phase"
+	lblTarget    = "target"
+)
+
+var (
+	durationBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600}
+
+	metricApprovalSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "offering_operator_request_approval_duration_seconds",
+		Help:    "Time from a request's creation to its approval, observed once per request when it is approved.",
+		Buckets: durationBuckets,
+	}, []string{lblOffering, lblNamespace, lblAgreement, lblKind})
+
+	metricFulfilmentSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "offering_operator_request_fulfilment_duration_seconds",
+		Help:    "Time from a request's creation to its fulfilment (access granted, goods delivered, action completed), observed once per request.",
+		Buckets: durationBuckets,
+	}, []string{lblOffering, lblNamespace, lblAgreement, lblKind})
+
+	metricBreaches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "offering_operator_service_level_breaches_total",
+		Help: "Requests that missed a service-level target (approval or fulfilment), counted once per request and target when the breach happens.",
+	}, []string{lblOffering, lblNamespace, lblAgreement, lblKind, lblTarget})
+
+	metricActiveGrants = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "offering_operator_active_grants",
+		Help: "Requests holding access or delivered goods under an agreement, from the agreement's roll-up.",
+	}, []string{lblOffering, lblNamespace, lblAgreement, lblKind})
+
+	metricRequests = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "offering_operator_requests",
+		Help: "Requests under an agreement by item kind and phase, from the agreement's roll-up.",
+	}, []string{lblOffering, lblNamespace, lblAgreement, lblKind, lblPhase})
+
+	metricCompliance = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "offering_operator_service_level_compliance_ratio",
+		Help: "Share (0 to 1) of an agreement's measured requests that met their targets over its window; absent while none is measured.",
+	}, []string{lblOffering, lblNamespace, lblAgreement})
+
+	metricObjective = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "offering_operator_service_level_objective_ratio",
+		Help: "An agreement's service-level objective (0 to 1), for alerting on compliance below it.",
+	}, []string{lblOffering, lblNamespace, lblAgreement})
+)
+
+func init() {
+	crmetrics.Registry.MustRegister(metricApprovalSeconds, metricFulfilmentSeconds, metricBreaches,
+		metricActiveGrants, metricRequests, metricCompliance, metricObjective)
+}
+
+// requestPhases are the phases the requests gauge reports, zeros included, so
+// that a series falls to 0 instead of going stale.
+var requestPhases = []v1alpha1.RequestPhase{
+	v1alpha1.RequestPending, v1alpha1.RequestAwaitingApproval, v1alpha1.RequestProvisioning,
+	v1alpha1.RequestFulfilled, v1alpha1.RequestDelivered, v1alpha1.RequestAccepted, v1alpha1.RequestRejected,
+	v1alpha1.RequestDenied, v1alpha1.RequestFailed, v1alpha1.RequestRevoked,
+}
+
+// observeRequestTransition records the metrics of what changed in a request's
+// status with a write that succeeded: each is observed once, when it happens.
+func observeRequestTransition(cr *v1alpha1.ConsumptionRequest, old, cur *v1alpha1.ConsumptionRequestStatus) []v1alpha1.ServiceLevelTarget {
+	kind, _, _ := requestedItem(cr)
+	labels := prometheus.Labels{lblOffering: cur.Offering, lblNamespace: cr.Namespace, lblAgreement: string(cr.Spec.Agreement), lblKind: string(kind)}
+	if old.ApprovedAt == nil && cur.ApprovedAt != nil {
+		metricApprovalSeconds.With(labels).Observe(cur.ApprovedAt.Sub(cr.CreationTimestamp.Time).Seconds())
+	}
+	if old.FulfilledAt == nil && cur.FulfilledAt != nil {
+		metricFulfilmentSeconds.With(labels).Observe(cur.FulfilledAt.Sub(cr.CreationTimestamp.Time).Seconds())
+	}
+	if cur.ServiceLevel == nil {
+		return nil
+	}
+	was := map[v1alpha1.ServiceLevelTarget]bool{}
+	if old.ServiceLevel != nil {
+		for _, t := range old.ServiceLevel.Breached {
+			was[t] = true
+		}
+	}
+	var fresh []v1alpha1.ServiceLevelTarget
+	for _, t := range cur.ServiceLevel.Breached {
+		if !was[t] {
+			fresh = append(fresh, t)
+			metricBreaches.MustCurryWith(labels).WithLabelValues(string(t)).Inc()
+		}
+	}
+	return fresh
+}
+
+// setAgreementGauges publishes an agreement's roll-up.
+func setAgreementGauges(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest, sl slRollup) {
+	base := prometheus.Labels{lblOffering: string(agr.Spec.Offering), lblNamespace: agr.Namespace, lblAgreement: agr.Name}
+	byPhase := map[v1alpha1.ItemKind]map[v1alpha1.RequestPhase]int{}
+	active := map[v1alpha1.ItemKind]int{}
+	kinds := entitledKinds(agr)
+	for i := range requests {
+		cr := &requests[i]
+		kind, _, _ := requestedItem(cr)
+		if byPhase[kind] == nil {
+			byPhase[kind] = map[v1alpha1.RequestPhase]int{}
+			kinds[kind] = true
+		}
+		phase := cr.Status.Phase
+		if phase == "" {
+			phase = v1alpha1.RequestPending
+		}
+		byPhase[kind][phase]++
+		if holdsAccess(cr) {
+			active[kind]++
+		}
+	}
+	for kind := range kinds {
+		kl := prometheus.Labels{lblOffering: base[lblOffering], lblNamespace: agr.Namespace, lblAgreement: agr.Name, lblKind: string(kind)}
+		metricActiveGrants.With(kl).Set(float64(active[kind]))
+		phases := metricRequests.MustCurryWith(kl)
+		for _, p := range requestPhases {
+			phases.WithLabelValues(string(p)).Set(float64(byPhase[kind][p]))
+		}
+	}
+	if sl.levels == nil {
+		metricCompliance.Delete(base)
+		metricObjective.Delete(base)
+		return
+	}
+	if sl.levels.Measured > 0 {
+		metricCompliance.With(base).Set(float64(sl.levels.WithinTarget) / float64(sl.levels.Measured))
+	} else {
+		metricCompliance.Delete(base)
+	}
+	if obj, ok := objectiveRatio(sl.levels.Objective); ok {
+		metricObjective.With(base).Set(obj)
+	}
+}
+
+// deleteAgreementGauges removes an agreement's series when it is gone.
+func deleteAgreementGauges(agr *v1alpha1.ServiceAgreement) {
+	match := prometheus.Labels{lblNamespace: agr.Namespace, lblAgreement: agr.Name}
+	for _, v := range []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}{metricActiveGrants, metricRequests, metricCompliance, metricObjective} {
+		v.DeletePartialMatch(match)
+	}
+}
+
+func entitledKinds(agr *v1alpha1.ServiceAgreement) map[v1alpha1.ItemKind]bool {
+	kinds := map[v1alpha1.ItemKind]bool{}
+	if len(agr.Spec.Entitlements.Resources) > 0 {
+		kinds[v1alpha1.ItemKindResource] = true
+	}
+	if len(agr.Spec.Entitlements.Goods) > 0 {
+		kinds[v1alpha1.ItemKindGoods] = true
+	}
+	if len(agr.Spec.Entitlements.Actions) > 0 {
+		kinds[v1alpha1.ItemKindAction] = true
+	}
+	return kinds
+}

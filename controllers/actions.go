@@ -503,7 +503,7 @@ func (r *RequestReconciler) finishAction(cr *v1alpha1.ConsumptionRequest, s *req
 		s.set(v1alpha1.ConditionReady, metav1.ConditionTrue, reason, msg)
 		if s.status.FulfilledAt == nil {
 			s.status.FulfilledAt = &s.now
-			d := s.now.Sub(cr.CreationTimestamp.Time)
+			d := s.now.Sub(cr.CreationTimestamp.Time).Round(time.Millisecond)
 			s.status.FulfilmentDuration = &metav1.Duration{Duration: d}
 		}
 		if first {

@@ -154,7 +154,7 @@ func (r *RequestReconciler) deliver(ctx context.Context, cr *v1alpha1.Consumptio
 		s.status.TransferredAt = &s.now
 		if s.status.FulfilledAt == nil {
 			s.status.FulfilledAt = &s.now
-			d := s.now.Sub(cr.CreationTimestamp.Time)
+			d := s.now.Sub(cr.CreationTimestamp.Time).Round(time.Millisecond)
 			s.status.FulfilmentDuration = &metav1.Duration{Duration: d}
 		}
 		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Delivered", "Deliver", "goods %s: %s", item.Name, what)

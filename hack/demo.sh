@@ -14,6 +14,7 @@
 #   DEMO_DIR            state dir (default: $PWD/.demo): the cluster's state, the
 #                       manager's PID (manager.pid), log (manager.log) and ports
 #   MANAGER_BINARY      the manager (default: bin/manager)
+#   PLUGIN_BINARY       the kubectl-offering plugin (default: bin/kubectl-offering)
 #   DEMO_MANAGER_ARGS   extra arguments for the manager (word-split; default
 #                       --allowed-cluster-roles=view, as the sample offering grants
 #                       the aggregated `view` ClusterRole)
@@ -23,6 +24,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEMO_DIR="${DEMO_DIR:-$PWD/.demo}"
 MANAGER_BINARY="${MANAGER_BINARY:-$ROOT/bin/manager}"
+PLUGIN_BINARY="${PLUGIN_BINARY:-$ROOT/bin/kubectl-offering}"
 READY_TIMEOUT="${DEMO_READY_TIMEOUT:-60}"
 MANAGER_ARGS="${DEMO_MANAGER_ARGS---allowed-cluster-roles=view}"
 CLUSTER="$ROOT/hack/local-cluster.sh"
@@ -280,11 +282,31 @@ story_actions() {
   kc -n team-payments get consumptionrequest/install-ha consumptionrequest/support-ticket
 }
 
+story_service_levels() {
+  say "Service levels: every request measured against the agreement's targets (approval 1h, fulfilment 30s, objective 99%)"
+  local compliance="" i
+  for i in $(seq 1 30); do
+    compliance="$(kc -n team-payments get serviceagreement/acme-payments -o jsonpath='{.status.serviceLevels.compliance}')"
+    [ -n "$compliance" ] && break
+    sleep 1
+  done
+  [ -n "$compliance" ] || die "the agreement reports no service-level figure; see: kubectl describe serviceagreement acme-payments -n team-payments"
+  echo "  compliance: ${compliance}% of the measured requests met their targets"
+  kc -n team-payments get serviceagreement/acme-payments -o wide | sed 's/^/    /'
+  kc -n team-payments get consumptionrequests \
+    -o custom-columns='REQUEST:.metadata.name,PHASE:.status.phase,IN-SLO:.status.conditions[?(@.type=="WithinServiceLevel")].reason,FULFILMENT:.status.fulfilmentDuration' |
+    sed 's/^/    /'
+  echo "  (install-ha never runs here, so 30s after it was created it is in breach although still open)"
+  echo "  the provider's report: kubectl offering report acme-payments -n team-payments"
+  "$PLUGIN_BINARY" --kubeconfig "$DEMO_DIR/kubeconfig" report acme-payments -n team-payments | sed 's/^/    /'
+}
+
 STORY=(
   story_offerings_ready
   story_access
   story_goods
   story_actions
+  story_service_levels
   story_suspension
   story_show
 )
@@ -308,7 +330,8 @@ What to look at:
   kubectl get offering -A                                   # offerings, agreements and requests at once
   kubectl describe serviceoffering colocation               # the provider's catalogue entry and its Ready condition
   kubectl get serviceagreements -n team-payments -o wide    # the agreement, its phase and entitlements
-  kubectl get consumptionrequests -n team-payments -o wide  # the requests: phase, granted namespace, fulfilment time
+  kubectl get consumptionrequests -n team-payments -o wide  # the requests: phase, granted namespace, fulfilment time, in SLO
+  bin/kubectl-offering report acme-payments -n team-payments   # service levels: compliance, breaches, per-request figures
   kubectl get events -A --sort-by=.lastTimestamp           # what the operator did
   tail -f $dir/manager.log                                  # the operator's log
 

@@ -688,6 +688,8 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		"objective 100":        anAgreement().Objective("100"),
 		"maxGrants 0":          anAgreement().MaxGrants(0),
 		"service levels":       anAgreement().Set("spec.serviceLevels.fulfilmentTime", "1h30m").Set("spec.serviceLevels.approvalTime", "90s"),
+		"window 1m":            anAgreement().Set("spec.serviceLevels.window", "1m"),
+		"window a year":        anAgreement().Set("spec.serviceLevels.window", "8760h"),
 		"resource request":     aRequest(),
 		"requested namespace":  aRequest().NamespaceName("payments-prod"),
 		"goods request":        aRequest().NoItem().Goods("ha-device", 2),
@@ -744,6 +746,9 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"objective 0", anAgreement().Objective("0"), objective},
 		{"fulfilmentTime soon", anAgreement().Set("spec.serviceLevels.fulfilmentTime", "soon"), "spec.serviceLevels.fulfilmentTime in body should match"},
 		{"approvalTime 1 day", anAgreement().Set("spec.serviceLevels.approvalTime", "1d"), "spec.serviceLevels.approvalTime in body should match"},
+		{"window 30s", anAgreement().Set("spec.serviceLevels.window", "30s"), "window must be between 1m and 8760h"},
+		{"window over a year", anAgreement().Set("spec.serviceLevels.window", "8761h"), "window must be between 1m and 8760h"},
+		{"window 30 days", anAgreement().Set("spec.serviceLevels.window", "30d"), "spec.serviceLevels.window in body should match"},
 		{"maxGrants negative", anAgreement().MaxGrants(-1), "spec.entitlements.resources[0].maxGrants in body should be greater than or equal to 0"},
 		{"entitlement name not a DNS label", anAgreement().Set("spec.entitlements.resources.0.name", "Rack_A"), dnsLabel},
 		{"approvalPolicy unknown", anAgreement().Set("spec.approvalPolicy", "Sometimes"), `supported values: "Automatic", "Manual"`},
@@ -1016,6 +1021,30 @@ func TestCRDNamesAndColumns(t *testing.T) {
 					t.Errorf("%s %s print columns %v lack %s", kind, v.Name, cols, c)
 				}
 			}
+		}
+	}
+}
+
+// TestServiceLevelDefaults: an agreement with targets but no objective or
+// window gets the documented defaults from the API server ("100" and 720h),
+// and the agreement's print columns show compliance and usage.
+func TestServiceLevelDefaults(t *testing.T) {
+	u := anAgreement().Set("spec.serviceLevels.fulfilmentTime", "30s").Obj()
+	if err := k8sClient.Create(testContext(t), u, client.DryRunAll); err != nil {
+		t.Fatal(err)
+	}
+	sl, _, _ := unstructured.NestedStringMap(u.Object, "spec", "serviceLevels")
+	if sl["objective"] != "100" || sl["window"] != "720h" || sl["fulfilmentTime"] != "30s" {
+		t.Fatalf("serviceLevels after defaulting = %v", sl)
+	}
+	crd := loadCRDs(t)["ServiceAgreement"]
+	var cols []string
+	for _, c := range crd.Spec.Versions[0].AdditionalPrinterColumns {
+		cols = append(cols, c.Name)
+	}
+	for _, c := range []string{"Compliance", "SLO-Met", "Usage", "Breached", "At-Risk"} {
+		if !slices.Contains(cols, c) {
+			t.Errorf("ServiceAgreement print columns %v lack %s", cols, c)
 		}
 	}
 }

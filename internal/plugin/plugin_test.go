@@ -532,7 +532,20 @@ func TestReport(t *testing.T) {
 	integration(t)
 	f := newFixture(t, v1alpha1.ApprovalManual)
 	now := time.Now().UTC().Truncate(time.Second)
+	ctx := testContext(t)
+	var agr v1alpha1.ServiceAgreement
+	must(t, k8sClient.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: f.agreement}, &agr))
+	agr.Spec.ServiceLevels = &v1alpha1.ServiceLevels{ApprovalTime: &metav1.Duration{Duration: time.Hour},
+		FulfilmentTime: &metav1.Duration{Duration: 30 * time.Second}, Objective: "99.5"}
+	must(t, k8sClient.Update(ctx, &agr))
 	setAgreementStatus(t, f, v1alpha1.ServiceAgreementStatus{
+		ServiceLevels: &v1alpha1.AgreementServiceLevels{
+			Window: &metav1.Duration{Duration: 720 * time.Hour}, Objective: "99.5",
+			Measured: 1, Breached: 1, Compliance: "0", Open: 1,
+			RecentBreaches: []v1alpha1.ServiceLevelBreach{{Request: "rack-a", Item: "Resource/rack-space", Target: v1alpha1.TargetFulfilment,
+				Limit: metav1.Duration{Duration: 30 * time.Second}, BreachedAt: metav1.NewTime(now.Add(-time.Minute)),
+				Took: &metav1.Duration{Duration: 72 * time.Second}}},
+		},
 		Phase: v1alpha1.AgreementActive,
 		Conditions: []metav1.Condition{
 			cond(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonActive, "the agreement is in force"),
@@ -546,8 +559,13 @@ func TestReport(t *testing.T) {
 		Conditions:         []metav1.Condition{cond(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonGranted, "granted")},
 		ApprovedAt:         &metav1.Time{Time: now.Add(-time.Minute)},
 		FulfilledAt:        &metav1.Time{Time: now},
-		FulfilmentDuration: &metav1.Duration{Duration: 12 * time.Second},
+		FulfilmentDuration: &metav1.Duration{Duration: 72 * time.Second},
+		ServiceLevel:       &v1alpha1.RequestServiceLevel{Breached: []v1alpha1.ServiceLevelTarget{v1alpha1.TargetFulfilment}},
 	})
+	cr := getRequest(t, f, "rack-a")
+	cr.Status.Conditions = append(cr.Status.Conditions, cond(v1alpha1.ConditionWithinServiceLevel, metav1.ConditionFalse,
+		v1alpha1.ReasonTargetBreached, "missed the fulfilment target"))
+	must(t, k8sClient.Status().Update(ctx, cr, client.FieldOwner(operatorManager)))
 	newRequest(t, f, "db", resourceSpec("dedicated-server"), awaiting())
 	// A request under another agreement is not part of the report.
 	elsewhere := resourceSpec("rack-space")
@@ -557,7 +575,9 @@ func TestReport(t *testing.T) {
 	r := kubectlOffering(t, "report", f.agreement, "-n", f.ns)
 	expectCode(t, r, plugin.ExitOK)
 	contains(t, "report", r.stdout, "Agreement:", f.ns+"/"+f.agreement, "Offering:", f.offering, "Approval:", "Manual", "Phase:", "Active",
-		"Conditions:", "Usage:", "Requests by phase:", "Requests:")
+		"Conditions:", "Usage:", "Requests by phase:", "Service levels:", "Requests:",
+		"approval 1h0m0s, fulfilment 30s, objective 99.5%", "0% of 1 measured (0 within target, 1 breached); 1 open, 0 at risk")
+	row(t, r.stdout, "rack-a", "Resource/rack-space", "Fulfilment", "30s", now.Add(-time.Minute).Format(time.RFC3339), "1m12s")
 	row(t, r.stdout, "Ready", "True", "Active", "the", "agreement")
 	row(t, r.stdout, "resource", "rack-space", "1/2")
 	row(t, r.stdout, "resource", "dedicated-server", "0/1")
@@ -565,11 +585,11 @@ func TestReport(t *testing.T) {
 	if got := row(t, r.stdout, "2", "0", "1", "0", "1"); len(got) != 8 {
 		t.Errorf("requests by phase: %v", got)
 	}
-	if got := row(t, r.stdout, "rack-a"); strings.Join(got[1:], " ") !=
-		"resource rack-space Fulfilled Granted "+now.Add(-time.Minute).Format(time.RFC3339)+" "+now.Format(time.RFC3339)+" 12s" {
+	if got := row(t, r.stdout, "rack-a", "resource"); strings.Join(got[1:], " ") !=
+		"resource rack-space Fulfilled Granted "+now.Add(-time.Minute).Format(time.RFC3339)+" "+now.Format(time.RFC3339)+" 1m12s breached:fulfilment" {
 		t.Errorf("rack-a row: %v", got)
 	}
-	if got := row(t, r.stdout, "db"); strings.Join(got[1:], " ") != "resource dedicated-server AwaitingApproval AwaitingApproval - - -" {
+	if got := row(t, r.stdout, "db"); strings.Join(got[1:], " ") != "resource dedicated-server AwaitingApproval AwaitingApproval - - - -" {
 		t.Errorf("db row: %v", got)
 	}
 
@@ -578,7 +598,8 @@ func TestReport(t *testing.T) {
 	var rep plugin.Report
 	must(t, json.Unmarshal([]byte(r.stdout), &rep))
 	if rep.Agreement != f.agreement || rep.Phase != v1alpha1.AgreementActive || len(rep.Conditions) != 2 || rep.RequestsBy.Total != 2 ||
-		len(rep.Requests) != 2 || len(rep.Usage) != 4 {
+		len(rep.Requests) != 2 || len(rep.Usage) != 4 || rep.ServiceLevels == nil || rep.ServiceLevels.Breached != 1 ||
+		rep.ServiceLevelTargets == nil || rep.ServiceLevelTargets.Objective != "99.5" {
 		t.Fatalf("report: %+v", rep)
 	}
 	// Oldest first; both were created within a second or two, so find rack-a by name.
@@ -586,7 +607,8 @@ func TestReport(t *testing.T) {
 	if q.Name != "rack-a" {
 		q = rep.Requests[1]
 	}
-	if q.Name != "rack-a" || q.FulfilmentDuration == nil || q.FulfilmentDuration.Duration != 12*time.Second || q.ReadyReason != v1alpha1.ReasonGranted {
+	if q.Name != "rack-a" || q.FulfilmentDuration == nil || q.FulfilmentDuration.Duration != 72*time.Second || q.ReadyReason != v1alpha1.ReasonGranted ||
+		q.ServiceLevel != v1alpha1.ReasonTargetBreached || len(q.Breached) != 1 {
 		t.Errorf("rack-a: %+v", q)
 	}
 

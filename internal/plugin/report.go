@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -29,7 +30,11 @@ type Report struct {
 	Usage          []UsageRow              `json:"usage"`
 	RequestsBy     v1alpha1.RequestCounts  `json:"requestsByPhase"`
 	Goods          v1alpha1.GoodsCounts    `json:"goods"`
-	Requests       []RequestRow            `json:"requests"`
+	// ServiceLevelTargets are the agreement's targets; absent when it sets none.
+	ServiceLevelTargets *v1alpha1.ServiceLevels `json:"serviceLevelTargets,omitempty"`
+	// ServiceLevels is the agreement's service-level record over its window.
+	ServiceLevels *v1alpha1.AgreementServiceLevels `json:"serviceLevels,omitempty"`
+	Requests      []RequestRow                     `json:"requests"`
 }
 
 // UsageRow is the usage of one entitlement.
@@ -50,17 +55,23 @@ type RequestRow struct {
 	ApprovedAt         *metav1.Time          `json:"approvedAt,omitempty"`
 	FulfilledAt        *metav1.Time          `json:"fulfilledAt,omitempty"`
 	FulfilmentDuration *metav1.Duration      `json:"fulfilmentDuration,omitempty"`
+	// ServiceLevel is the WithinServiceLevel reason: TargetsMet, OnTrack or TargetBreached.
+	ServiceLevel string `json:"serviceLevel,omitempty"`
+	// Breached lists the targets the request missed.
+	Breached []v1alpha1.ServiceLevelTarget `json:"breached,omitempty"`
 }
 
 func newReportCommand(o *options) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "report AGREEMENT [-n NAMESPACE]",
-		Short: "Report on a service relationship: an agreement, its usage and its requests",
+		Short: "Report on a service relationship: an agreement, its usage, its service levels and its requests",
 		Long: `Shows the agreement's phase and conditions, the usage of each entitlement (used/limit),
 the number of requests by phase and the goods figures (from the agreement's status), and a
-table of the agreement's requests: item, phase, Ready reason, when approved and fulfilled,
-and how long fulfilment took.`,
+section on service levels (the targets, compliance over the window against the objective,
+open and at-risk requests, and the most recent breaches: which request missed which target and
+by how much), and a table of the agreement's requests: item, phase, Ready reason, when approved
+and fulfilled, how long fulfilment took, and whether the request met its targets.`,
 		Example: `  # How is the relationship between Acme Colocation and Team Payments going?
   kubectl offering report acme-payments -n team-payments
   kubectl offering report acme-payments -n team-payments -o yaml`,
@@ -105,20 +116,22 @@ func buildReport(ctx context.Context, c client.Client, ns, name string) (*Report
 		return nil, fmt.Errorf("listing ConsumptionRequests in namespace %s: %w", ns, err)
 	}
 	r := &Report{
-		Agreement:      agr.Name,
-		Namespace:      agr.Namespace,
-		Offering:       string(agr.Spec.Offering),
-		Consumer:       agr.Spec.Consumer.Name,
-		ApprovalPolicy: policyOrDefault(agr.Spec.ApprovalPolicy),
-		ValidFrom:      agr.Spec.ValidFrom,
-		ValidUntil:     agr.Spec.ValidUntil,
-		Suspended:      agr.Spec.Suspended,
-		Phase:          agr.Status.Phase,
-		Conditions:     agr.Status.Conditions,
-		RequestsBy:     agr.Status.Requests,
-		Goods:          agr.Status.Goods,
-		Usage:          []UsageRow{},
-		Requests:       []RequestRow{},
+		Agreement:           agr.Name,
+		Namespace:           agr.Namespace,
+		Offering:            string(agr.Spec.Offering),
+		Consumer:            agr.Spec.Consumer.Name,
+		ApprovalPolicy:      policyOrDefault(agr.Spec.ApprovalPolicy),
+		ValidFrom:           agr.Spec.ValidFrom,
+		ValidUntil:          agr.Spec.ValidUntil,
+		Suspended:           agr.Spec.Suspended,
+		Phase:               agr.Status.Phase,
+		Conditions:          agr.Status.Conditions,
+		RequestsBy:          agr.Status.Requests,
+		Goods:               agr.Status.Goods,
+		ServiceLevelTargets: agr.Spec.ServiceLevels,
+		ServiceLevels:       agr.Status.ServiceLevels,
+		Usage:               []UsageRow{},
+		Requests:            []RequestRow{},
 	}
 	if r.Conditions == nil {
 		r.Conditions = []metav1.Condition{}
@@ -167,6 +180,12 @@ func buildReport(ctx context.Context, c client.Client, ns, name string) (*Report
 		}
 		if rc := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionReady); rc != nil {
 			row.ReadyReason = rc.Reason
+		}
+		if sc := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionWithinServiceLevel); sc != nil {
+			row.ServiceLevel = sc.Reason
+		}
+		if cr.Status.ServiceLevel != nil {
+			row.Breached = cr.Status.ServiceLevel.Breached
 		}
 		r.Requests = append(r.Requests, row)
 	}
@@ -228,15 +247,81 @@ func printReport(w io.Writer, r *Report) error {
 		fmt.Fprintf(w, "  goods: %d delivered, %d accepted, %d returned\n", g.Delivered, g.Accepted, g.Returned)
 	}
 
+	if err := printServiceLevels(w, r); err != nil {
+		return err
+	}
+
 	fmt.Fprintln(w, "\nRequests:")
 	if len(r.Requests) == 0 {
 		fmt.Fprintln(w, "  none")
 		return nil
 	}
-	t = newTable(w, "  NAME", "KIND", "ITEM", "PHASE", "READY-REASON", "APPROVED-AT", "FULFILLED-AT", "FULFILMENT")
+	t = newTable(w, "  NAME", "KIND", "ITEM", "PHASE", "READY-REASON", "APPROVED-AT", "FULFILLED-AT", "FULFILMENT", "SERVICE-LEVEL")
 	for _, q := range r.Requests {
 		t.row("  "+q.Name, kindFlag(q.Kind), q.Item, string(q.Phase), q.ReadyReason,
-			formatTime(q.ApprovedAt), formatTime(q.FulfilledAt), formatDuration(q.FulfilmentDuration))
+			formatTime(q.ApprovedAt), formatTime(q.FulfilledAt), formatDuration(q.FulfilmentDuration), serviceLevelCell(q))
 	}
 	return t.flush()
+}
+
+// printServiceLevels prints the targets, the record over the window and the recent breaches.
+func printServiceLevels(w io.Writer, r *Report) error {
+	fmt.Fprintln(w, "\nService levels:")
+	tg := r.ServiceLevelTargets
+	if tg == nil || (tg.ApprovalTime == nil && tg.FulfilmentTime == nil) {
+		fmt.Fprintln(w, "  no targets set (spec.serviceLevels)")
+		return nil
+	}
+	t := newTable(w)
+	t.row("  Targets:", fmt.Sprintf("approval %s, fulfilment %s, objective %s%%",
+		formatDuration(tg.ApprovalTime), formatDuration(tg.FulfilmentTime), orDash(tg.Objective)))
+	sl := r.ServiceLevels
+	if sl == nil {
+		t.row("  Record:", "not reported yet")
+		return t.flush()
+	}
+	t.row("  Window:", formatDuration(sl.Window))
+	t.row("  Compliance:", fmt.Sprintf("%s%% of %d measured (%d within target, %d breached); %d open, %d at risk",
+		orDash(sl.Compliance), sl.Measured, sl.WithinTarget, sl.Breached, sl.Open, sl.AtRisk))
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if len(sl.RecentBreaches) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "  Recent breaches:")
+	b := newTable(w, "    REQUEST", "ITEM", "TARGET", "LIMIT", "BREACHED-AT", "TOOK")
+	for _, x := range sl.RecentBreaches {
+		took := "still open"
+		if x.Took != nil {
+			took = formatDuration(x.Took)
+		}
+		b.row("    "+x.Request, x.Item, string(x.Target), formatDuration(&x.Limit), formatTime(&x.BreachedAt), took)
+	}
+	return b.flush()
+}
+
+// serviceLevelCell is a request's service level in a word: met, on-track,
+// breached (with the targets missed), or "-" when it is not measured.
+func serviceLevelCell(q RequestRow) string {
+	switch q.ServiceLevel {
+	case v1alpha1.ReasonTargetsMet:
+		return "met"
+	case v1alpha1.ReasonOnTrack:
+		return "on-track"
+	case v1alpha1.ReasonTargetBreached:
+		missed := make([]string, len(q.Breached))
+		for i, t := range q.Breached {
+			missed[i] = strings.ToLower(string(t))
+		}
+		return "breached:" + strings.Join(missed, ",")
+	}
+	return "-"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

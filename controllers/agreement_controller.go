@@ -128,8 +128,10 @@ func agreementStatus(agr *v1alpha1.ServiceAgreement, offering *v1alpha1.ServiceO
 	if sl.levels != nil {
 		setCondition(&status.Conditions, v1alpha1.ConditionServiceLevelsMet, sl.status, sl.reason, sl.message, gen, nowT)
 	}
+	// Expired, or Active with entitlements the offering does not have: a person must act.
+	setStalled(&status.Conditions, lc.Phase == v1alpha1.AgreementExpired || (lc.Phase == v1alpha1.AgreementActive && !ready), gen, nowT)
 	status.Conditions = keepConditions(status.Conditions, v1alpha1.ConditionReady, v1alpha1.ConditionActive,
-		v1alpha1.ConditionEntitlementsExhausted, v1alpha1.ConditionServiceLevelsMet)
+		v1alpha1.ConditionEntitlementsExhausted, v1alpha1.ConditionServiceLevelsMet, v1alpha1.ConditionStalled)
 	if sl.levels == nil {
 		meta.RemoveStatusCondition(&status.Conditions, v1alpha1.ConditionServiceLevelsMet)
 	}

@@ -63,7 +63,9 @@ func (r *OfferingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, err
 	}
 	status.ObservedGeneration = off.Generation
-	status.Conditions = keepConditions(status.Conditions, v1alpha1.ConditionReady)
+	// Every reason an offering is not Ready needs a person: a missing or forbidden role, namespace or source.
+	setStalled(&status.Conditions, reason != v1alpha1.ReasonValid, off.Generation, now)
+	status.Conditions = keepConditions(status.Conditions, v1alpha1.ConditionReady, v1alpha1.ConditionStalled)
 
 	if !equality.Semantic.DeepEqual(&off.Status, status) {
 		if err := applyStatus(ctx, r.Client, &off, status); err != nil {

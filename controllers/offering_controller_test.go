@@ -7,6 +7,7 @@ import (
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
@@ -56,6 +57,14 @@ func TestOfferingValidatesClusterRoles(t *testing.T) {
 			if c.Reason != tc.reason || !strings.Contains(c.Message, tc.msg) {
 				t.Errorf("Ready %s %q, want %s containing %q", c.Reason, c.Message, tc.reason, tc.msg)
 			}
+			// Not Ready needs a person: Stalled carries the same reason (kstatus reads Failed).
+			stalled := meta.FindStatusCondition(off.Status.Conditions, v1alpha1.ConditionStalled)
+			if want == metav1.ConditionFalse && (stalled == nil || stalled.Status != metav1.ConditionTrue || stalled.Reason != tc.reason) {
+				t.Errorf("Stalled = %+v, want True with reason %s", stalled, tc.reason)
+			}
+			if want == metav1.ConditionTrue && stalled != nil {
+				t.Errorf("a Ready offering is Stalled: %+v", stalled)
+			}
 		})
 	}
 
@@ -64,8 +73,12 @@ func TestOfferingValidatesClusterRoles(t *testing.T) {
 	off := offeringWithRole(name)
 	mustCreate(t, off)
 	waitCondition(t, off, v1alpha1.ConditionReady, metav1.ConditionFalse)
+	waitCondition(t, off, v1alpha1.ConditionStalled, metav1.ConditionTrue)
 	mustCreate(t, grantableRole(name))
 	waitCondition(t, off, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	if c := meta.FindStatusCondition(off.Status.Conditions, v1alpha1.ConditionStalled); c != nil {
+		t.Errorf("Stalled stays after the fix: %+v", c)
+	}
 }
 
 func TestOfferingRollsUpAgreementsAndRequests(t *testing.T) {

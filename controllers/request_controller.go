@@ -71,6 +71,8 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	s := newRequestState(&cr, r.Options.Clock.Now())
 	result, err := r.reconcileNormal(ctx, &cr, s)
 	result = r.measureServiceLevel(&cr, s, result)
+	s.own(v1alpha1.ConditionStalled)
+	setStalled(&s.status.Conditions, requestStalled(s.status.Phase, meta.FindStatusCondition(s.status.Conditions, v1alpha1.ConditionReady)), s.gen, s.now)
 	s.status.ObservedGeneration = cr.Generation
 	if err != nil {
 		// The conditions say what failed; observedGeneration advances only on success.

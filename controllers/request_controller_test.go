@@ -396,6 +396,9 @@ func TestExistingNamespaceIsNeverAdopted(t *testing.T) {
 	if c.Reason != v1alpha1.ReasonNamespaceConflict || !strings.Contains(c.Message, "never adopted") {
 		t.Errorf("ready %s %q", c.Reason, c.Message)
 	}
+	if st := waitCondition(t, cr, v1alpha1.ConditionStalled, metav1.ConditionTrue); st.Reason != v1alpha1.ReasonNamespaceConflict {
+		t.Errorf("Stalled reason %s, want %s", st.Reason, v1alpha1.ReasonNamespaceConflict)
+	}
 	var rbs rbacv1.RoleBindingList
 	if err := admin.List(testCtx, &rbs, client.InNamespace(squat.Name)); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 )
 
 // applyStatus writes status to obj's status subresource with server-side apply,
@@ -113,3 +115,41 @@ func requeueOnConflict(result ctrl.Result, err error) (ctrl.Result, error) {
 
 // conflictRequeue is how soon an object whose status write conflicted is looked at again.
 const conflictRequeue = 200 * time.Millisecond
+
+// needsAttention are the Ready=False reasons of a request that is not final
+// but will not move on without a person.
+var needsAttention = map[string]bool{
+	v1alpha1.ReasonAccessDenied:        true,
+	v1alpha1.ReasonCopyConflict:        true,
+	v1alpha1.ReasonSourceNotFound:      true,
+	v1alpha1.ReasonSourceNotAllowed:    true,
+	v1alpha1.ReasonItemNotOffered:      true,
+	v1alpha1.ReasonUnsupportedItemKind: true,
+}
+
+// requestStalled reports whether a request is Stalled: a final outcome that is
+// not what was asked for, or a wait only a person can end. The same cases are
+// Degraded in the Argo CD health check (config/gitops/argocd).
+func requestStalled(phase v1alpha1.RequestPhase, ready *metav1.Condition) bool {
+	if ready == nil {
+		return false
+	}
+	switch phase {
+	case v1alpha1.RequestDenied, v1alpha1.RequestFailed:
+		return true
+	case v1alpha1.RequestRejected:
+		return ready.Reason != v1alpha1.ReasonRejectedByConsumer
+	}
+	return ready.Status == metav1.ConditionFalse && needsAttention[ready.Reason]
+}
+
+// setStalled sets Stalled=True with the Ready condition's reason and message
+// when stalled, and removes it otherwise (absent means not stalled).
+func setStalled(conds *[]metav1.Condition, stalled bool, gen int64, now metav1.Time) {
+	ready := meta.FindStatusCondition(*conds, v1alpha1.ConditionReady)
+	if !stalled || ready == nil {
+		meta.RemoveStatusCondition(conds, v1alpha1.ConditionStalled)
+		return
+	}
+	setCondition(conds, v1alpha1.ConditionStalled, metav1.ConditionTrue, ready.Reason, ready.Message, gen, now)
+}

@@ -49,6 +49,15 @@ const (
 	// them, so `kubectl wait --for=condition=Ready` waits for the decision.
 	ConditionAccepted = "Accepted"
 
+	// ConditionStalled (all kinds). True: the object reached a final outcome
+	// that is not what was asked for (a denied or failed request, goods
+	// returned at the deadline, an expired agreement), or it waits for
+	// something only a person can fix (a missing ClusterRole or goods source,
+	// access denied by an authorizer). Reason and message are the Ready
+	// condition's. Absent otherwise. kstatus, and so Flux, read Stalled=True as
+	// Failed, so a health check fails at once instead of at its timeout.
+	ConditionStalled = "Stalled"
+
 	// ConditionWithinServiceLevel (requests). True: the request met, or is on
 	// track to meet, every target of its agreement's serviceLevels. False: it
 	// missed one; the message gives the figures. Absent when the agreement

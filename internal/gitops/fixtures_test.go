@@ -22,6 +22,7 @@ const (
 const (
 	ksCurrent     = "Current"
 	ksInProgress  = "InProgress"
+	ksFailed      = "Failed"
 	ksTerminating = "Terminating"
 )
 
@@ -89,7 +90,7 @@ func offeringReady(status metav1.ConditionStatus, reason, msg string) func() map
 }
 
 func offeringCases() []healthCase {
-	return []healthCase{
+	return asTheOperatorWrites(offeringStalled, []healthCase{
 		{name: "no status yet", argo: argoProgressing, message: "Waiting for offering-operator to report status", kstatus: ksCurrent,
 			obj: func() map[string]any { return toMap(offering(1, 0), true) }},
 		{name: "observedGeneration behind", argo: argoProgressing, message: "Waiting for offering-operator to observe generation 2", kstatus: ksInProgress,
@@ -104,17 +105,17 @@ func offeringCases() []healthCase {
 		{name: "Valid with goods", argo: argoHealthy, kstatus: ksCurrent,
 			obj: offeringReady(metav1.ConditionTrue, v1alpha1.ReasonValid,
 				"all referenced ClusterRoles, the provider namespace and the goods sources exist and are allowed")},
-		{name: "ClusterRoleNotFound", argo: argoDegraded, kstatus: ksInProgress,
+		{name: "ClusterRoleNotFound", argo: argoDegraded, kstatus: ksFailed,
 			obj: offeringReady(metav1.ConditionFalse, v1alpha1.ReasonClusterRoleNotFound, "resources[rack-space]: ClusterRole colo-rack-operator does not exist")},
-		{name: "ClusterRoleForbidden", argo: argoDegraded, kstatus: ksInProgress,
+		{name: "ClusterRoleForbidden", argo: argoDegraded, kstatus: ksFailed,
 			obj: offeringReady(metav1.ConditionFalse, v1alpha1.ReasonClusterRoleForbidden,
 				"resources[rack-space]: ClusterRole cluster-admin is never granted unless named in --allowed-cluster-roles")},
-		{name: "ProviderNamespaceNotFound", argo: argoDegraded, kstatus: ksInProgress,
+		{name: "ProviderNamespaceNotFound", argo: argoDegraded, kstatus: ksFailed,
 			obj: offeringReady(metav1.ConditionFalse, v1alpha1.ReasonProviderNamespaceNotFound, "provider namespace colo-provider does not exist")},
-		{name: "GoodsSourceNotFound", argo: argoDegraded, kstatus: ksInProgress,
+		{name: "GoodsSourceNotFound", argo: argoDegraded, kstatus: ksFailed,
 			obj: offeringReady(metav1.ConditionFalse, v1alpha1.ReasonGoodsSourceNotFound,
 				"goods[ha-device]: Secret colo-provider/ha-device-credentials does not exist")},
-	}
+	})
 }
 
 // --- ServiceAgreement ------------------------------------------------------
@@ -158,6 +159,10 @@ func agreementIn(phase v1alpha1.AgreementPhase, reason, msg string, mutate ...fu
 }
 
 func agreementCases() []healthCase {
+	return asTheOperatorWrites(agreementStalled, agreementCaseList())
+}
+
+func agreementCaseList() []healthCase {
 	inForce := "the agreement is in force until 2027-12-31T00:00:00Z"
 	return []healthCase{
 		{name: "no status yet", argo: argoProgressing, message: "Waiting for offering-operator to report status", kstatus: ksCurrent,
@@ -179,7 +184,7 @@ func agreementCases() []healthCase {
 					"fully used: [Resource/rack-space]; further requests for them are denied", 1)
 				a.Status.Usage[0].Used = 1
 			})},
-		{name: "Active but an entitlement names an unknown item", argo: argoDegraded, kstatus: ksInProgress,
+		{name: "Active but an entitlement names an unknown item", argo: argoDegraded, kstatus: ksFailed,
 			message: "entitlements name items that offering colocation does not have: [resource rack-spaec]",
 			obj: agreementIn(v1alpha1.AgreementActive, v1alpha1.ReasonActive, inForce, func(a *v1alpha1.ServiceAgreement) {
 				a.Status.Conditions[0] = cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonEntitlementUnknownItem,
@@ -187,7 +192,7 @@ func agreementCases() []healthCase {
 			})},
 		{name: "Suspended", argo: argoSuspended, kstatus: ksInProgress,
 			obj: agreementIn(v1alpha1.AgreementSuspended, v1alpha1.ReasonSuspended, "spec.suspended is true: access is revoked and new requests wait")},
-		{name: "Expired", argo: argoDegraded, kstatus: ksInProgress,
+		{name: "Expired", argo: argoDegraded, kstatus: ksFailed,
 			obj: agreementIn(v1alpha1.AgreementExpired, v1alpha1.ReasonExpired,
 				"the agreement expired at 2026-12-31T00:00:00Z; extend spec.validUntil to restore it")},
 		{name: "Terminating", argo: argoProgressing, kstatus: ksTerminating,
@@ -275,6 +280,10 @@ func waiting(phase v1alpha1.RequestPhase, reason, msg string) func() map[string]
 }
 
 func requestCases() []healthCase {
+	return asTheOperatorWrites(requestStalled, requestCaseList())
+}
+
+func requestCaseList() []healthCase {
 	accessDenied := "User alice cannot get pods in namespace " + grantedNS + " (ClusterRole colo-rack-operator): denied by webhook"
 	awaitMsg := "goods ha-device are delivered and wait for the consumer's decision: set spec.goods.decision to Accept or Reject"
 	return []healthCase{
@@ -308,18 +317,18 @@ func requestCases() []healthCase {
 			obj: waiting(v1alpha1.RequestProvisioning, v1alpha1.ReasonGrantFailed, "resourcequotas \"offering-quota\" is forbidden: exceeded")},
 		{name: "Fulfilled while repairing drift fails", argo: argoProgressing, kstatus: ksInProgress,
 			obj: waiting(v1alpha1.RequestFulfilled, v1alpha1.ReasonGrantFailed, "rolebindings.rbac.authorization.k8s.io is forbidden")},
-		{name: "Provisioning AccessDenied", argo: argoDegraded, kstatus: ksInProgress,
+		{name: "Provisioning AccessDenied", argo: argoDegraded, kstatus: ksFailed,
 			obj: req(v1alpha1.RequestProvisioning, autoApproved, granted,
 				cond(v1alpha1.ConditionAccessVerified, metav1.ConditionFalse, v1alpha1.ReasonAccessDenied, accessDenied, 1),
 				notReady(v1alpha1.ReasonAccessDenied, accessDenied))},
-		{name: "action UnsupportedItemKind", argo: argoDegraded, kstatus: ksInProgress,
+		{name: "action UnsupportedItemKind", argo: argoDegraded, kstatus: ksFailed,
 			obj: waiting(v1alpha1.RequestProvisioning, v1alpha1.ReasonUnsupportedItemKind,
 				"this version of offering-operator does not fulfil Action items yet; the request stays approved and waits")},
-		{name: "goods SourceNotFound", argo: argoDegraded, kstatus: ksInProgress,
+		{name: "goods SourceNotFound", argo: argoDegraded, kstatus: ksFailed,
 			obj: goodsReq(1, v1alpha1.RequestProvisioning, "", autoApproved,
 				notReady(v1alpha1.ReasonSourceNotFound, "goods source Secret colo-provider/ha-device-credentials does not exist; "+
 					"the request waits for the provider to create it"))},
-		{name: "goods CopyConflict", argo: argoDegraded, kstatus: ksInProgress,
+		{name: "goods CopyConflict", argo: argoDegraded, kstatus: ksFailed,
 			obj: goodsReq(1, v1alpha1.RequestProvisioning, "", autoApproved,
 				notReady(v1alpha1.ReasonCopyConflict, "Secret team-payments/ha-pair-ha-device-credentials-9c1d2e already exists and was not "+
 					"delivered for this request; it is never overwritten: rename or delete it"))},
@@ -349,18 +358,18 @@ func requestCases() []healthCase {
 			obj: goodsReq(2, v1alpha1.RequestRejected, v1alpha1.GoodsReject,
 				cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonRejectedByConsumer,
 					"the consumer rejected the goods; the delivered objects were removed and the entitlement given back", 2))},
-		{name: "goods returned at the acceptance deadline", argo: argoDegraded, kstatus: ksInProgress,
+		{name: "goods returned at the acceptance deadline", argo: argoDegraded, kstatus: ksFailed,
 			obj: goodsReq(1, v1alpha1.RequestRejected, "",
 				notReady(v1alpha1.ReasonAcceptanceDeadlinePassed, "the consumer did not accept or reject the goods by the acceptance "+
 					"deadline 2026-03-04T10:00:03Z; the goods are returned; the delivered objects were removed and the entitlement given back"))},
-		{name: "Denied ItemNotEntitled", argo: argoDegraded, kstatus: ksInProgress,
+		{name: "Denied ItemNotEntitled", argo: argoDegraded, kstatus: ksFailed,
 			obj: denied(v1alpha1.ReasonItemNotEntitled, "ServiceAgreement acme-payments does not include Resource dedicated-server")},
-		{name: "Denied EntitlementExhausted", argo: argoDegraded, kstatus: ksInProgress,
+		{name: "Denied EntitlementExhausted", argo: argoDegraded, kstatus: ksFailed,
 			obj: denied(v1alpha1.ReasonEntitlementExhausted,
 				"the entitlement for Resource rack-space is used up (2 of 2 in use); release one or ask the provider for more")},
-		{name: "Denied by a provider", argo: argoDegraded, kstatus: ksInProgress,
+		{name: "Denied by a provider", argo: argoDegraded, kstatus: ksFailed,
 			obj: denied(v1alpha1.ReasonDeniedByProvider, "rack A is reserved for the migration")},
-		{name: "Failed NamespaceConflict", argo: argoDegraded, kstatus: ksInProgress,
+		{name: "Failed NamespaceConflict", argo: argoDegraded, kstatus: ksFailed,
 			obj: req(v1alpha1.RequestFailed, autoApproved,
 				notReady(v1alpha1.ReasonNamespaceConflict, "namespace payments-prod already exists and was not created by offering-operator "+
 					"for this request; it is never adopted: delete it or request another name"),
@@ -394,4 +403,61 @@ func readyMessage(t *testing.T, obj map[string]any) string {
 		}
 	}
 	return ""
+}
+
+// --- Stalled ------------------------------------------------------------------
+
+// The rules by which the operator writes Stalled=True, with the Ready
+// condition's reason and message (controllers/status.go: requestStalled and
+// setStalled; the agreement and offering controllers). The fixtures above
+// hold the other conditions as the operator writes them; asTheOperatorWrites
+// adds Stalled where the operator would, so that kstatus reads the same
+// status the operator produces. The expectations (kstatus Failed exactly
+// where Argo CD reads Degraded) are written by hand in the cases.
+
+func offeringStalled(_ string, ready map[string]any) bool { return ready["status"] == "False" }
+
+func agreementStalled(phase string, ready map[string]any) bool {
+	return phase == string(v1alpha1.AgreementExpired) || (phase == string(v1alpha1.AgreementActive) && ready["status"] == "False")
+}
+
+func requestStalled(phase string, ready map[string]any) bool {
+	switch v1alpha1.RequestPhase(phase) {
+	case v1alpha1.RequestDenied, v1alpha1.RequestFailed:
+		return true
+	case v1alpha1.RequestRejected:
+		return ready["reason"] != v1alpha1.ReasonRejectedByConsumer
+	}
+	switch ready["reason"] {
+	case v1alpha1.ReasonAccessDenied, v1alpha1.ReasonCopyConflict, v1alpha1.ReasonSourceNotFound, v1alpha1.ReasonSourceNotAllowed,
+		v1alpha1.ReasonItemNotOffered, v1alpha1.ReasonUnsupportedItemKind:
+		return ready["status"] == "False"
+	}
+	return false
+}
+
+func asTheOperatorWrites(stalled func(phase string, ready map[string]any) bool, cases []healthCase) []healthCase {
+	for i := range cases {
+		obj := cases[i].obj
+		cases[i].obj = func() map[string]any {
+			m := obj()
+			status, _ := m["status"].(map[string]any)
+			conds, _ := status["conditions"].([]any)
+			phase, _ := status["phase"].(string)
+			for _, c := range conds {
+				if ready := c.(map[string]any); ready["type"] == v1alpha1.ConditionReady && stalled(phase, ready) {
+					st := map[string]any{}
+					for k, v := range ready {
+						st[k] = v
+					}
+					st["type"] = v1alpha1.ConditionStalled
+					st["status"] = "True"
+					status["conditions"] = append(conds, st)
+					break
+				}
+			}
+			return m
+		}
+	}
+	return cases
 }

@@ -32,20 +32,19 @@ func TestKstatusServiceAgreement(t *testing.T) { runKstatusCases(t, agreementCas
 
 func TestKstatusConsumptionRequest(t *testing.T) { runKstatusCases(t, requestCases()) }
 
-// TestKstatusNeverReportsFailed records a limit of the current status: kstatus
-// reports Failed only for a Stalled=True condition, which the operator does
-// not write, so final outcomes (a denied or failed request, an expired
-// agreement, an invalid offering) read InProgress until a Flux health check
-// times out.
-func TestKstatusNeverReportsFailed(t *testing.T) {
+// TestKstatusFailedIsArgoDegraded: the two health readers agree. kstatus
+// reads Failed (from the operator's Stalled=True) exactly where the Argo CD
+// health check reads Degraded, so Flux and Argo CD users see a final or
+// stuck object the same way.
+func TestKstatusFailedIsArgoDegraded(t *testing.T) {
 	for _, cases := range [][]healthCase{offeringCases(), agreementCases(), requestCases()} {
 		for _, tc := range cases {
 			res, err := status.Compute(&unstructured.Unstructured{Object: tc.obj()})
 			if err != nil {
 				t.Fatalf("%s: status.Compute: %v", tc.name, err)
 			}
-			if res.Status == status.FailedStatus {
-				t.Errorf("%s: kstatus = Failed; the operator now writes Stalled: update the expectations and docs/gitops.md", tc.name)
+			if failed, degraded := res.Status == status.FailedStatus, tc.argo == argoDegraded; failed != degraded {
+				t.Errorf("%s: kstatus = %s but Argo CD reads %s", tc.name, res.Status, tc.argo)
 			}
 		}
 	}

@@ -180,10 +180,12 @@ func (r *AgreementReconciler) reconcileDelete(ctx context.Context, agr *v1alpha1
 		// The request controller revokes and then updates the requests, which requeues this agreement.
 		return requeueOnConflict(ctrl.Result{}, r.writeStatus(ctx, agr, status))
 	}
-	patch := client.MergeFrom(agr.DeepCopy())
+	// The resourceVersion makes the patch fail, rather than take the finalizer
+	// of a successor of the same name, when agr was read from a stale cache.
+	patch := client.MergeFromWithOptions(agr.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(agr, v1alpha1.Finalizer)
 	if err := r.Patch(ctx, agr, patch); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, err
+		return requeueOnConflict(ctrl.Result{}, err)
 	}
 	deleteAgreementGauges(agr)
 	r.Recorder.Eventf(agr, nil, "Normal", "Terminated", "Delete", "all access granted under the agreement was revoked")

@@ -434,7 +434,7 @@ func (r *RequestReconciler) markFulfilled(cr *v1alpha1.ConsumptionRequest, s *re
 		fmt.Sprintf("access to namespace %s is granted and verified", ns))
 	if s.status.FulfilledAt == nil {
 		s.status.FulfilledAt = &s.now
-		d := s.now.Sub(cr.CreationTimestamp.Time)
+		d := s.now.Sub(cr.CreationTimestamp.Time).Round(time.Millisecond)
 		s.status.FulfilmentDuration = &metav1.Duration{Duration: d}
 		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Granted", "Grant", "access to namespace %s granted and verified in %s", ns, d.Round(time.Millisecond))
 	}
@@ -568,28 +568,13 @@ func (r *RequestReconciler) revoke(ctx context.Context, cr *v1alpha1.Consumption
 	if _, err := r.removeCopies(ctx, cr, nil); err != nil {
 		return err
 	}
-	owned := client.MatchingLabels{v1alpha1.LabelRequestUID: string(cr.UID)}
-	var rbs rbacv1.RoleBindingList
-	if err := r.List(ctx, &rbs, owned); err != nil {
+	if err := r.revokeRoleBindings(ctx, cr); err != nil {
 		return err
-	}
-	for i := range rbs.Items {
-		if err := deleteWithUID(ctx, r.Client, &rbs.Items[i]); err != nil {
-			return err
-		}
-	}
-	// The cache may not list a RoleBinding created moments ago: also delete by name in the recorded namespace.
-	if g := cr.Status.Grant; g != nil && g.Namespace != "" {
-		for _, name := range g.RoleBindings {
-			rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: g.Namespace, Name: name}}
-			if err := r.Delete(ctx, rb); client.IgnoreNotFound(err) != nil {
-				return err
-			}
-		}
 	}
 	if !final {
 		return nil
 	}
+	owned := client.MatchingLabels{v1alpha1.LabelRequestUID: string(cr.UID)}
 	var nss corev1.NamespaceList
 	if err := r.List(ctx, &nss, owned); err != nil {
 		return err
@@ -615,6 +600,48 @@ func (r *RequestReconciler) revoke(ctx context.Context, cr *v1alpha1.Consumption
 			return err
 		}
 		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "NamespaceDeleted", "Revoke", "deleted namespace %s", ns.Name)
+	}
+	return nil
+}
+
+// revokeRoleBindings deletes the RoleBindings granted for a request.
+func (r *RequestReconciler) revokeRoleBindings(ctx context.Context, cr *v1alpha1.ConsumptionRequest) error {
+	var rbs rbacv1.RoleBindingList
+	if err := r.List(ctx, &rbs, client.MatchingLabels{v1alpha1.LabelRequestUID: string(cr.UID)}); err != nil {
+		return err
+	}
+	deleted := make(map[types.NamespacedName]bool, len(rbs.Items))
+	for i := range rbs.Items {
+		if err := deleteWithUID(ctx, r.Client, &rbs.Items[i]); err != nil {
+			return err
+		}
+		deleted[client.ObjectKeyFromObject(&rbs.Items[i])] = true
+	}
+	// The cache may not list a RoleBinding created moments ago: also delete the
+	// recorded ones, read live, if they are still this request's. A successor of
+	// the same name is granted the same names; its bindings are left alone.
+	g := cr.Status.Grant
+	if g == nil || g.Namespace == "" {
+		return nil
+	}
+	for _, name := range g.RoleBindings {
+		key := types.NamespacedName{Namespace: g.Namespace, Name: name}
+		if deleted[key] {
+			continue
+		}
+		var rb rbacv1.RoleBinding
+		if err := r.APIReader.Get(ctx, key, &rb); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return err
+		}
+		if rb.Labels[v1alpha1.LabelRequestUID] != string(cr.UID) {
+			continue
+		}
+		if err := deleteWithUID(ctx, r.Client, &rb); err != nil {
+			return err
+		}
 	}
 	return nil
 }

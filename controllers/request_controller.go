@@ -469,7 +469,7 @@ func (r *RequestReconciler) reconcileDelete(ctx context.Context, cr *v1alpha1.Co
 	patch := client.MergeFromWithOptions(cr.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(cr, v1alpha1.Finalizer)
 	if err := r.Patch(ctx, cr, patch); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return requeueOnConflict(ctrl.Result{}, client.IgnoreNotFound(err))
 	}
 	return ctrl.Result{}, nil
 }

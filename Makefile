@@ -62,6 +62,17 @@ control-plane: ## Provide etcd, kube-apiserver, kube-controller-manager and kube
 test: generate manifests control-plane ## Unit and integration tests against a real API server (envtest).
 	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" go test ./... -count=1 -timeout 20m
 
+# FUZZTIME is how long `make fuzz` explores each fuzz target.
+FUZZTIME ?= 10s
+FUZZ_TARGETS = $(shell grep -ho '^func Fuzz[A-Za-z0-9_]*' controllers/*_test.go | cut -c6-)
+
+.PHONY: fuzz
+fuzz: ## Fuzz every target in controllers/ for FUZZTIME each (default 10s); a crasher is saved in controllers/testdata/fuzz.
+	@for target in $(FUZZ_TARGETS); do \
+		echo "fuzz: $$target ($(FUZZTIME))"; \
+		go test -short -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./controllers/ || exit 1; \
+	done
+
 .PHONY: test-e2e
 test-e2e: build control-plane ## End-to-end tests: local control plane with kube-controller-manager, driven through kubectl.
 	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" OPERATOR_BINARY="$(CURDIR)/$(BIN_DIR)/manager" \

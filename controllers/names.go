@@ -19,13 +19,24 @@ const (
 // grantNamespaceName is the namespace granted to a resource request: the name
 // the request asked for where the item allows it, otherwise
 // "<request namespace>-<request name>-<hash>", cut to fit a DNS label. The hash
-// of namespace and name keeps two requests from ever deriving the same name
-// ("a-b"/"c" and "a"/"b-c"), and is stable so that a grant is found again.
+// of "<namespace>/<name>" tells apart requests whose visible parts agree
+// ("a-b"/"c" and "a"/"b-c", "a.b" and "a-b"), and is stable so that a grant is
+// found again. It is 24 bits: two requests can still derive the same name (see
+// TestDerivedNamespaceCollisionsExist); the second is then refused with
+// NamespaceConflict, because an existing namespace is never adopted.
+//
+// A request in a namespace called "kube" or "openshift" would derive a reserved
+// name ("kube-..."), which is never granted: it gets "ns-" in front instead.
 func grantNamespaceName(cr *v1alpha1.ConsumptionRequest, item *v1alpha1.ResourceItem) string {
 	if cr.Spec.Resource != nil && cr.Spec.Resource.NamespaceName != "" && item != nil && item.Namespace.AllowRequestedName {
 		return string(cr.Spec.Resource.NamespaceName)
 	}
-	return derivedName(cr.Namespace+"-"+cr.Name, cr.Namespace+"/"+cr.Name, 63)
+	key := cr.Namespace + "/" + cr.Name
+	name := derivedName(cr.Namespace+"-"+cr.Name, key, 63)
+	if isReservedNamespace(name) {
+		name = derivedName("ns-"+cr.Namespace+"-"+cr.Name, key, 63)
+	}
+	return name
 }
 
 // roleBindingName is the RoleBinding that binds a ClusterRole in a granted namespace.

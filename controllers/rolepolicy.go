@@ -3,6 +3,7 @@ package controllers
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 
@@ -17,9 +18,10 @@ var dangerousVerbs = []string{"*", "escalate", "bind", "impersonate"}
 // A ClusterRole is grantable when it is named in the operator's
 // --allowed-cluster-roles flag, or when it carries the label
 // service.offering.dev/grantable=true and holds no escalate, bind or
-// impersonate verb, no wildcard verb or resource, and no aggregation rule
-// (whose rules could grow after validation). cluster-admin is grantable only
-// when named in the flag.
+// impersonate verb, no wildcard verb or resource ("*", or "*/<subresource>",
+// which RBAC matches against that subresource of every resource), and no
+// aggregation rule (whose rules could grow after validation). cluster-admin is
+// grantable only when named in the flag.
 type RolePolicy struct {
 	allowed map[string]bool
 }
@@ -56,10 +58,21 @@ func (p *RolePolicy) Check(role *rbacv1.ClusterRole) error {
 					"name it in --allowed-cluster-roles to grant it anyway", role.Name, v)
 			}
 		}
-		if slices.Contains(rule.Resources, "*") {
-			return fmt.Errorf("ClusterRole %s holds a wildcard resource; name it in --allowed-cluster-roles to grant it anyway",
-				role.Name)
+		if r, ok := wildcardResource(rule.Resources); ok {
+			return fmt.Errorf("ClusterRole %s holds the wildcard resource %q; name it in --allowed-cluster-roles to grant it anyway",
+				role.Name, r)
 		}
 	}
 	return nil
+}
+
+// wildcardResource returns the first resource that RBAC matches against every
+// resource: "*", or "*/<subresource>" (for example "*/exec" or "*/token").
+func wildcardResource(resources []string) (string, bool) {
+	for _, r := range resources {
+		if r == "*" || strings.HasPrefix(r, "*/") {
+			return r, true
+		}
+	}
+	return "", false
 }

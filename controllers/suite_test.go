@@ -187,7 +187,11 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	metricsURL = "http://" + metricsAddr + "/metrics"
-	mgr, err := ctrl.NewManager(testUsers[operatorUser], ctrl.Options{
+	// The manager's client is rate-limited as main.go sets it (--kube-api-qps
+	// and --kube-api-burst defaults), not client-go's 5/10.
+	operatorCfg := rest.CopyConfig(testUsers[operatorUser])
+	operatorCfg.QPS, operatorCfg.Burst = 200, 400
+	mgr, err := ctrl.NewManager(operatorCfg, ctrl.Options{
 		Scheme:                 scheme.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: "0",

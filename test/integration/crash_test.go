@@ -71,6 +71,9 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = env.Stop() }()
+	// Managers and the test client are rate-limited as main.go sets the
+	// manager (--kube-api-qps, --kube-api-burst), not client-go's 5/10.
+	cfg.QPS, cfg.Burst = 200, 400
 	if admin, err = client.New(cfg, client.Options{Scheme: scheme.Scheme}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

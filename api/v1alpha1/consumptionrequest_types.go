@@ -275,6 +275,7 @@ type ConsumptionRequestStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.all(c, c.lastTransitionTime == c.lastTransitionTime)",message="lastTransitionTime must be an RFC 3339 date-time such as 2026-01-01T00:00:00Z"
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
 	// grant is what was granted for a resource request.

@@ -138,6 +138,8 @@ type ServiceLevels struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('87600h')",message="must be at most 87600h (10 years)"
 	ApprovalTime *metav1.Duration `json:"approvalTime,omitempty"`
 
 	// fulfilmentTime is the target time from a request's creation to its
@@ -145,6 +147,8 @@ type ServiceLevels struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('87600h')",message="must be at most 87600h (10 years)"
 	FulfilmentTime *metav1.Duration `json:"fulfilmentTime,omitempty"`
 
 	// objective is the percentage of measured requests that must meet all their
@@ -163,6 +167,7 @@ type ServiceLevels struct {
 	// +kubebuilder:default="720h"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) >= duration('1m') && duration(self) <= duration('8760h'))",message="window must be between 1m and 8760h"
 	Window *metav1.Duration `json:"window,omitempty"`
 }
@@ -195,11 +200,13 @@ type ServiceAgreementSpec struct {
 
 	// validFrom is when the agreement starts; it is Pending before. Starts at once when omitted.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == self",message="must be an RFC 3339 date-time such as 2026-01-01T00:00:00Z"
 	ValidFrom *metav1.Time `json:"validFrom,omitempty"`
 
 	// validUntil is when the agreement ends: it then expires and everything
 	// granted under it is revoked. Open-ended when omitted.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == self",message="must be an RFC 3339 date-time such as 2026-01-01T00:00:00Z"
 	ValidUntil *metav1.Time `json:"validUntil,omitempty"`
 
 	// suspended pauses the agreement: access granted under it is revoked (granted

@@ -746,6 +746,7 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"objective 0", anAgreement().Objective("0"), objective},
 		{"fulfilmentTime soon", anAgreement().Set("spec.serviceLevels.fulfilmentTime", "soon"), "spec.serviceLevels.fulfilmentTime in body should match"},
 		{"approvalTime 1 day", anAgreement().Set("spec.serviceLevels.approvalTime", "1d"), "spec.serviceLevels.approvalTime in body should match"},
+		{"fulfilmentTime over 10 years", anAgreement().Set("spec.serviceLevels.fulfilmentTime", "100000h"), "must be at most 87600h (10 years)"},
 		{"window 30s", anAgreement().Set("spec.serviceLevels.window", "30s"), "window must be between 1m and 8760h"},
 		{"window over a year", anAgreement().Set("spec.serviceLevels.window", "8761h"), "window must be between 1m and 8760h"},
 		{"window 30 days", anAgreement().Set("spec.serviceLevels.window", "30d"), "spec.serviceLevels.window in body should match"},
@@ -1022,6 +1023,53 @@ func TestCRDNamesAndColumns(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestConditionTimesMustParse: an approver writes conditions through the
+// status subresource; a lastTransitionTime the operator could not decode
+// (the API server's date-time format is looser than Go's RFC 3339 parser)
+// would break every list of requests, so it is rejected.
+func TestConditionTimesMustParse(t *testing.T) {
+	ctx := testContext(t)
+	u := aRequest().Name("times-" + strings.ToLower(strconv.FormatInt(time.Now().UnixNano(), 36))).Obj()
+	if err := k8sClient.Create(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), u) })
+	for _, ts := range []string{"2026-06-01t12:00:00z", "2026-06-01T12:00:00+99:99", "2026-06-01T12:00:00x5Z"} {
+		bad := u.DeepCopy()
+		cond := map[string]any{"type": "Approved", "status": "True", "reason": "ApprovedByProvider", "message": "ok", "lastTransitionTime": ts}
+		if err := unstructured.SetNestedSlice(bad.Object, []any{cond}, "status", "conditions"); err != nil {
+			t.Fatal(err)
+		}
+		err := k8sClient.Status().Update(ctx, bad)
+		if err == nil || !strings.Contains(err.Error(), "lastTransitionTime must be an RFC 3339 date-time") {
+			t.Errorf("lastTransitionTime %q: got %v, want a rejection", ts, err)
+		}
+	}
+	// The same for the agreement's dates and for durations beyond what Go can
+	// hold: the API server's own parser refuses them while evaluating the rule,
+	// and the rejection carries the rule's message.
+	for _, b := range []struct {
+		obj  builder
+		want string
+	}{
+		{anAgreement().Set("spec.validFrom", "2026-01-01t00:00:00z"), "must be an RFC 3339 date-time"},
+		{anAgreement().Set("spec.validUntil", "2026-06-01T12:00:00+99:99"), "must be an RFC 3339 date-time"},
+		{anAgreement().Set("spec.serviceLevels.approvalTime", "3000000h"), "must be at most 87600h"},
+	} {
+		if err := k8sClient.Create(ctx, b.obj.Obj(), client.DryRunAll); err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("got %v, want a rejection saying %q", err, b.want)
+		}
+	}
+	good := u.DeepCopy()
+	cond := map[string]any{"type": "Approved", "status": "True", "reason": "ApprovedByProvider", "message": "ok", "lastTransitionTime": "2026-06-01T12:00:00Z"}
+	if err := unstructured.SetNestedSlice(good.Object, []any{cond}, "status", "conditions"); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8sClient.Status().Update(ctx, good); err != nil {
+		t.Fatalf("a valid condition was refused: %v", err)
 	}
 }
 

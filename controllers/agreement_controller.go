@@ -12,10 +12,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -310,7 +313,7 @@ func eventType(normal bool) string {
 // SetupWithManager registers the controller and its watches.
 func (r *AgreementReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.ServiceAgreement{}).
+		For(&v1alpha1.ServiceAgreement{}, builder.WithPredicates(notOwnRollup())).
 		Named("serviceagreement").
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Watches(&v1alpha1.ServiceOffering{}, handler.EnqueueRequestsFromMapFunc(r.agreementsForOffering)).
@@ -319,6 +322,23 @@ func (r *AgreementReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: cr.Namespace, Name: string(cr.Spec.Agreement)}}}
 		})).
 		Complete(r)
+}
+
+// notOwnRollup lets through every change of an agreement except a write of
+// its roll-up alone (phase, conditions, counts, usage, service levels): the
+// controller's own status writes would otherwise trigger a second reconcile
+// at once, around the batching of roll-ups. Spec, metadata and the ledger
+// written by the request controller still count.
+func notOwnRollup() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld.(*v1alpha1.ServiceAgreement), e.ObjectNew.(*v1alpha1.ServiceAgreement)
+			return o.Generation != n.Generation || !o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
+				!equality.Semantic.DeepEqual(o.Finalizers, n.Finalizers) ||
+				!equality.Semantic.DeepEqual(o.Labels, n.Labels) || !equality.Semantic.DeepEqual(o.Annotations, n.Annotations) ||
+				!equality.Semantic.DeepEqual(o.Status.Allocations, n.Status.Allocations)
+		},
+	}
 }
 
 func (r *AgreementReconciler) agreementsForOffering(ctx context.Context, o client.Object) []reconcile.Request {

@@ -209,7 +209,7 @@ func (r *RequestReconciler) writeStatus(ctx context.Context, cr *v1alpha1.Consum
 	if equality.Semantic.DeepEqual(current, desired) {
 		return nil
 	}
-	return client.IgnoreNotFound(applyStatus(ctx, r.Client, cr, desired))
+	return client.IgnoreNotFound(applyStatusIfCurrent(ctx, r.Client, cr, desired))
 }
 
 func (r *RequestReconciler) reconcileNormal(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState) (ctrl.Result, error) {

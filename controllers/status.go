@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -21,6 +20,21 @@ import (
 // as FieldOwner. Only the fields present in status are owned by the operator,
 // so conditions written by others (a provider's Approved or Denied) survive.
 func applyStatus(ctx context.Context, c client.Client, obj client.Object, status any) error {
+	return applyStatusOpts(ctx, c, obj, status, false)
+}
+
+// applyStatusIfCurrent is applyStatus with the object's resourceVersion: it
+// fails with a conflict when the status was computed from a stale copy (the
+// cache had not seen the last write yet), so that a stale reconcile never
+// overwrites newer figures, such as a request's fulfilledAt. Roll-ups do not
+// use it: they are recomputed in full from the cache, and a conflict on every
+// write of a busy agreement (its ledger changes with each admission) would
+// only delay them.
+func applyStatusIfCurrent(ctx context.Context, c client.Client, obj client.Object, status any) error {
+	return applyStatusOpts(ctx, c, obj, status, true)
+}
+
+func applyStatusOpts(ctx context.Context, c client.Client, obj client.Object, status any, ifCurrent bool) error {
 	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
 	if err != nil {
 		return err
@@ -36,10 +50,9 @@ func applyStatus(ctx context.Context, c client.Client, obj client.Object, status
 	u.SetNamespace(obj.GetNamespace())
 	// The UID makes the apply fail rather than create or touch a successor of the same name.
 	u.SetUID(obj.GetUID())
-	// The resourceVersion makes it fail with a conflict when the status was
-	// computed from a stale copy (the cache had not seen the last write yet):
-	// a stale reconcile never overwrites newer figures, such as fulfilledAt.
-	u.SetResourceVersion(obj.GetResourceVersion())
+	if ifCurrent {
+		u.SetResourceVersion(obj.GetResourceVersion())
+	}
 	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(FieldOwner), client.ForceOwnership)
 }
@@ -100,21 +113,16 @@ func boolStatus(b bool) metav1.ConditionStatus {
 	return metav1.ConditionFalse
 }
 
-// requeueOnConflict turns a conflict on a status write into a quiet requeue:
-// the newer version of the object is on its way to the cache, and the next
-// reconcile starts from it. Other errors are returned as they are.
+// requeueOnConflict turns a conflict on a write into a quiet end of the
+// reconcile: the object changed since the cache copy was read, and that newer
+// version is on its way to the cache (or already there), whose event
+// reconciles the object again from fresh data. Other errors are returned as they are.
 func requeueOnConflict(result ctrl.Result, err error) (ctrl.Result, error) {
 	if !apierrors.IsConflict(err) {
 		return result, err
 	}
-	if result.RequeueAfter == 0 || result.RequeueAfter > conflictRequeue {
-		result.RequeueAfter = conflictRequeue
-	}
 	return result, nil
 }
-
-// conflictRequeue is how soon an object whose status write conflicted is looked at again.
-const conflictRequeue = 200 * time.Millisecond
 
 // needsAttention are the Ready=False reasons of a request that is not final
 // but will not move on without a person.

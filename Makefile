@@ -41,6 +41,7 @@ api-docs: ## Generate docs/api-reference.md from the types' comments and markers
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and the operator's RBAC from markers.
 	$(CONTROLLER_GEN) crd rbac:roleName=offering-operator-manager paths=./api/... paths=./controllers/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	go run ./hack/crdquantity config/crd/bases/*.yaml
 
 .PHONY: fmt
 fmt: ## go fmt.

@@ -126,10 +126,7 @@ var knownCRDDecodeGaps = map[string]string{
 	// Not a gap: a rule on the status.conditions list rejects these, which a
 	// check of one field cannot see; TestConditionTimesMustParse (api/v1alpha1)
 	// checks it on the API server.
-	"consumptionrequests status.conditions.[].lastTransitionTime":    "date-times rejected by the list-level rule on status.conditions",
-	"serviceofferings spec.resources.[].quota.{}":                    "quantities with a decimal exponent (kubernetes/kubernetes#109839)",
-	"serviceofferings spec.resources.[].limits.[].max.{}":            "quantities with a decimal exponent (kubernetes/kubernetes#109839)",
-	"serviceofferings spec.resources.[].limits.[].defaultRequest.{}": "quantities with a decimal exponent (kubernetes/kubernetes#109839)",
+	"consumptionrequests status.conditions.[].lastTransitionTime": "date-times rejected by the list-level rule on status.conditions",
 }
 
 // checkDecodes fails (or, for a known gap, logs) when a field admits s but decode refuses it.

@@ -97,6 +97,7 @@ func main() {
 	}
 
 	if err := controllers.Setup(mgr, controllers.Options{
+		OperatorNamespace:       operatorNamespace(),
 		AllowedClusterRoles:     splitList(allowedRoles),
 		MaxConcurrentReconciles: concurrency,
 		Clock:                   clock.RealClock{},
@@ -129,4 +130,17 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// operatorNamespace is the namespace the manager runs in: POD_NAMESPACE (set
+// from the downward API in config/manager), else the in-cluster
+// ServiceAccount's namespace, else "" (out of cluster: not checked).
+func operatorNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if data, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+		return strings.TrimSpace(string(data))
+	}
+	return ""
 }

@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +112,36 @@ func TestAgreementPendingWithoutOffering(t *testing.T) {
 	c := waitCondition(t, agr, v1alpha1.ConditionActive, metav1.ConditionFalse)
 	if c.Reason != v1alpha1.ReasonOfferingNotFound || agr.Status.Phase != v1alpha1.AgreementPending {
 		t.Errorf("active %s phase %s", c.Reason, agr.Status.Phase)
+	}
+}
+
+// TestOperatorNamespaceIsNeverAProviderNamespace: goods would be read from,
+// and action Jobs run with the ServiceAccounts of, the namespace that holds
+// the operator's credentials. System namespaces are refused at admission.
+func TestOperatorNamespaceIsNeverAProviderNamespace(t *testing.T) {
+	requireAPIServer(t)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}
+	if err := admin.Create(testCtx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	off := &v1alpha1.ServiceOffering{
+		ObjectMeta: metav1.ObjectMeta{Name: uniq("own-namespace")},
+		Spec: v1alpha1.ServiceOfferingSpec{
+			Provider: v1alpha1.Provider{Name: "Test"}, ProviderNamespace: operatorNamespace,
+			Actions: []v1alpha1.ActionItem{{Name: "support", Type: v1alpha1.ActionManual}},
+		},
+	}
+	mustCreate(t, off)
+	c := waitCondition(t, off, v1alpha1.ConditionReady, metav1.ConditionFalse)
+	if c.Reason != v1alpha1.ReasonProviderNamespaceForbidden || !strings.Contains(c.Message, "operator's own") {
+		t.Fatalf("Ready %s %q, want %s", c.Reason, c.Message, v1alpha1.ReasonProviderNamespaceForbidden)
+	}
+	waitCondition(t, off, v1alpha1.ConditionStalled, metav1.ConditionTrue)
+
+	system := off.DeepCopy()
+	system.ObjectMeta = metav1.ObjectMeta{Name: uniq("system-namespace")}
+	system.Spec.ProviderNamespace = "kube-system"
+	if err := admin.Create(testCtx, system); err == nil || !strings.Contains(err.Error(), "must not be a system namespace") {
+		t.Fatalf("an offering in kube-system: got %v, want a rejection", err)
 	}
 }

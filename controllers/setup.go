@@ -42,6 +42,9 @@ type Options struct {
 	// RollupDelay batches roll-up reconciles of agreements and offerings: events
 	// within this delay cause one reconcile. Defaults to one second.
 	RollupDelay time.Duration
+	// OperatorNamespace is the namespace the operator runs in; offerings may
+	// not use it as their provider namespace. Empty: not checked.
+	OperatorNamespace string
 	// VerifyTimeout is how long a grant may wait for its SubjectAccessReviews
 	// to succeed before AccessVerified turns False. Defaults to 30 seconds.
 	VerifyTimeout time.Duration

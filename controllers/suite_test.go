@@ -52,6 +52,8 @@ const (
 	providerUser = "alice-provider"
 	approverUser = "carol-approver"
 	consumerUser = "bob-consumer"
+	// operatorNamespace is the test manager's own namespace (its ServiceAccount's).
+	operatorNamespace = "offering-operator-system"
 	// allowedPowerfulRole is named in the test manager's --allowed-cluster-roles.
 	allowedPowerfulRole = "test-allowed-powerful"
 )
@@ -215,6 +217,7 @@ func runSuite(m *testing.M) int {
 	}
 	if err := Setup(mgr, Options{
 		AllowedClusterRoles:     []string{allowedPowerfulRole},
+		OperatorNamespace:       operatorNamespace,
 		MaxConcurrentReconciles: 4,
 		Clock:                   testClock,
 		// The production default, so that roll-up batching is tested as it runs.

@@ -105,6 +105,11 @@ const (
 	// ReasonGoodsSourceNotFound: a goods source does not exist in the provider
 	// namespace. Create it or fix the name.
 	ReasonGoodsSourceNotFound = "GoodsSourceNotFound"
+	// ReasonProviderNamespaceForbidden: the offering's provider namespace is the
+	// operator's own: goods would be read from, and action Jobs run with the
+	// ServiceAccounts of, the namespace holding the operator's credentials.
+	// Use a namespace of the provider's.
+	ReasonProviderNamespaceForbidden = "ProviderNamespaceForbidden"
 	// ReasonProviderNamespaceNotFound: the offering's provider namespace does not exist.
 	ReasonProviderNamespaceNotFound = "ProviderNamespaceNotFound"
 

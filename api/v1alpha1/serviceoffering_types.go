@@ -19,9 +19,12 @@ type ServiceOfferingSpec struct {
 	Description string `json:"description,omitempty"`
 
 	// providerNamespace is the provider's own namespace: goods sources are read
-	// from it and automated service actions run in it. Immutable.
+	// from it and automated service actions run in it. Immutable. Not a
+	// system namespace (kube-*, openshift-*); the operator also refuses its
+	// own namespace (reason ProviderNamespaceForbidden).
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="providerNamespace is immutable"
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('kube-') && !self.startsWith('openshift-')",message="providerNamespace must not be a system namespace (kube-*, openshift-*): the operator would read its Secrets and run Jobs in it"
 	ProviderNamespace NamespaceName `json:"providerNamespace"`
 
 	// resources are the access items of the offering: each grants the consumer a

@@ -764,6 +764,7 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"namespace label service.offering.dev/", anOffering().NamespaceLabel("service.offering.dev/item", "x"), "labels must not use the operator's own keys"},
 		{"namespace label managed-by", anOffering().NamespaceLabel("app.kubernetes.io/managed-by", "me"), "labels must not use the operator's own keys"},
 		{"quota with a fractional exponent", anOffering().Set("spec.resources.0.quota", map[string]any{"pods": "1e1.5"}), "spec.resources[0].quota.pods in body should match"},
+		{"quota with a twelve-digit exponent", anOffering().Set("spec.resources.0.quota", map[string]any{"pods": "1e999999999999"}), "spec.resources[0].quota.pods in body should match"},
 		{"quota with a trailing dot in its exponent", anOffering().Set("spec.resources.0.quota", map[string]any{"pods": "0e0."}), "spec.resources[0].quota.pods in body should match"},
 		{"offering without clusterRoles", anOffering().Set("spec.resources.0.clusterRoles", []any{}), "spec.resources[0].clusterRoles in body should have at least 1 items"},
 		{"goods without sources", anOffering().Goods("ha-device"), "spec.goods[0].sources: Required value"},

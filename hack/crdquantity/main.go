@@ -6,8 +6,8 @@
 // value that resource.ParseQuantity refuses, and every list of the kind fails
 // to decode in the operator's informer (kubernetes/kubernetes#109839). A rule
 // with isQuantity would cost too much on a map without maxLength on its
-// values, so the pattern itself is replaced by one whose exponent is an
-// integer, as ParseQuantity requires. `make manifests` runs it after
+// values, so the value gets a maxLength and a pattern whose exponent is a
+// short integer, as ParseQuantity requires. `make manifests` runs it after
 // controller-gen; FuzzCRDQuantities checks that every value the patched
 // schema admits decodes.
 package main
@@ -20,8 +20,30 @@ import (
 
 const (
 	upstream = `pattern: ^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$`
-	strict   = `pattern: ^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?[0-9]+))?$`
+	// strict has an integer exponent of at most three digits: ParseQuantity
+	// refuses a fraction there, and an exponent of a dozen digits makes it
+	// run for minutes (found by FuzzCRDQuantities).
+	strict = `pattern: ^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?[0-9]{1,3}))?$`
+	// maxLength bounds the mantissa as well.
+	maxLength = `maxLength: 64`
 )
+
+// patch replaces every upstream quantity pattern line with maxLength and the
+// strict pattern, at the same indentation.
+func patch(data []byte) []byte {
+	lines := bytes.Split(data, []byte("\n"))
+	out := make([][]byte, 0, len(lines))
+	for _, line := range lines {
+		trimmed := bytes.TrimLeft(line, " ")
+		if !bytes.Equal(trimmed, []byte(upstream)) {
+			out = append(out, line)
+			continue
+		}
+		indent := line[:len(line)-len(trimmed)]
+		out = append(out, append(append([]byte{}, indent...), maxLength...), append(append([]byte{}, indent...), strict...))
+	}
+	return bytes.Join(out, []byte("\n"))
+}
 
 func main() {
 	if len(os.Args) < 2 {
@@ -34,7 +56,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		patched := bytes.ReplaceAll(data, []byte(upstream), []byte(strict))
+		patched := patch(data)
 		if bytes.Equal(patched, data) {
 			continue
 		}

@@ -81,7 +81,7 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 
 	status, sl := agreementStatus(&agr, offering, requests, lc, now)
 	if err := r.writeStatus(ctx, &agr, status); err != nil {
-		return requeueOnConflict(ctrl.Result{}, err)
+		return endOnConflict(ctrl.Result{}, err)
 	}
 	setAgreementGauges(&agr, requests, sl)
 	if lc.Phase != agr.Status.Phase && agr.Status.Phase != "" {
@@ -181,14 +181,14 @@ func (r *AgreementReconciler) reconcileDelete(ctx context.Context, agr *v1alpha1
 		status.Goods = countGoods(requests)
 		status.Actions = countActions(requests)
 		// The request controller revokes and then updates the requests, which requeues this agreement.
-		return requeueOnConflict(ctrl.Result{}, r.writeStatus(ctx, agr, status))
+		return endOnConflict(ctrl.Result{}, r.writeStatus(ctx, agr, status))
 	}
 	// The resourceVersion makes the patch fail, rather than take the finalizer
 	// of a successor of the same name, when agr was read from a stale cache.
 	patch := client.MergeFromWithOptions(agr.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(agr, v1alpha1.Finalizer)
 	if err := r.Patch(ctx, agr, patch); err != nil && !apierrors.IsNotFound(err) {
-		return requeueOnConflict(ctrl.Result{}, err)
+		return endOnConflict(ctrl.Result{}, err)
 	}
 	deleteAgreementGauges(agr)
 	r.Recorder.Eventf(agr, nil, "Normal", "Terminated", "Delete", "all access granted under the agreement was revoked")

@@ -69,7 +69,7 @@ func (r *OfferingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 	if !equality.Semantic.DeepEqual(&off.Status, status) {
 		if err := applyStatus(ctx, r.Client, &off, status); err != nil {
-			return requeueOnConflict(ctrl.Result{}, err)
+			return endOnConflict(ctrl.Result{}, err)
 		}
 	}
 	if recheck {

@@ -82,7 +82,7 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		if err == nil {
 			err = werr
 		}
-		return requeueOnConflict(result, err)
+		return endOnConflict(result, err)
 	}
 	// Metrics and breach events once the status that records them is written,
 	// so that a retry or a restart does not count them twice.
@@ -469,7 +469,7 @@ func (r *RequestReconciler) reconcileDelete(ctx context.Context, cr *v1alpha1.Co
 	patch := client.MergeFromWithOptions(cr.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(cr, v1alpha1.Finalizer)
 	if err := r.Patch(ctx, cr, patch); err != nil {
-		return requeueOnConflict(ctrl.Result{}, client.IgnoreNotFound(err))
+		return endOnConflict(ctrl.Result{}, client.IgnoreNotFound(err))
 	}
 	return ctrl.Result{}, nil
 }

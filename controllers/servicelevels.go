@@ -408,10 +408,11 @@ func compliance(within, measured int32) string {
 // meetsObjective reports whether within/measured is at least the objective
 // percentage, compared exactly (not on the rounded compliance).
 func meetsObjective(within, measured int32, objective string) bool {
-	obj, err := strconv.ParseFloat(objective, 64)
-	if err != nil || math.IsNaN(obj) {
-		obj = 100
+	obj, ok := objectiveRatio(objective)
+	if !ok {
+		obj = 1
 	}
+	obj *= 100
 	// Objectives have at most three decimals: compare in thousandths of a percent.
 	return int64(within)*100000 >= int64(math.Round(obj*1000))*int64(measured)
 }

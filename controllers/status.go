@@ -113,11 +113,11 @@ func boolStatus(b bool) metav1.ConditionStatus {
 	return metav1.ConditionFalse
 }
 
-// requeueOnConflict turns a conflict on a write into a quiet end of the
+// endOnConflict turns a conflict on a write into a quiet end of the
 // reconcile: the object changed since the cache copy was read, and that newer
 // version is on its way to the cache (or already there), whose event
 // reconciles the object again from fresh data. Other errors are returned as they are.
-func requeueOnConflict(result ctrl.Result, err error) (ctrl.Result, error) {
+func endOnConflict(result ctrl.Result, err error) (ctrl.Result, error) {
 	if !apierrors.IsConflict(err) {
 		return result, err
 	}

@@ -214,11 +214,7 @@ func applyCondition(ctx context.Context, c client.Client, cr *v1alpha1.Consumpti
 // readRequest returns a client and the named ConsumptionRequest in the
 // command's namespace, for the commands that act on one request.
 func (o *options) readRequest(ctx context.Context, name string) (client.Client, *v1alpha1.ConsumptionRequest, error) {
-	c, err := o.client()
-	if err != nil {
-		return nil, nil, err
-	}
-	ns, err := o.namespace()
+	c, ns, err := o.connect()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -55,11 +55,7 @@ what is used (from the agreement's status.usage) and the agreement's phase.`,
 }
 
 func runCatalog(ctx context.Context, o *options, output string) error {
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	ns, err := o.namespace()
+	c, ns, err := o.connect()
 	if err != nil {
 		return err
 	}

@@ -88,11 +88,7 @@ and fulfilled, how long fulfilment took, and whether the request met its targets
 }
 
 func runReport(ctx context.Context, o *options, name, output string) error {
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	ns, err := o.namespace()
+	c, ns, err := o.connect()
 	if err != nil {
 		return err
 	}
@@ -319,9 +315,10 @@ func serviceLevelCell(q RequestRow) string {
 	return "-"
 }
 
+// orDash prints "" as the tables' empty cell, inside a formatted cell.
 func orDash(s string) string {
 	if s == "" {
-		return "-"
+		return none
 	}
 	return s
 }

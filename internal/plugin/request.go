@@ -77,11 +77,7 @@ func runRequest(ctx context.Context, o *options, ro *requestOptions, item string
 	if err != nil {
 		return err
 	}
-	c, err := o.client()
-	if err != nil {
-		return err
-	}
-	ns, err := o.namespace()
+	c, ns, err := o.connect()
 	if err != nil {
 		return err
 	}

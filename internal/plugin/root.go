@@ -97,28 +97,27 @@ type options struct {
 	streams genericiooptions.IOStreams
 }
 
-// client returns a controller-runtime client for the configured cluster.
-func (o *options) client() (client.Client, error) {
+// connect returns a controller-runtime client for the configured cluster and
+// the namespace the command works in: -n, or the kubeconfig context's, or "default".
+func (o *options) connect() (client.Client, string, error) {
 	cfg, err := o.flags.ToRESTConfig()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	cfg.UserAgent = "kubectl-offering"
 	s, err := Scheme()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	c, err := client.New(cfg, client.Options{Scheme: s})
 	if err != nil {
-		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+		return nil, "", fmt.Errorf("connecting to the cluster: %w", err)
 	}
-	return c, nil
-}
-
-// namespace returns the namespace from -n, or the kubeconfig context's, or "default".
-func (o *options) namespace() (string, error) {
 	ns, _, err := o.flags.ToRawKubeConfigLoader().Namespace()
-	return ns, err
+	if err != nil {
+		return nil, "", err
+	}
+	return c, ns, nil
 }
 
 // NewRootCommand builds the kubectl-offering command tree writing to streams.

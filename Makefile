@@ -107,11 +107,14 @@ docker-build: ## Build the container image (needs a Docker engine).
 ##@ Deployment
 
 .PHONY: install
-install: manifests ## Install the CRDs into the current cluster.
+install: manifests ## Install the CRDs and the admission policy into the current cluster.
 	$(KUBECTL) apply --server-side -k config/crd
+	$(KUBECTL) apply --server-side -k config/admission
+	KUBECTL=$(KUBECTL) hack/wait-for-admission.sh
 
 .PHONY: uninstall
-uninstall: ## Remove the CRDs from the current cluster.
+uninstall: ## Remove the CRDs and the admission policy from the current cluster.
+	$(KUBECTL) delete --ignore-not-found -k config/admission
 	$(KUBECTL) delete --ignore-not-found -k config/crd
 
 .PHONY: deploy

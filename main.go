@@ -27,7 +27,7 @@ func main() {
 	var (
 		metricsAddr, probeAddr, leaderElectionNamespace, pprofAddr string
 		enableLeaderElection, secureMetrics, enableHTTP2           bool
-		allowedRoles                                               string
+		allowedRoles, omitEventReasons                             string
 		concurrency                                                int
 		qps                                                        float64
 		burst                                                      int
@@ -50,9 +50,14 @@ func main() {
 			servicev1alpha1.LabelGrantable+"=true or hold escalate, bind, impersonate or wildcard permissions. "+
 			"cluster-admin is granted only if named here.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address to serve net/http/pprof on (empty: disabled).")
-	flag.IntVar(&concurrency, "max-concurrent-reconciles", 4, "Workers per controller.")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 16,
+		"Workers per controller. A reconcile mostly waits on the API server, so more workers than cores pay off (docs/performance.md).")
 	flag.Float64Var(&qps, "kube-api-qps", 200, "Client-side rate limit towards the API server, in requests per second.")
 	flag.IntVar(&burst, "kube-api-burst", 400, "Client-side burst towards the API server.")
+	flag.StringVar(&omitEventReasons, "omit-events", "Granted",
+		"Comma-separated Event reasons not to record. The default leaves out the routine Granted Event: "+
+			"the grant's time and duration are in the request's status (Ready, status.fulfilledAt, status.fulfilmentDuration), "+
+			"and at onboarding volume the Event is one more write per grant. Set it empty to record every Event.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -101,6 +106,7 @@ func main() {
 		AllowedClusterRoles:     splitList(allowedRoles),
 		MaxConcurrentReconciles: concurrency,
 		Clock:                   clock.RealClock{},
+		OmitEvents:              splitList(omitEventReasons),
 	}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)

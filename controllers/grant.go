@@ -411,12 +411,20 @@ func (r *RequestReconciler) verifyAndReport(ctx context.Context, cr *v1alpha1.Co
 			s.status.Conditions = replaceTransitionTime(s.status.Conditions, v1alpha1.ConditionAccessVerified, prev.LastTransitionTime)
 		}
 		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonProvisioning, "verifying access: "+denied)
-		return ctrl.Result{RequeueAfter: waitRetry}, nil
+		return ctrl.Result{RequeueAfter: authorizerRetry(s.now.Sub(since))}, nil
 	}
 	s.set(v1alpha1.ConditionAccessVerified, metav1.ConditionFalse, v1alpha1.ReasonAccessDenied, denied)
 	s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonAccessDenied, denied)
 	r.Recorder.Eventf(cr, nil, corev1.EventTypeWarning, "AccessDenied", "Verify", "%s", denied)
 	return ctrl.Result{RequeueAfter: r.Options.VerifyTimeout}, nil
+}
+
+// authorizerRetry is how soon access is checked again after the authorizer
+// denied it, waited since the first denial: the API server's authorizer
+// usually sees fresh RoleBindings within a few hundred milliseconds, so the
+// first retries come quickly and then back off to waitRetry.
+func authorizerRetry(waited time.Duration) time.Duration {
+	return min(waitRetry, max(100*time.Millisecond, waited/2))
 }
 
 func replaceTransitionTime(conds []metav1.Condition, typ string, t metav1.Time) []metav1.Condition {

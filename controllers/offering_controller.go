@@ -130,12 +130,13 @@ func (r *OfferingReconciler) validate(ctx context.Context, off *v1alpha1.Service
 }
 
 func (r *OfferingReconciler) rollup(ctx context.Context, off *v1alpha1.ServiceOffering, status *v1alpha1.ServiceOfferingStatus) error {
+	// Read only: the items share their contents with the cache (no copy).
 	var agreements v1alpha1.ServiceAgreementList
-	if err := r.List(ctx, &agreements, client.MatchingFields{indexAgreementOffering: off.Name}); err != nil {
+	if err := r.List(ctx, &agreements, client.MatchingFields{indexAgreementOffering: off.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return err
 	}
 	var requests v1alpha1.ConsumptionRequestList
-	if err := r.List(ctx, &requests, client.MatchingFields{indexRequestOffering: off.Name}); err != nil {
+	if err := r.List(ctx, &requests, client.MatchingFields{indexRequestOffering: off.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return err
 	}
 	status.Agreements = int32(len(agreements.Items))

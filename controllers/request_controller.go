@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -503,13 +504,31 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Namespace{}, byLabels).
 		Watches(&rbacv1.RoleBinding{}, byLabels).
-		Watches(&corev1.ResourceQuota{}, byLabels).
+		Watches(&corev1.ResourceQuota{}, byLabels, builder.WithPredicates(quotaChanged())).
 		Watches(&corev1.LimitRange{}, byLabels).
 		Watches(&networkingv1.NetworkPolicy{}, byLabels).
 		Watches(&corev1.Secret{}, byLabels).
 		Watches(&corev1.ConfigMap{}, byLabels).
 		Watches(&batchv1.Job{}, byLabels).
 		Complete(r)
+}
+
+// quotaChanged drops the updates of a ResourceQuota that change only its
+// status (kube-controller-manager recounting usage; the cache does not even
+// hold the status): they cannot make a grant drift.
+func quotaChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*corev1.ResourceQuota)
+			n, ok2 := e.ObjectNew.(*corev1.ResourceQuota)
+			if !ok1 || !ok2 {
+				return true
+			}
+			return !equality.Semantic.DeepEqual(o.Spec, n.Spec) || !maps.Equal(o.Labels, n.Labels) ||
+				!maps.Equal(o.Annotations, n.Annotations) || !o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
+				!equality.Semantic.DeepEqual(o.OwnerReferences, n.OwnerReferences)
+		},
+	}
 }
 
 // agreementStateChanged passes agreement events that can change what its
@@ -540,7 +559,7 @@ func (r *RequestReconciler) requestsForAgreement(ctx context.Context, o client.O
 
 func (r *RequestReconciler) requestsForOffering(ctx context.Context, o client.Object) []reconcile.Request {
 	var list v1alpha1.ConsumptionRequestList
-	if err := r.List(ctx, &list, client.MatchingFields{indexRequestOffering: o.GetName()}); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{indexRequestOffering: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "listing requests for offering", "offering", o.GetName())
 		return nil
 	}

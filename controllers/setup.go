@@ -48,11 +48,15 @@ type Options struct {
 	// VerifyTimeout is how long a grant may wait for its SubjectAccessReviews
 	// to succeed before AccessVerified turns False. Defaults to 30 seconds.
 	VerifyTimeout time.Duration
+	// OmitEvents are Event reasons the operator does not record (for example
+	// "Granted": the grant's time and duration are in the request's status).
+	// Empty: every Event is recorded.
+	OmitEvents []string
 }
 
 func (o *Options) defaults() {
 	if o.MaxConcurrentReconciles <= 0 {
-		o.MaxConcurrentReconciles = 4
+		o.MaxConcurrentReconciles = 16
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
@@ -67,14 +71,18 @@ func (o *Options) defaults() {
 
 // CacheOptions scopes the informers of the kinds the operator creates to the
 // objects it manages, and strips managedFields from everything it caches.
+// ResourceQuotas are cached without their status: the operator compares only
+// their spec, and kube-controller-manager rewrites the usage in the status
+// whenever something is created in the namespace.
 func CacheOptions() cache.Options {
-	managed := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})}
+	selector := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
+	managed := cache.ByObject{Label: selector}
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Namespace{}:           managed,
 			&rbacv1.RoleBinding{}:         managed,
-			&corev1.ResourceQuota{}:       managed,
+			&corev1.ResourceQuota{}:       {Label: selector, Transform: stripQuotaStatus},
 			&corev1.LimitRange{}:          managed,
 			&networkingv1.NetworkPolicy{}: managed,
 			// Goods copies; they leave the cache when accepted (the label is removed).
@@ -86,6 +94,16 @@ func CacheOptions() cache.Options {
 	}
 }
 
+// stripQuotaStatus drops managedFields and the status of a ResourceQuota
+// before it enters the cache.
+func stripQuotaStatus(in any) (any, error) {
+	out, err := cache.TransformStripManagedFields()(in)
+	if q, ok := out.(*corev1.ResourceQuota); ok {
+		q.Status = corev1.ResourceQuotaStatus{}
+	}
+	return out, err
+}
+
 // Setup registers the field indexes and the three controllers with mgr.
 func Setup(mgr ctrl.Manager, opts Options) error {
 	opts.defaults()
@@ -93,21 +111,22 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	policy := NewRolePolicy(opts.AllowedClusterRoles)
+	events := omitEvents(mgr.GetEventRecorder("offering-operator"), opts.OmitEvents)
 	if err := (&OfferingReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Policy: policy,
-		Recorder: mgr.GetEventRecorder("offering-operator"), Options: opts,
+		Recorder: events, Options: opts,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("offering controller: %w", err)
 	}
 	if err := (&AgreementReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-		Recorder: mgr.GetEventRecorder("offering-operator"), Options: opts,
+		Recorder: events, Options: opts,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("agreement controller: %w", err)
 	}
 	if err := (&RequestReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Policy: policy,
-		Recorder: mgr.GetEventRecorder("offering-operator"), Options: opts,
+		Recorder: events, Options: opts,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("request controller: %w", err)
 	}

@@ -72,6 +72,9 @@ step_crds() {
   say "Installing the CRDs (server-side apply)"
   kc apply --server-side --force-conflicts -f "$ROOT/config/crd/bases"
   kc wait --for=condition=Established --timeout=60s -f "$ROOT/config/crd/bases" >/dev/null
+  say "Installing the admission policy (new requests get the operator's finalizer in the API server)"
+  kc apply --server-side --force-conflicts -k "$ROOT/config/admission"
+  KUBECTL="$KUBECTL" "$ROOT/hack/wait-for-admission.sh" --kubeconfig "$DEMO_DIR/kubeconfig"
 }
 
 step_personas() {

@@ -18,6 +18,7 @@
 # Environment:
 #   LOCAL_CLUSTER_TIMEOUT   seconds to wait for the control plane (default 120)
 #   KCM_CONTROLLERS         kube-controller-manager --controllers (default below)
+#   APISERVER_PROFILING     kube-apiserver --profiling, /debug/pprof for admins (default false; make bench sets true)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +27,7 @@ TIMEOUT="${LOCAL_CLUSTER_TIMEOUT:-120}"
 # (the old short names are accepted as aliases). "serviceaccount" creates the
 # `default` ServiceAccount in every namespace, as in any real cluster.
 KCM_CONTROLLERS="${KCM_CONTROLLERS:-garbage-collector-controller,namespace-controller,resourcequota-controller,serviceaccount-token-controller,serviceaccount-controller,clusterrole-aggregation-controller}"
+APISERVER_PROFILING="${APISERVER_PROFILING:-false}"
 SERVICE_CIDR="10.0.0.0/24"
 SERVICE_IP="10.0.0.1" # the first address of SERVICE_CIDR: the `kubernetes` Service
 COMPONENTS=(etcd kube-apiserver kube-controller-manager)
@@ -302,7 +304,7 @@ cmd_up() {
     --authorization-mode=RBAC \
     --service-cluster-ip-range="$SERVICE_CIDR" \
     --allow-privileged=true \
-    --profiling=false \
+    --profiling="$APISERVER_PROFILING" \
     --v=1
   wait_for "kube-apiserver /readyz" "$TIMEOUT" bash -c '[ "$("$0" --kubeconfig "$1" --request-timeout=5s get --raw /readyz)" = ok ]' \
     "$BIN/kubectl" "$STATE/kubeconfig"

@@ -44,10 +44,13 @@ var (
 	scaleSize     = envInt("BENCH_SCALE", 10000)
 	sweepSize     = envInt("BENCH_SWEEP", 200)
 	workers       = envInt("BENCH_WORKERS", 16)
+	// traceSlow prints the versions of the slowest requests of each run as the watch saw them.
+	traceSlow = os.Getenv("BENCH_TRACE_SLOW") != ""
 )
 
+// envInt reads a size from the environment; 0 skips a scenario where that makes sense.
 func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v >= 0 {
 		return v
 	}
 	return def
@@ -96,6 +99,10 @@ func TestBenchmark(t *testing.T) {
 	e.kubeconfig = startCluster(t, e.dir)
 	kubectl(t, e.kubeconfig, "apply", "--server-side", "-f", repoRoot(t)+"/config/crd/bases")
 	kubectl(t, e.kubeconfig, "wait", "--for=condition=Established", "--timeout=60s", "-f", repoRoot(t)+"/config/crd/bases")
+	if os.Getenv("BENCH_NO_ADMISSION_POLICY") == "" {
+		kubectl(t, e.kubeconfig, "apply", "--server-side", "-k", repoRoot(t)+"/config/admission")
+		waitForAdmission(t, e.kubeconfig)
+	}
 	var err error
 	e.cfg, err = clientcmd.BuildConfigFromFlags("", e.kubeconfig)
 	if err != nil {
@@ -113,35 +120,61 @@ func TestBenchmark(t *testing.T) {
 	mgr := startManager(t, e.kubeconfig, e.dir)
 
 	// 1 and 4: burst, with writes per grant, then the raw-client baseline.
-	before := apiCalls(mgr.metrics(t))
+	beforeFams := mgr.metrics(t)
+	before := apiCalls(beforeFams)
 	profPath := e.dir + "/burst.cpu.pprof"
 	profDone := make(chan error, 1)
-	go func() { profDone <- mgr.profile(10*time.Second, profPath) }()
+	go func() { profDone <- fetch(nil, mgr.pprofURL("profile?seconds=10"), profPath) }()
+	apiProfPath := e.dir + "/burst.apiserver.cpu.pprof"
+	apiProfDone := make(chan error, 1)
+	go func() {
+		apiProfDone <- fetch(e.apiServerClient(), e.cfg.Host+"/debug/pprof/profile?seconds=10", apiProfPath)
+	}()
+	cpuBefore := e.cpuTimes(mgr)
 	wall, lat := e.burst("burst", burstSize)
-	after := apiCalls(mgr.metrics(t))
+	cpuBurst := cpuDiff(cpuBefore, e.cpuTimes(mgr))
+	afterFams := mgr.metrics(t)
+	after := apiCalls(afterFams)
 	if err := <-profDone; err == nil {
-		if out := os.Getenv("BENCH_PROFILE_OUT"); out != "" {
-			_ = os.WriteFile(out, mustRead(t, profPath), 0o600)
-		}
+		keepProfile(profPath, "BENCH_PROFILE_OUT")
 		fmt.Printf("bench: manager CPU profile, first 10s of the burst (go tool pprof -top):\n%s\n", topOf(profPath, 25))
+	}
+	if err := <-apiProfDone; err == nil {
+		keepProfile(apiProfPath, "BENCH_APISERVER_PROFILE_OUT")
+		fmt.Printf("bench: kube-apiserver CPU profile, first 10s of the burst (go tool pprof -top):\n%s\n", topOf(apiProfPath, 25))
+	} else {
+		fmt.Printf("bench: no kube-apiserver profile: %v\n", err)
 	}
 	rep.add("1. burst: operator, all Ready", "%s for %d requests (%.0f grants/s); creation-to-Ready p50 %s p99 %s",
 		wall.Round(time.Millisecond), burstSize, float64(burstSize)/wall.Seconds(), pct(lat, 50), pct(lat, 99))
+	cpuBefore = e.cpuTimes(mgr)
 	base := e.baseline(burstSize)
+	cpuRaw := cpuDiff(cpuBefore, e.cpuTimes(mgr))
 	rep.add("1. burst: raw client, same children", "%s for %d sets of 6 objects", base.Round(time.Millisecond), burstSize)
+	rep.add("1. burst: CPU, operator", "%s", cpuBurst)
+	rep.add("1. burst: CPU, raw client", "%s", cpuRaw)
 	rep.add("1. burst: ratio operator/raw", "%.2f (target <= 2)", wall.Seconds()/base.Seconds())
-	writes, gets, byKind := diffCalls(before, after)
-	rep.add("4. writes per grant", "%.2f (target <= 8: 6 children + 2); live GETs per grant %.2f", writes/float64(burstSize), gets/float64(burstSize))
-	rep.add("4. writes by verb and resource", "%s", byKind)
+	c := diffCalls(before, after)
+	per := func(v float64) float64 { return v / float64(burstSize) }
+	rep.add("4. writes per grant", "%.2f stored writes (target <= 8: 6 children + 2), plus %.2f SubjectAccessReviews (answered, not stored): %.2f calls; live GETs per grant %.2f",
+		per(c.writes), per(c.reviews), per(c.writes+c.reviews), per(c.gets))
+	rep.add("4. writes by verb and resource", "%s", c.byKind)
+	rep.add("4. reconciles per grant", "%.2f request reconciles", per(sum(afterFams, "controller_runtime_reconcile_total", map[string]string{"controller": "consumptionrequest"})-
+		sum(beforeFams, "controller_runtime_reconcile_total", map[string]string{"controller": "consumptionrequest"})))
 
 	// 2: steady rate.
-	lat = e.steady(steadyRate, time.Duration(steadySeconds)*time.Second)
-	rep.add("2. steady: creation-to-Ready", "%d requests at %d/s: p50 %s p95 %s p99 %s (target p99 <= 1s)",
-		len(lat), steadyRate, pct(lat, 50), pct(lat, 95), pct(lat, 99))
+	if steadySeconds > 0 && steadyRate > 0 {
+		lat = e.steady(steadyRate, time.Duration(steadySeconds)*time.Second)
+		rep.add("2. steady: creation-to-Ready", "%d requests at %d/s: p50 %s p95 %s p99 %s (target p99 <= 1s)",
+			len(lat), steadyRate, pct(lat, 50), pct(lat, 95), pct(lat, 99))
+	}
 
 	// 5: concurrency sweep, on a fresh manager each time.
 	mgr.stop()
-	for _, c := range []int{1, 2, 4, 8, 16} {
+	for _, c := range []int{1, 2, 4, 8, 16, 32} {
+		if sweepSize == 0 {
+			break
+		}
 		m := startManager(t, e.kubeconfig, e.dir, fmt.Sprintf("--max-concurrent-reconciles=%d", c))
 		w, l := e.burst(fmt.Sprintf("sweep-%d", c), sweepSize)
 		rep.add(fmt.Sprintf("5. sweep: MaxConcurrentReconciles=%d", c), "%s for %d requests (%.0f/s), p99 %s",
@@ -161,12 +194,22 @@ func TestBenchmark(t *testing.T) {
 	heap := sum(fams, "go_memstats_heap_inuse_bytes", nil)
 	rss := sum(fams, "process_resident_memory_bytes", nil)
 	objects := e.countCached()
-	rep.add("3. scale: manager memory", "%d granted requests: Go heap in use %.1f MiB (target <= 300), RSS %.1f MiB, %.0f bytes per cached object (%d objects)",
-		e.countGranted(), heap/(1<<20), rss/(1<<20), heap/float64(objects), objects)
+	// The heap profile is taken after a forced collection: what the manager
+	// keeps, without the garbage that happened to be waiting at the scrape.
+	heapPath := e.dir + "/scale.heap.pprof"
+	if err := fetch(nil, mgr.pprofURL("heap?gc=1"), heapPath); err == nil {
+		keepProfile(heapPath, "BENCH_HEAP_PROFILE_OUT")
+		fmt.Printf("bench: manager heap at scale, in use after a collection (go tool pprof -top -sample_index=inuse_space):\n%s\n",
+			topOf(heapPath, 30, "-sample_index=inuse_space"))
+	}
+	live := sum(mgr.metrics(t), "go_memstats_heap_inuse_bytes", nil)
+	rep.add("3. scale: manager memory", "%d granted requests: Go heap in use %.1f MiB at rest (target <= 300), %.1f MiB after a forced collection; RSS %.1f MiB; %.0f bytes per cached object (%d objects)",
+		e.countGranted(), heap/(1<<20), live/(1<<20), rss/(1<<20), heap/float64(objects), objects)
 	mgr.stop()
 	restart := startManager(t, e.kubeconfig, e.dir)
 	synced, pass, restartCalls := e.fullPass(restart, e.countRequests())
-	w, _, kinds := diffCalls(nil, restartCalls)
+	rc := diffCalls(nil, restartCalls)
+	w, kinds := rc.writes+rc.reviews, rc.byKind
 	rep.add("3/4. restart on converged objects", "caches synced and first reconcile after %s, full pass after %s, writes %.0f (target 0) %s",
 		synced.Round(time.Millisecond), pass.Round(time.Millisecond), w, kinds)
 
@@ -203,9 +246,9 @@ func (e *env) setupWorld() {
 	must(t, e.c.Create(ctx, &v1alpha1.ServiceAgreement{
 		ObjectMeta: metav1.ObjectMeta{Name: "bench", Namespace: e.ns},
 		Spec: v1alpha1.ServiceAgreementSpec{
-			Offering: "bench",
-			Consumer: v1alpha1.Consumer{Name: "Bench", Subjects: []v1alpha1.Subject{{Kind: v1alpha1.SubjectGroup, Name: "bench-team"}}},
-			Entitlements: v1alpha1.Entitlements{Resources: []v1alpha1.ResourceEntitlement{{Name: "space"}}},
+			Offering:       "bench",
+			Consumer:       v1alpha1.Consumer{Name: "Bench", Subjects: []v1alpha1.Subject{{Kind: v1alpha1.SubjectGroup, Name: "bench-team"}}},
+			Entitlements:   v1alpha1.Entitlements{Resources: []v1alpha1.ResourceEntitlement{{Name: "space"}}},
 			ApprovalPolicy: v1alpha1.ApprovalAutomatic,
 		},
 	}))
@@ -223,36 +266,85 @@ type readyWatcher struct {
 	mu      sync.Mutex
 	readyAt map[string]time.Time
 	notify  chan struct{}
+	// restarts counts the watches the server ended before the run did.
+	restarts int
+	// trace holds every version of each request seen, with BENCH_TRACE_SLOW.
+	trace map[string][]string
 }
 
 func (e *env) watchReady(run string) (*readyWatcher, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	rw := &readyWatcher{readyAt: map[string]time.Time{}, notify: make(chan struct{}, 1)}
-	w, err := e.c.Watch(ctx, &v1alpha1.ConsumptionRequestList{}, client.InNamespace(e.ns), client.MatchingLabels{"bench-run": run})
+	rw := &readyWatcher{readyAt: map[string]time.Time{}, notify: make(chan struct{}, 1), trace: map[string][]string{}}
+	sel := []client.ListOption{client.InNamespace(e.ns), client.MatchingLabels{"bench-run": run}}
+	seen := func(cr *v1alpha1.ConsumptionRequest) {
+		if traceSlow {
+			var conds []string
+			for _, c := range cr.Status.Conditions {
+				conds = append(conds, c.Type+"="+string(c.Status)+"/"+c.Reason)
+			}
+			rw.mu.Lock()
+			rw.trace[cr.Name] = append(rw.trace[cr.Name], fmt.Sprintf("%s rv=%s finalizers=%v %v",
+				time.Now().Format("15:04:05.000"), cr.ResourceVersion, cr.Finalizers, conds))
+			rw.mu.Unlock()
+		}
+		if !meta.IsStatusConditionTrue(cr.Status.Conditions, v1alpha1.ConditionReady) {
+			return
+		}
+		rw.mu.Lock()
+		if _, ok := rw.readyAt[cr.Name]; !ok {
+			rw.readyAt[cr.Name] = time.Now()
+		}
+		rw.mu.Unlock()
+		select {
+		case rw.notify <- struct{}{}:
+		default:
+		}
+	}
+	// List, then watch from the list's resourceVersion, and start again when
+	// the server ends the watch: no Ready is missed, as a reflector would do.
+	w, err := e.c.Watch(ctx, &v1alpha1.ConsumptionRequestList{}, sel...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	go func() {
-		for ev := range w.ResultChan() {
-			if ev.Type != watch.Added && ev.Type != watch.Modified {
-				continue
+		for ctx.Err() == nil {
+			for ev := range w.ResultChan() {
+				if ev.Type != watch.Added && ev.Type != watch.Modified {
+					continue
+				}
+				if cr, ok := ev.Object.(*v1alpha1.ConsumptionRequest); ok {
+					seen(cr)
+				}
 			}
-			cr, ok := ev.Object.(*v1alpha1.ConsumptionRequest)
-			if !ok || !meta.IsStatusConditionTrue(cr.Status.Conditions, v1alpha1.ConditionReady) {
-				continue
+			if ctx.Err() != nil {
+				return
 			}
 			rw.mu.Lock()
-			if _, seen := rw.readyAt[cr.Name]; !seen {
-				rw.readyAt[cr.Name] = time.Now()
-			}
+			rw.restarts++
 			rw.mu.Unlock()
-			select {
-			case rw.notify <- struct{}{}:
-			default:
+			var list v1alpha1.ConsumptionRequestList
+			if err := e.c.List(ctx, &list, sel...); err != nil {
+				time.Sleep(time.Second)
+				continue
+			}
+			for i := range list.Items {
+				seen(&list.Items[i])
+			}
+			opts := append([]client.ListOption{&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}}}, sel...)
+			if w, err = e.c.Watch(ctx, &v1alpha1.ConsumptionRequestList{}, opts...); err != nil {
+				time.Sleep(time.Second)
+				w = watch.NewEmptyWatch()
 			}
 		}
 	}()
-	return rw, func() { cancel(); w.Stop() }
+	return rw, func() {
+		cancel() // ends the current watch too
+		rw.mu.Lock()
+		defer rw.mu.Unlock()
+		if rw.restarts > 0 {
+			fmt.Printf("bench: the watch of run %s was restarted %d time(s)\n", run, rw.restarts)
+		}
+	}
 }
 
 func (rw *readyWatcher) count() int {
@@ -295,6 +387,18 @@ func (e *env) latencies(rw *readyWatcher, run string, created []time.Time, start
 			last = at
 		}
 		lat = append(lat, at.Sub(c))
+	}
+	if traceSlow {
+		names := make([]int, len(created))
+		for i := range names {
+			names[i] = i
+		}
+		key := func(i int) time.Duration { return rw.readyAt[fmt.Sprintf("%s-%05d", run, i)].Sub(created[i]) }
+		sort.Slice(names, func(a, b int) bool { return key(names[a]) > key(names[b]) })
+		for _, i := range names[:min(3, len(names))] {
+			name := fmt.Sprintf("%s-%05d", run, i)
+			fmt.Printf("bench: slow request %s created %s, Ready after %s:\n  %s\n", name, created[i].Format("15:04:05.000"), key(i), strings.Join(rw.trace[name], "\n  "))
+		}
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return last.Sub(start), lat
@@ -438,24 +542,43 @@ func (e *env) fullPass(m *manager, requests int) (time.Duration, time.Duration, 
 	return 0, 0, nil
 }
 
-// diffCalls returns the writes and live GETs between two scrapes, and the writes by verb and resource.
-func diffCalls(before, after map[string]float64) (writes, gets float64, byKind string) {
+// calls are the API calls of an interval, from two scrapes of
+// offering_operator_api_requests_total.
+type calls struct {
+	// writes are calls that change what the API server stores (create,
+	// update, patch, apply, delete), reviews excluded.
+	writes float64
+	// reviews are SubjectAccessReviews (and other *reviews): POSTs whose
+	// answer is computed by the API server and never stored.
+	reviews float64
+	// gets are live GETs (not from the cache).
+	gets float64
+	// byKind lists every write and review by verb and resource.
+	byKind string
+}
+
+func diffCalls(before, after map[string]float64) calls {
+	var c calls
 	var parts []string
 	for k, v := range after {
 		d := v - before[k]
 		if d <= 0 {
 			continue
 		}
-		if isWrite(k) {
-			writes += d
+		switch {
+		case isWrite(k) && strings.HasSuffix(k, "reviews"):
+			c.reviews += d
 			parts = append(parts, fmt.Sprintf("%s=%.0f", k, d))
-		}
-		if strings.HasPrefix(k, "get ") {
-			gets += d
+		case isWrite(k):
+			c.writes += d
+			parts = append(parts, fmt.Sprintf("%s=%.0f", k, d))
+		case strings.HasPrefix(k, "get "):
+			c.gets += d
 		}
 	}
 	sort.Strings(parts)
-	return writes, gets, "[" + strings.Join(parts, ", ") + "]"
+	c.byKind = "[" + strings.Join(parts, ", ") + "]"
+	return c
 }
 
 func pct(sorted []time.Duration, p float64) time.Duration {
@@ -472,14 +595,7 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 // apiServerLatency summarises apiserver_request_duration_seconds for mutating
 // and read verbs, from the API server's own metrics.
 func (e *env) apiServerLatency() string {
-	tr, err := rest.TransportFor(e.cfg)
-	if err != nil {
-		return err.Error()
-	}
-	if ht, ok := tr.(*http.Transport); ok && ht.TLSClientConfig == nil {
-		ht.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	fams := scrape(e.t, e.cfg.Host+"/metrics", &http.Client{Transport: tr, Timeout: 30 * time.Second})
+	fams := scrape(e.t, e.cfg.Host+"/metrics", e.apiServerClient())
 	f := fams["apiserver_request_duration_seconds"]
 	if f == nil {
 		return "no apiserver_request_duration_seconds"
@@ -536,11 +652,13 @@ func (e *env) apiServerLatency() string {
 	return strings.Join(out, "; ")
 }
 
-func mustRead(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+// apiServerClient is an HTTP client with the admin's credentials, for the
+// API server's /metrics and /debug/pprof.
+func (e *env) apiServerClient() *http.Client {
+	tr, err := rest.TransportFor(e.cfg)
+	must(e.t, err)
+	if ht, ok := tr.(*http.Transport); ok && ht.TLSClientConfig == nil {
+		ht.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	return b
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}
 }

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	dto "github.com/prometheus/client_model/go"
 )
 
 // repoRoot is the repository root, two levels up from this package.
@@ -38,6 +38,8 @@ func startCluster(t testing.TB, dir string) string {
 	t.Helper()
 	script := filepath.Join(repoRoot(t), "hack", "local-cluster.sh")
 	cmd := exec.Command(script, "up", dir)
+	// The API server's CPU profile of the burst is part of the report.
+	cmd.Env = append(os.Environ(), "APISERVER_PROFILING=true")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("starting the local cluster: %v", err)
@@ -58,6 +60,17 @@ func kubectl(t testing.TB, kubeconfig string, args ...string) string {
 		t.Fatalf("kubectl %v: %v\n%s", args, err, out)
 	}
 	return string(out)
+}
+
+// waitForAdmission waits until new requests get the finalizer from the
+// admission policy (hack/wait-for-admission.sh).
+func waitForAdmission(t testing.TB, kubeconfig string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(repoRoot(t), "hack", "wait-for-admission.sh"), "--kubeconfig", kubeconfig)
+	cmd.Env = append(os.Environ(), "KUBECTL="+filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("waiting for the admission policy: %v\n%s", err, out)
+	}
 }
 
 func freePort(t testing.TB) int {
@@ -97,7 +110,8 @@ func startManager(t testing.TB, kubeconfig, dir string, args ...string) *manager
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probe),
 		fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", m.pprofPort),
 		"--zap-log-level=error",
-	}, args...)
+	}, strings.Fields(os.Getenv("BENCH_MANAGER_ARGS"))...)
+	all = append(all, args...)
 	m.cmd = exec.Command(bin, all...)
 	m.cmd.Stdout, m.cmd.Stderr = logf, logf
 	m.started = time.Now()
@@ -225,13 +239,23 @@ func isWrite(key string) bool {
 	return false
 }
 
-// profile fetches a CPU profile of d from the manager into path.
-func (m *manager) profile(d time.Duration, path string) error {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", m.pprofPort, int(d.Seconds())))
+func (m *manager) pprofURL(profile string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s", m.pprofPort, profile)
+}
+
+// fetch saves what url returns (a profile) into path.
+func fetch(c *http.Client, url, path string) error {
+	if c == nil {
+		c = &http.Client{Timeout: 60 * time.Second}
+	}
+	resp, err := c.Get(url)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -241,9 +265,19 @@ func (m *manager) profile(d time.Duration, path string) error {
 	return err
 }
 
+// keepProfile copies a profile to the file named by the environment variable env, when set.
+func keepProfile(path, env string) {
+	if out := os.Getenv(env); out != "" {
+		if b, err := os.ReadFile(path); err == nil {
+			_ = os.WriteFile(out, b, 0o600)
+		}
+	}
+}
+
 // topOf runs `go tool pprof -top` on a profile and returns its first lines.
-func topOf(path string, lines int) string {
-	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=15", path).CombinedOutput()
+func topOf(path string, lines int, flags ...string) string {
+	args := append([]string{"tool", "pprof", "-top", "-nodecount=20"}, flags...)
+	out, err := exec.Command("go", append(args, path)...).CombinedOutput()
 	if err != nil {
 		return fmt.Sprintf("pprof: %v", err)
 	}
@@ -252,4 +286,65 @@ func topOf(path string, lines int) string {
 		all = all[:lines]
 	}
 	return strings.Join(all, "\n")
+}
+
+// cpuTimes are the CPU seconds (user + system) each process of the run has
+// used so far: the control plane's, the manager's and this load generator's.
+func (e *env) cpuTimes(m *manager) map[string]float64 {
+	out := map[string]float64{}
+	for _, name := range []string{"kube-apiserver", "etcd", "kube-controller-manager"} {
+		b, err := os.ReadFile(filepath.Join(e.dir, name+".pid"))
+		if err != nil {
+			continue
+		}
+		if s, err := procCPU(strings.TrimSpace(string(b))); err == nil {
+			out[name] = s
+		}
+	}
+	if m != nil && m.cmd.Process != nil {
+		if s, err := procCPU(fmt.Sprint(m.cmd.Process.Pid)); err == nil {
+			out["manager"] = s
+		}
+	}
+	if s, err := procCPU("self"); err == nil {
+		out["load generator"] = s
+	}
+	return out
+}
+
+// procCPU reads utime + stime of a process from /proc/PID/stat, in seconds
+// (USER_HZ is 100 on Linux).
+func procCPU(pid string) (float64, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: count fields after its ')'.
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("short /proc/%s/stat", pid)
+	}
+	var utime, stime float64
+	if _, err := fmt.Sscan(fields[11], &utime); err != nil {
+		return 0, err
+	}
+	if _, err := fmt.Sscan(fields[12], &stime); err != nil {
+		return 0, err
+	}
+	return (utime + stime) / 100, nil
+}
+
+// cpuDiff formats the CPU seconds used between two cpuTimes readings.
+func cpuDiff(before, after map[string]float64) string {
+	var parts []string
+	total := 0.0
+	for _, name := range []string{"kube-apiserver", "etcd", "kube-controller-manager", "manager", "load generator"} {
+		if a, ok := after[name]; ok {
+			d := a - before[name]
+			total += d
+			parts = append(parts, fmt.Sprintf("%s %.1f", name, d))
+		}
+	}
+	return fmt.Sprintf("%.1f CPU-s: %s", total, strings.Join(parts, ", "))
 }

@@ -150,6 +150,15 @@ func runMain(m *testing.M) (code int) {
 		return fail("waiting for the CRDs: %v", err)
 	}
 	logf("CRDs established in %s", time.Since(start).Round(time.Millisecond))
+	if out, err := runKubectl("", 2*time.Minute, "apply", "--server-side", "-k", filepath.Join(repoRoot, "config", "admission")); err != nil {
+		return fail("installing the admission policy: %v\n%s", err, out)
+	}
+	wait := exec.Command(filepath.Join(repoRoot, "hack", "wait-for-admission.sh"), "--kubeconfig", kubeconfig)
+	wait.Env = append(os.Environ(), "KUBECTL="+kubectlBin)
+	if out, err := wait.CombinedOutput(); err != nil {
+		return fail("waiting for the admission policy: %v\n%s", err, out)
+	}
+	logf("admission policy active")
 
 	return m.Run()
 }

@@ -1,0 +1,95 @@
+package controllers
+
+import (
+	"time"
+
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+)
+
+func TestOmitEventsDropsOnlyTheNamedReasons(t *testing.T) {
+	fake := events.NewFakeRecorder(10)
+	rec := omitEvents(fake, []string{"Granted"})
+	cr := &v1alpha1.ConsumptionRequest{}
+	rec.Eventf(cr, nil, corev1.EventTypeNormal, "Granted", "Grant", "access to namespace %s granted", "a")
+	rec.AnnotatedEventf(cr, nil, map[string]string{"k": "v"}, corev1.EventTypeNormal, "Granted", "Grant", "granted")
+	rec.Eventf(cr, nil, corev1.EventTypeNormal, "Revoked", "Revoke", "access to namespace %s revoked", "a")
+	rec.AnnotatedEventf(cr, nil, map[string]string{"k": "v"}, corev1.EventTypeWarning, "AccessDenied", "Verify", "denied")
+	close(fake.Events)
+	var got []string
+	for e := range fake.Events {
+		got = append(got, e)
+	}
+	want := []string{"Normal Revoked access to namespace a revoked", "Warning AccessDenied denied"}
+	if len(got) != len(want) {
+		t.Fatalf("events = %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("event %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
+func TestOmitEventsWithNothingToOmitIsTheRecorderItself(t *testing.T) {
+	fake := events.NewFakeRecorder(1)
+	if rec := omitEvents(fake, nil); rec != fake {
+		t.Fatalf("omitEvents(rec, nil) wraps the recorder: %T", rec)
+	}
+}
+
+func TestQuotaStatusIsNeitherCachedNorWatched(t *testing.T) {
+	q := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "q", Labels: map[string]string{"a": "b"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager"}}},
+		Spec:   corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10")}},
+		Status: corev1.ResourceQuotaStatus{Used: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("3")}},
+	}
+	out, err := stripQuotaStatus(q.DeepCopy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached := out.(*corev1.ResourceQuota)
+	if len(cached.Status.Used) != 0 || len(cached.ManagedFields) != 0 || !cached.Spec.Hard.Pods().Equal(resource.MustParse("10")) {
+		t.Fatalf("cached quota = %+v, want its spec without status or managedFields", cached)
+	}
+
+	p := quotaChanged()
+	usage := q.DeepCopy()
+	usage.Status.Used = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("4")}
+	if p.Update(event.UpdateEvent{ObjectOld: q, ObjectNew: usage}) {
+		t.Error("a usage-only update passes the predicate")
+	}
+	edited := q.DeepCopy()
+	edited.Spec.Hard[corev1.ResourcePods] = resource.MustParse("100")
+	relabelled := q.DeepCopy()
+	relabelled.Labels = nil
+	deleting := q.DeepCopy()
+	deleting.DeletionTimestamp = &metav1.Time{}
+	for name, n := range map[string]*corev1.ResourceQuota{"spec": edited, "labels": relabelled, "deletion": deleting} {
+		if !p.Update(event.UpdateEvent{ObjectOld: q, ObjectNew: n}) {
+			t.Errorf("a %s change is filtered out", name)
+		}
+	}
+}
+
+func TestAuthorizerRetryStartsFastAndBacksOff(t *testing.T) {
+	for _, c := range []struct{ waited, want time.Duration }{
+		{0, 100 * time.Millisecond},
+		{150 * time.Millisecond, 100 * time.Millisecond},
+		{400 * time.Millisecond, 200 * time.Millisecond},
+		{1500 * time.Millisecond, 750 * time.Millisecond},
+		{10 * time.Second, time.Second},
+	} {
+		if got := authorizerRetry(c.waited); got != c.want {
+			t.Errorf("authorizerRetry(%s) = %s, want %s", c.waited, got, c.want)
+		}
+	}
+}

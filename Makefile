@@ -120,6 +120,7 @@ uninstall: ## Remove the CRDs and the admission policy from the current cluster.
 .PHONY: deploy
 deploy: manifests ## Deploy the operator (CRDs, RBAC, Deployment) to the current cluster, with image $(IMG).
 	$(KUBECTL) kustomize config/default | sed 's|image: offering-operator:dev|image: $(IMG)|' | $(KUBECTL) apply --server-side -f -
+	KUBECTL=$(KUBECTL) hack/wait-for-admission.sh
 
 .PHONY: undeploy
 undeploy: ## Remove the operator from the current cluster.

@@ -1,13 +1,14 @@
 package controllers
 
 import (
-	"time"
-
 	"testing"
+	"time"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
@@ -91,5 +92,48 @@ func TestAuthorizerRetryStartsFastAndBacksOff(t *testing.T) {
 		if got := authorizerRetry(c.waited); got != c.want {
 			t.Errorf("authorizerRetry(%s) = %s, want %s", c.waited, got, c.want)
 		}
+	}
+}
+
+func TestCachedMetadataSharesRepeatedStrings(t *testing.T) {
+	obj := func(name string) *corev1.Namespace {
+		// Fresh strings, as a decoder would allocate them for every object.
+		s := func(v string) string { return string([]byte(v)) }
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+			Name:          name,
+			Labels:        map[string]string{s(v1alpha1.LabelManagedBy): s(v1alpha1.ManagedByValue), s(v1alpha1.LabelRequestName): s(name)},
+			Annotations:   map[string]string{s(v1alpha1.AnnotationAgreement): s("team/agreement")},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "offering-operator"}},
+		}}
+	}
+	outA, err := forCache(obj("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outB, _ := forCache(obj("b"))
+	a, b := outA.(*corev1.Namespace), outB.(*corev1.Namespace)
+	if len(a.ManagedFields) != 0 {
+		t.Error("managedFields are cached")
+	}
+	if a.Labels[v1alpha1.LabelRequestName] != "a" || b.Labels[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue ||
+		a.Annotations[v1alpha1.AnnotationAgreement] != "team/agreement" {
+		t.Fatalf("metadata changed: %v %v", a.Labels, a.Annotations)
+	}
+	key := func(m map[string]string, k string) string {
+		for kk := range m {
+			if kk == k {
+				return kk
+			}
+		}
+		return ""
+	}
+	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
+	if !same(key(a.Labels, v1alpha1.LabelManagedBy), key(b.Labels, v1alpha1.LabelManagedBy)) ||
+		!same(a.Labels[v1alpha1.LabelManagedBy], b.Labels[v1alpha1.LabelManagedBy]) ||
+		!same(key(a.Annotations, v1alpha1.AnnotationAgreement), key(b.Annotations, v1alpha1.AnnotationAgreement)) {
+		t.Error("a repeated label key, label value or annotation key is stored twice")
+	}
+	if out, err := forCache(toolscache.DeletedFinalStateUnknown{Key: "a"}); err != nil || out == nil {
+		t.Errorf("a tombstone: %v, %v", out, err)
 	}
 }

@@ -6,11 +6,13 @@ import (
 	"context"
 	"fmt"
 	"time"
+	"unique"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -78,7 +80,7 @@ func CacheOptions() cache.Options {
 	selector := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
 	managed := cache.ByObject{Label: selector}
 	return cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: forCache,
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Namespace{}:           managed,
 			&rbacv1.RoleBinding{}:         managed,
@@ -94,10 +96,50 @@ func CacheOptions() cache.Options {
 	}
 }
 
+// forCache prepares an object for the cache: no managedFields, and its
+// label keys, annotation keys and the label values that repeat across objects
+// (managed-by, the request's namespace, offering, item) interned, so that the
+// 70,000 objects of 10,000 grants share one copy of each instead of one
+// string per object.
+func forCache(in any) (any, error) {
+	out, err := cache.TransformStripManagedFields()(in)
+	if o, ok := out.(metav1.Object); ok {
+		o.SetLabels(internLabels(o.GetLabels()))
+		if a := o.GetAnnotations(); len(a) > 0 {
+			interned := make(map[string]string, len(a))
+			for k, v := range a {
+				interned[unique.Make(k).Value()] = v
+			}
+			o.SetAnnotations(interned)
+		}
+	}
+	return out, err
+}
+
+// uniqueLabelValues are the labels whose values differ on every object:
+// interning them would only add entries to the intern table.
+var uniqueLabelValues = map[string]bool{
+	v1alpha1.LabelRequestName: true, v1alpha1.LabelRequestUID: true, corev1.LabelMetadataName: true,
+}
+
+func internLabels(in map[string]string) map[string]string {
+	if len(in) == 0 {
+		return in
+	}
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		if !uniqueLabelValues[k] {
+			v = unique.Make(v).Value()
+		}
+		out[unique.Make(k).Value()] = v
+	}
+	return out
+}
+
 // stripQuotaStatus drops managedFields and the status of a ResourceQuota
 // before it enters the cache.
 func stripQuotaStatus(in any) (any, error) {
-	out, err := cache.TransformStripManagedFields()(in)
+	out, err := forCache(in)
 	if q, ok := out.(*corev1.ResourceQuota); ok {
 		q.Status = corev1.ResourceQuotaStatus{}
 	}

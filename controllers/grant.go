@@ -215,32 +215,50 @@ func (r *RequestReconciler) ensureRoleBindings(ctx context.Context, cr *v1alpha1
 	ns string, lbls map[string]string,
 ) ([]string, bool, error) {
 	subjects := rbacSubjects(agr)
-	wrote := false
-	names := make([]string, 0, len(item.ClusterRoles))
+	// Every role is checked before any binding is written, so that a refused
+	// role never leaves the others granted; then the bindings are written in
+	// parallel (one round trip, not one per role).
+	desired := make([]*rbacv1.RoleBinding, 0, len(item.ClusterRoles))
 	for _, roleName := range item.ClusterRoles {
 		var role rbacv1.ClusterRole
 		if err := r.Get(ctx, types.NamespacedName{Name: string(roleName)}, &role); err != nil {
-			return names, wrote, fmt.Errorf("ClusterRole %s: %w", roleName, err)
+			return nil, false, fmt.Errorf("ClusterRole %s: %w", roleName, err)
 		}
 		if err := r.Policy.Check(&role); err != nil {
-			return names, wrote, err
+			return nil, false, err
 		}
-		desired := &rbacv1.RoleBinding{
+		desired = append(desired, &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: roleBindingName(string(roleName)), Namespace: ns, Labels: lbls},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: string(roleName)},
 			Subjects:   subjects,
+		})
+	}
+	done := make([]bool, len(desired))
+	written := make([]bool, len(desired))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, want := range desired {
+		g.Go(func() error {
+			w, err := ensureChild(gctx, r.Client, r.APIReader, want, &rbacv1.RoleBinding{},
+				func(have *rbacv1.RoleBinding) bool {
+					return equality.Semantic.DeepEqual(have.Subjects, want.Subjects) && subset(lbls, have.Labels)
+				},
+				func(have *rbacv1.RoleBinding) bool { return have.RoleRef == want.RoleRef },
+				func(have *rbacv1.RoleBinding) { have.Subjects = want.Subjects })
+			done[i], written[i] = err == nil, w
+			return err
+		})
+	}
+	err := g.Wait()
+	wrote := false
+	names := make([]string, 0, len(desired))
+	for i, want := range desired {
+		if done[i] {
+			names = append(names, want.Name)
 		}
-		w, err := ensureChild(ctx, r.Client, r.APIReader, desired, &rbacv1.RoleBinding{},
-			func(have *rbacv1.RoleBinding) bool {
-				return equality.Semantic.DeepEqual(have.Subjects, desired.Subjects) && subset(lbls, have.Labels)
-			},
-			func(have *rbacv1.RoleBinding) bool { return have.RoleRef == desired.RoleRef },
-			func(have *rbacv1.RoleBinding) { have.Subjects = desired.Subjects })
-		if err != nil {
-			return names, wrote, err
-		}
-		wrote = wrote || w
-		names = append(names, desired.Name)
+		wrote = wrote || written[i]
+	}
+	if err != nil {
+		return names, wrote, err
 	}
 	// Remove bindings of roles the offering no longer names.
 	var existing rbacv1.RoleBindingList

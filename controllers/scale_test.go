@@ -1,15 +1,21 @@
 package controllers
 
 import (
+	"context"
 	"testing"
 	"time"
 	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
@@ -135,5 +141,53 @@ func TestCachedMetadataSharesRepeatedStrings(t *testing.T) {
 	}
 	if out, err := forCache(toolscache.DeletedFinalStateUnknown{Key: "a"}); err != nil || out == nil {
 		t.Errorf("a tombstone: %v, %v", out, err)
+	}
+}
+
+// TestRoleBindingsAllOrNothing: the bindings of an item are written together
+// (in parallel), and only after every role passed the policy, so that a role
+// turned dangerous never leaves the item's other roles bound.
+func TestRoleBindingsAllOrNothing(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	grantable := map[string]string{v1alpha1.LabelGrantable: "true"}
+	safe := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "safe", Labels: grantable},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}}}}
+	other := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "other", Labels: grantable},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}}}}
+	dangerous := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "dangerous", Labels: grantable},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles"}, Verbs: []string{"escalate"}}}}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(safe, other, dangerous).Build()
+	r := &RequestReconciler{Client: c, APIReader: c, Policy: NewRolePolicy(nil)}
+	cr := &v1alpha1.ConsumptionRequest{ObjectMeta: metav1.ObjectMeta{Name: "req", Namespace: "team", UID: "uid-1"}}
+	agr := &v1alpha1.ServiceAgreement{Spec: v1alpha1.ServiceAgreementSpec{
+		Consumer: v1alpha1.Consumer{Subjects: []v1alpha1.Subject{{Kind: v1alpha1.SubjectGroup, Name: "devs"}}}}}
+	lbls := map[string]string{v1alpha1.LabelRequestUID: "uid-1"}
+	count := func() int {
+		var list rbacv1.RoleBindingList
+		if err := c.List(context.Background(), &list, client.InNamespace("granted")); err != nil {
+			t.Fatal(err)
+		}
+		return len(list.Items)
+	}
+
+	refused := &v1alpha1.ResourceItem{ClusterRoles: []v1alpha1.ClusterRoleName{"safe", "dangerous"}}
+	names, wrote, err := r.ensureRoleBindings(context.Background(), cr, agr, refused, "granted", lbls)
+	if err == nil || wrote || len(names) != 0 || count() != 0 {
+		t.Fatalf("with a refused role: names %v wrote %v err %v, %d bindings; want an error and nothing bound", names, wrote, err, count())
+	}
+
+	both := &v1alpha1.ResourceItem{ClusterRoles: []v1alpha1.ClusterRoleName{"safe", "other"}}
+	names, wrote, err = r.ensureRoleBindings(context.Background(), cr, agr, both, "granted", lbls)
+	if err != nil || !wrote || len(names) != 2 || count() != 2 {
+		t.Fatalf("names %v wrote %v err %v, %d bindings; want both bound", names, wrote, err, count())
+	}
+	if names[0] != roleBindingName("safe") || names[1] != roleBindingName("other") {
+		t.Errorf("names %v are not in the item's order", names)
+	}
+	if _, wrote, err = r.ensureRoleBindings(context.Background(), cr, agr, both, "granted", lbls); err != nil || wrote {
+		t.Errorf("second pass wrote %v, err %v; want nothing written", wrote, err)
 	}
 }

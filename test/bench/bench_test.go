@@ -300,8 +300,9 @@ func (e *env) watchReady(run string) (*readyWatcher, func()) {
 		default:
 		}
 	}
-	// List, then watch from the list's resourceVersion, and start again when
-	// the server ends the watch: no Ready is missed, as a reflector would do.
+	// Watch from the start (every request of the run is created after this).
+	// When the server ends the watch, list what was missed and watch again
+	// from the list's resourceVersion, as a reflector would: no Ready is lost.
 	w, err := e.c.Watch(ctx, &v1alpha1.ConsumptionRequestList{}, sel...)
 	if err != nil {
 		e.t.Fatal(err)

@@ -6,16 +6,20 @@ import (
 	"time"
 	"unsafe"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
@@ -189,5 +193,73 @@ func TestRoleBindingsAllOrNothing(t *testing.T) {
 	}
 	if _, wrote, err = r.ensureRoleBindings(context.Background(), cr, agr, both, "granted", lbls); err != nil || wrote {
 		t.Errorf("second pass wrote %v, err %v; want nothing written", wrote, err)
+	}
+}
+
+// TestFreshGrantReasksTheAuthorizer: bindings written in this reconcile that
+// the authorizer does not see yet are asked about again (50, 100, 200 ms)
+// before a wait is recorded; an older grant records the wait at once.
+func TestFreshGrantReasksTheAuthorizer(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "edit-pods"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}}}}
+	agr := &v1alpha1.ServiceAgreement{Spec: v1alpha1.ServiceAgreementSpec{
+		Consumer: v1alpha1.Consumer{Subjects: []v1alpha1.Subject{{Kind: v1alpha1.SubjectGroup, Name: "devs"}}}}}
+	item := &v1alpha1.ResourceItem{ClusterRoles: []v1alpha1.ClusterRoleName{"edit-pods"}}
+
+	// run verifies a grant against an authorizer that denies the first
+	// `denials` reviews; it returns the reviews asked and the outcome.
+	run := func(denials int, wrote bool) (int, *requestState, ctrl.Result) {
+		reviews := 0
+		c := interceptor.NewClient(fake.NewClientBuilder().WithScheme(scheme).WithObjects(role).Build(), interceptor.Funcs{
+			Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+				sar, ok := obj.(*authorizationv1.SubjectAccessReview)
+				if !ok {
+					return c.Create(ctx, obj, opts...)
+				}
+				reviews++
+				sar.Status.Allowed = reviews > denials
+				sar.Status.Reason = "not yet"
+				return nil
+			},
+		})
+		r := &RequestReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10),
+			Options: Options{VerifyTimeout: 30 * time.Second}}
+		cr := &v1alpha1.ConsumptionRequest{ObjectMeta: metav1.ObjectMeta{Name: "req", Namespace: "team", Generation: 1,
+			CreationTimestamp: metav1.NewTime(time.Now().Add(-time.Second))}}
+		s := newRequestState(cr, time.Now())
+		res, err := r.verifyAndReport(context.Background(), cr, agr, item, "granted", wrote, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reviews, s, res
+	}
+	verified := func(s *requestState) metav1.ConditionStatus {
+		if c := meta.FindStatusCondition(s.status.Conditions, v1alpha1.ConditionAccessVerified); c != nil {
+			return c.Status
+		}
+		return ""
+	}
+
+	start := time.Now()
+	reviews, s, _ := run(2, true)
+	if reviews != 3 || verified(s) != metav1.ConditionTrue || s.status.Phase != v1alpha1.RequestFulfilled {
+		t.Errorf("fresh grant, authorizer two reviews behind: %d reviews, AccessVerified %q, phase %q; want 3, True, Fulfilled",
+			reviews, verified(s), s.status.Phase)
+	}
+	if waited := time.Since(start); waited < 150*time.Millisecond {
+		t.Errorf("the re-asks came after %s, want the 50 and 100 ms pauses", waited)
+	}
+	reviews, s, res := run(100, true)
+	if reviews != 4 || verified(s) != metav1.ConditionUnknown || res.RequeueAfter != 100*time.Millisecond {
+		t.Errorf("fresh grant, authorizer far behind: %d reviews, AccessVerified %q, requeue %s; want 4, Unknown, 100ms",
+			reviews, verified(s), res.RequeueAfter)
+	}
+	reviews, s, _ = run(1, false)
+	if reviews != 1 || verified(s) != metav1.ConditionUnknown {
+		t.Errorf("grant from an earlier reconcile: %d reviews, AccessVerified %q; want 1 and the wait recorded", reviews, verified(s))
 	}
 }

@@ -198,7 +198,8 @@ func TestRoleBindingsAllOrNothing(t *testing.T) {
 
 // TestFreshGrantReasksTheAuthorizer: bindings written in this reconcile that
 // the authorizer does not see yet are asked about again (50, 100, 200 ms)
-// before a wait is recorded; an older grant records the wait at once.
+// before a wait is recorded; an older grant records the wait at once, keeps
+// the time the wait began, and is denied once VerifyTimeout has passed.
 func TestFreshGrantReasksTheAuthorizer(t *testing.T) {
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -212,6 +213,8 @@ func TestFreshGrantReasksTheAuthorizer(t *testing.T) {
 
 	// run verifies a grant against an authorizer that denies the first
 	// `denials` reviews; it returns the reviews asked and the outcome.
+	// prev, when set, is the AccessVerified condition the request already has.
+	var prev *metav1.Condition
 	run := func(denials int, wrote bool) (int, *requestState, ctrl.Result) {
 		reviews := 0
 		c := interceptor.NewClient(fake.NewClientBuilder().WithScheme(scheme).WithObjects(role).Build(), interceptor.Funcs{
@@ -230,6 +233,9 @@ func TestFreshGrantReasksTheAuthorizer(t *testing.T) {
 			Options: Options{VerifyTimeout: 30 * time.Second}}
 		cr := &v1alpha1.ConsumptionRequest{ObjectMeta: metav1.ObjectMeta{Name: "req", Namespace: "team", Generation: 1,
 			CreationTimestamp: metav1.NewTime(time.Now().Add(-time.Second))}}
+		if prev != nil {
+			cr.Status.Conditions = []metav1.Condition{*prev}
+		}
 		s := newRequestState(cr, time.Now())
 		res, err := r.verifyAndReport(context.Background(), cr, agr, item, "granted", wrote, s)
 		if err != nil {
@@ -261,5 +267,24 @@ func TestFreshGrantReasksTheAuthorizer(t *testing.T) {
 	reviews, s, _ = run(1, false)
 	if reviews != 1 || verified(s) != metav1.ConditionUnknown {
 		t.Errorf("grant from an earlier reconcile: %d reviews, AccessVerified %q; want 1 and the wait recorded", reviews, verified(s))
+	}
+
+	// Still denied once VerifyTimeout has passed since the wait began: access is denied.
+	prev = &metav1.Condition{Type: v1alpha1.ConditionAccessVerified, Status: metav1.ConditionUnknown, Reason: v1alpha1.ReasonReconciling,
+		LastTransitionTime: metav1.NewTime(time.Now().Add(-31 * time.Second))}
+	reviews, s, res = run(100, false)
+	c := meta.FindStatusCondition(s.status.Conditions, v1alpha1.ConditionAccessVerified)
+	ready := meta.FindStatusCondition(s.status.Conditions, v1alpha1.ConditionReady)
+	if reviews != 1 || c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonAccessDenied ||
+		ready == nil || ready.Status != metav1.ConditionFalse || res.RequeueAfter != 30*time.Second {
+		t.Errorf("after VerifyTimeout: %d reviews, AccessVerified %+v, Ready %+v, requeue %s; want AccessDenied, Ready False, 30s",
+			reviews, c, ready, res.RequeueAfter)
+	}
+	// Within VerifyTimeout the wait keeps the time it began.
+	prev.LastTransitionTime = metav1.NewTime(time.Now().Add(-10 * time.Second))
+	_, s, res = run(100, false)
+	c = meta.FindStatusCondition(s.status.Conditions, v1alpha1.ConditionAccessVerified)
+	if c == nil || c.Status != metav1.ConditionUnknown || !c.LastTransitionTime.Equal(&prev.LastTransitionTime) || res.RequeueAfter != time.Second {
+		t.Errorf("10 s into the wait: AccessVerified %+v, requeue %s; want Unknown since the wait began, and 1s", c, res.RequeueAfter)
 	}
 }

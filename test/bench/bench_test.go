@@ -147,9 +147,20 @@ func TestBenchmark(t *testing.T) {
 	}
 	rep.add("1. burst: operator, all Ready", "%s for %d requests (%.0f grants/s); creation-to-Ready p50 %s p99 %s",
 		wall.Round(time.Millisecond), burstSize, float64(burstSize)/wall.Seconds(), pct(lat, 50), pct(lat, 99))
+	// The raw burst is profiled the same way, so that both pay the same
+	// profiling overhead, and their API server profiles can be compared.
+	rawProfPath := e.dir + "/raw.apiserver.cpu.pprof"
+	rawProfDone := make(chan error, 1)
+	go func() {
+		rawProfDone <- fetch(e.apiServerClient(), e.cfg.Host+"/debug/pprof/profile?seconds=10", rawProfPath)
+	}()
 	cpuBefore = e.cpuTimes(mgr)
 	base := e.baseline(burstSize)
 	cpuRaw := cpuDiff(cpuBefore, e.cpuTimes(mgr))
+	if err := <-rawProfDone; err == nil {
+		keepProfile(rawProfPath, "BENCH_APISERVER_RAW_PROFILE_OUT")
+		fmt.Printf("bench: kube-apiserver CPU profile, first 10s of the raw client's burst (go tool pprof -top):\n%s\n", topOf(rawProfPath, 25))
+	}
 	rep.add("1. burst: raw client, same children", "%s for %d sets of 6 objects", base.Round(time.Millisecond), burstSize)
 	rep.add("1. burst: CPU, operator", "%s", cpuBurst)
 	rep.add("1. burst: CPU, raw client", "%s", cpuRaw)

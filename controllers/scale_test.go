@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
@@ -152,10 +151,6 @@ func TestCachedMetadataSharesRepeatedStrings(t *testing.T) {
 // (in parallel), and only after every role passed the policy, so that a role
 // turned dangerous never leaves the item's other roles bound.
 func TestRoleBindingsAllOrNothing(t *testing.T) {
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
 	grantable := map[string]string{v1alpha1.LabelGrantable: "true"}
 	safe := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "safe", Labels: grantable},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}}}}
@@ -163,7 +158,7 @@ func TestRoleBindingsAllOrNothing(t *testing.T) {
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}}}}
 	dangerous := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "dangerous", Labels: grantable},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles"}, Verbs: []string{"escalate"}}}}
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(safe, other, dangerous).Build()
+	c := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(safe, other, dangerous).Build()
 	r := &RequestReconciler{Client: c, APIReader: c, Policy: NewRolePolicy(nil)}
 	cr := &v1alpha1.ConsumptionRequest{ObjectMeta: metav1.ObjectMeta{Name: "req", Namespace: "team", UID: "uid-1"}}
 	agr := &v1alpha1.ServiceAgreement{Spec: v1alpha1.ServiceAgreementSpec{
@@ -201,10 +196,6 @@ func TestRoleBindingsAllOrNothing(t *testing.T) {
 // before a wait is recorded; an older grant records the wait at once, keeps
 // the time the wait began, and is denied once VerifyTimeout has passed.
 func TestFreshGrantReasksTheAuthorizer(t *testing.T) {
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "edit-pods"},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}}}}
 	agr := &v1alpha1.ServiceAgreement{Spec: v1alpha1.ServiceAgreementSpec{
@@ -217,7 +208,7 @@ func TestFreshGrantReasksTheAuthorizer(t *testing.T) {
 	var prev *metav1.Condition
 	run := func(denials int, wrote bool) (int, *requestState, ctrl.Result) {
 		reviews := 0
-		c := interceptor.NewClient(fake.NewClientBuilder().WithScheme(scheme).WithObjects(role).Build(), interceptor.Funcs{
+		c := interceptor.NewClient(fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(role).Build(), interceptor.Funcs{
 			Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 				sar, ok := obj.(*authorizationv1.SubjectAccessReview)
 				if !ok {

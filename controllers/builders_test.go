@@ -127,6 +127,16 @@ func (f *fixture) resourceRequest(name string) *v1alpha1.ConsumptionRequest {
 	}
 }
 
+// grantedRequest creates a resource request under the fixture's agreement
+// and waits until it is Ready.
+func (f *fixture) grantedRequest(name string) *v1alpha1.ConsumptionRequest {
+	f.t.Helper()
+	cr := f.resourceRequest(name)
+	mustCreate(f.t, cr)
+	waitCondition(f.t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	return cr
+}
+
 func mustCreate(t *testing.T, obj client.Object) {
 	t.Helper()
 	requireAPIServer(t)

@@ -21,9 +21,7 @@ import (
 
 func TestResourceGrantCreatesEverythingAndVerifiesAccess(t *testing.T) {
 	f := newFixture(t)
-	cr := f.resourceRequest("space-1")
-	mustCreate(t, cr)
-	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	cr := f.grantedRequest("space-1")
 
 	if cr.Status.Phase != v1alpha1.RequestFulfilled {
 		t.Fatalf("phase %q, want Fulfilled", cr.Status.Phase)
@@ -100,9 +98,7 @@ func TestResourceGrantCreatesEverythingAndVerifiesAccess(t *testing.T) {
 
 func TestDriftIsRepaired(t *testing.T) {
 	f := newFixture(t)
-	cr := f.resourceRequest("drift")
-	mustCreate(t, cr)
-	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	cr := f.grantedRequest("drift")
 	ns, rbName := cr.Status.Grant.Namespace, cr.Status.Grant.RoleBindings[0]
 
 	// A deleted RoleBinding comes back.
@@ -313,9 +309,7 @@ func TestManualApproval(t *testing.T) {
 
 func TestSuspensionRevokesAndRestores(t *testing.T) {
 	f := newFixture(t)
-	cr := f.resourceRequest("suspend-me")
-	mustCreate(t, cr)
-	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	cr := f.grantedRequest("suspend-me")
 	ns, rbName := cr.Status.Grant.Namespace, cr.Status.Grant.RoleBindings[0]
 
 	setSuspended(t, f.agreement, true)
@@ -350,9 +344,7 @@ func setSuspended(t *testing.T, agr *v1alpha1.ServiceAgreement, v bool) {
 func TestExpiryRevokesEverything(t *testing.T) {
 	until := testClock.Now().Add(time.Hour)
 	f := newFixture(t, withValidUntil(until))
-	cr := f.resourceRequest("expiring")
-	mustCreate(t, cr)
-	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	cr := f.grantedRequest("expiring")
 	ns := cr.Status.Grant.Namespace
 
 	// Two hours pass. Other tests' agreements have no validUntil, so they are not affected.
@@ -444,9 +436,7 @@ func TestRequestedNamespaceName(t *testing.T) {
 
 func TestDeletionRevokesRoleBindingsBeforeNamespace(t *testing.T) {
 	f := newFixture(t)
-	cr := f.resourceRequest("delete-me")
-	mustCreate(t, cr)
-	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	cr := f.grantedRequest("delete-me")
 	ns := cr.Status.Grant.Namespace
 	before := len(deletes.snapshot())
 
@@ -478,9 +468,7 @@ func TestDeletionRevokesRoleBindingsBeforeNamespace(t *testing.T) {
 
 func TestRetainPolicyKeepsNamespace(t *testing.T) {
 	f := newFixture(t, withRevocation(v1alpha1.RevocationPolicyRetain))
-	cr := f.resourceRequest("retained")
-	mustCreate(t, cr)
-	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	cr := f.grantedRequest("retained")
 	ns, rbName := cr.Status.Grant.Namespace, cr.Status.Grant.RoleBindings[0]
 	if err := admin.Delete(testCtx, cr); err != nil {
 		t.Fatal(err)
@@ -516,9 +504,7 @@ func TestPendingRequestWaitsAndDeletesCleanly(t *testing.T) {
 
 func TestAgreementDeletionRevokesThenLetsGo(t *testing.T) {
 	f := newFixture(t)
-	cr := f.resourceRequest("held")
-	mustCreate(t, cr)
-	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	cr := f.grantedRequest("held")
 	ns := cr.Status.Grant.Namespace
 
 	if err := admin.Delete(testCtx, f.agreement); err != nil {
@@ -537,9 +523,7 @@ func TestAgreementDeletionRevokesThenLetsGo(t *testing.T) {
 // keeps what it was granted: nothing is taken away by an edit of the catalogue.
 func TestItemRemovedFromOfferingAfterGrant(t *testing.T) {
 	f := newFixture(t)
-	cr := f.resourceRequest("orphaned-item")
-	mustCreate(t, cr)
-	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	cr := f.grantedRequest("orphaned-item")
 	ns, rb := cr.Status.Grant.Namespace, cr.Status.Grant.RoleBindings[0]
 
 	get(t, f.offering)

@@ -590,9 +590,7 @@ func TestEscalationRefused(t *testing.T) {
 // when the role is fixed, access comes back.
 func TestRoleTurnedDangerousIsUnbound(t *testing.T) {
 	f := newFixture(t)
-	cr := f.resourceRequest("before")
-	mustCreate(t, cr)
-	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	cr := f.grantedRequest("before")
 	ns, rbName := cr.Status.Grant.Namespace, cr.Status.Grant.RoleBindings[0]
 
 	setRules := func(rules []rbacv1.PolicyRule) {

@@ -27,6 +27,7 @@ func main() {
 	var (
 		metricsAddr, probeAddr, leaderElectionNamespace, pprofAddr string
 		enableLeaderElection, secureMetrics, enableHTTP2           bool
+		apiCompression                                             bool
 		allowedRoles, omitEventReasons                             string
 		concurrency                                                int
 		qps                                                        float64
@@ -54,6 +55,9 @@ func main() {
 		"Workers per controller. A reconcile mostly waits on the API server, so more workers than cores pay off (docs/performance.md).")
 	flag.Float64Var(&qps, "kube-api-qps", 200, "Client-side rate limit towards the API server, in requests per second.")
 	flag.IntVar(&burst, "kube-api-burst", 400, "Client-side burst towards the API server.")
+	flag.BoolVar(&apiCompression, "kube-api-compression", false,
+		"Ask the API server to gzip its responses, watch streams included. Off by default: the operator runs next to "+
+			"the API server, where compressing every watch event costs CPU on both ends to save bandwidth nobody is short of.")
 	flag.StringVar(&omitEventReasons, "omit-events", "Granted",
 		"Comma-separated Event reasons not to record. The default leaves out the routine Granted Event: "+
 			"the grant's time and duration are in the request's status (Ready, status.fulfilledAt, status.fulfilmentDuration), "+
@@ -81,6 +85,7 @@ func main() {
 	cfg := ctrl.GetConfigOrDie()
 	cfg.QPS = float32(qps)
 	cfg.Burst = burst
+	cfg.DisableCompression = !apiCompression
 	// Count every request by verb and resource: offering_operator_api_requests_total.
 	cfg.Wrap(apicalls.Wrap)
 

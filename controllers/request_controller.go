@@ -201,7 +201,17 @@ func isAdmissionReason(reason string) bool {
 	return false
 }
 
-// writeStatus applies the operator's part of the status when it changed.
+// writeStatus writes the status when the operator's part of it changed.
+//
+// It is an update of the status subresource with the resourceVersion the
+// status was computed from, not a server-side apply: the API server does the
+// same ownership bookkeeping for both, but parses an apply as YAML and merges
+// it, which made the request's one status write cost about 6 ms of API server
+// CPU against 4.7 ms for the update (docs/performance.md). Ownership stays
+// the same: the update carries every condition of another writer exactly as
+// the server holds it, so its field manager keeps it, and a write computed
+// from a stale copy fails with a conflict instead of overwriting a decision
+// made meanwhile.
 func (r *RequestReconciler) writeStatus(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState) error {
 	desired := s.status.DeepCopy()
 	desired.Conditions = keepConditions(s.status.Conditions, s.owned...)
@@ -210,7 +220,10 @@ func (r *RequestReconciler) writeStatus(ctx context.Context, cr *v1alpha1.Consum
 	if equality.Semantic.DeepEqual(current, desired) {
 		return nil
 	}
-	return client.IgnoreNotFound(applyStatusIfCurrent(ctx, r.Client, cr, desired))
+	obj := &v1alpha1.ConsumptionRequest{TypeMeta: cr.TypeMeta, ObjectMeta: *cr.ObjectMeta.DeepCopy(), Spec: *cr.Spec.DeepCopy()}
+	obj.Status = *desired
+	obj.Status.Conditions = statusConditions(cr.Status.Conditions, s.status.Conditions, s.owned)
+	return client.IgnoreNotFound(r.Status().Update(ctx, obj, client.FieldOwner(FieldOwner)))
 }
 
 func (r *RequestReconciler) reconcileNormal(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState) (ctrl.Result, error) {

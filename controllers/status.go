@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -17,24 +18,12 @@ import (
 )
 
 // applyStatus writes status to obj's status subresource with server-side apply,
-// as FieldOwner. Only the fields present in status are owned by the operator,
-// so conditions written by others (a provider's Approved or Denied) survive.
+// as FieldOwner. Only the fields present in status are owned by the operator.
+// The agreement and offering roll-ups use it: they are recomputed in full from
+// the cache and carry no resourceVersion, because a conflict on every write of
+// a busy agreement (its ledger changes with each admission) would only delay
+// them. A request's status is an update instead (RequestReconciler.writeStatus).
 func applyStatus(ctx context.Context, c client.Client, obj client.Object, status any) error {
-	return applyStatusOpts(ctx, c, obj, status, false)
-}
-
-// applyStatusIfCurrent is applyStatus with the object's resourceVersion: it
-// fails with a conflict when the status was computed from a stale copy (the
-// cache had not seen the last write yet), so that a stale reconcile never
-// overwrites newer figures, such as a request's fulfilledAt. Roll-ups do not
-// use it: they are recomputed in full from the cache, and a conflict on every
-// write of a busy agreement (its ledger changes with each admission) would
-// only delay them.
-func applyStatusIfCurrent(ctx context.Context, c client.Client, obj client.Object, status any) error {
-	return applyStatusOpts(ctx, c, obj, status, true)
-}
-
-func applyStatusOpts(ctx context.Context, c client.Client, obj client.Object, status any, ifCurrent bool) error {
 	gvk, err := apiutil.GVKForObject(obj, c.Scheme())
 	if err != nil {
 		return err
@@ -50,9 +39,6 @@ func applyStatusOpts(ctx context.Context, c client.Client, obj client.Object, st
 	u.SetNamespace(obj.GetNamespace())
 	// The UID makes the apply fail rather than create or touch a successor of the same name.
 	u.SetUID(obj.GetUID())
-	if ifCurrent {
-		u.SetResourceVersion(obj.GetResourceVersion())
-	}
 	return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(FieldOwner), client.ForceOwnership)
 }
@@ -94,6 +80,28 @@ func keepConditions(conds []metav1.Condition, types ...string) []metav1.Conditio
 	for _, t := range types {
 		if c := meta.FindStatusCondition(conds, t); c != nil {
 			out = append(out, *c)
+		}
+	}
+	return out
+}
+
+// statusConditions is the whole condition list of a status update: the types
+// in owned as the operator computed them (desired), every other type exactly as
+// the server holds it (current), so that an update never changes, and never
+// takes over, a condition another writer owns. The order of desired is kept,
+// and other writers' conditions it lacks come last.
+func statusConditions(current, desired []metav1.Condition, owned []string) []metav1.Condition {
+	out := make([]metav1.Condition, 0, len(desired)+len(current))
+	for _, c := range desired {
+		if slices.Contains(owned, c.Type) {
+			out = append(out, c)
+		} else if cur := meta.FindStatusCondition(current, c.Type); cur != nil {
+			out = append(out, *cur)
+		}
+	}
+	for _, c := range current {
+		if !slices.Contains(owned, c.Type) && meta.FindStatusCondition(out, c.Type) == nil {
+			out = append(out, c)
 		}
 	}
 	return out

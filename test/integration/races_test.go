@@ -202,7 +202,7 @@ func TestApprovalSurvivesConcurrentStatusWrites(t *testing.T) {
 	var holds sync.Map // request name -> *hold
 	op := runOperator(t, operatorOptions{beforeWrite: func(r *http.Request) error {
 		prefix := apiPath(w.ns, "consumptionrequests", "")
-		if r.Method != http.MethodPatch || !strings.HasPrefix(r.URL.Path, prefix) || !strings.HasSuffix(r.URL.Path, "/status") {
+		if r.Method != http.MethodPut || !strings.HasPrefix(r.URL.Path, prefix) || !strings.HasSuffix(r.URL.Path, "/status") {
 			return nil
 		}
 		if h, ok := holds.Load(strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, prefix), "/status")); ok {

@@ -141,6 +141,12 @@ func (r *RequestReconciler) runAction(ctx context.Context, cr *v1alpha1.Consumpt
 		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonItemNotOffered, msg)
 		return ctrl.Result{}, nil
 	}
+	if why := unsafeExpansion(item); why != "" {
+		msg := fmt.Sprintf("action %s of ServiceOffering %s is not run: %s; the request waits for the offering to be fixed", item.Name, off.Name, why)
+		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonUnsafeParameterExpansion, msg)
+		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonUnsafeParameterExpansion, msg)
+		return ctrl.Result{}, nil
+	}
 	s.status.Phase = v1alpha1.RequestProvisioning
 	providerNS := string(off.Spec.ProviderNamespace)
 	lbls := childLabels(cr, string(agr.Spec.Offering), item.Name)

@@ -57,7 +57,7 @@ func newActionWorld(t *testing.T) *actionWorld {
 				Parameters: []v1alpha1.ActionParameterSpec{
 					{Name: "RACK", Required: true}, {Name: "DEVICE"}, {Name: "TOKEN", Secret: true},
 				},
-				Job: &v1alpha1.ActionJob{Image: "busybox:1.36", Command: []string{"sh", "-c", "echo installing in $(RACK)"},
+				Job: &v1alpha1.ActionJob{Image: "busybox:1.36", Command: []string{"sh", "-c", `echo installing in "$RACK"`},
 					ServiceAccountName: "installer", BackoffLimit: ptr.To[int32](1), Timeout: &metav1.Duration{Duration: 10 * time.Minute}}},
 			{Name: supportAction, Type: v1alpha1.ActionManual,
 				Parameters: []v1alpha1.ActionParameterSpec{{Name: "TICKET", Required: true}}},
@@ -579,4 +579,72 @@ func dropViewRole(t *testing.T, u *unstructured.Unstructured) {
 	if err := unstructured.SetNestedSlice(u.Object, items, "spec", "resources"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestActionRefusesParameterInShellScript: an action whose Job template puts
+// a parameter, as $(RACK), into the script of `sh -c` never runs. The request
+// says why (Ready False, UnsafeParameterExpansion, Stalled) and keeps its
+// entitlement; no Job and no copy of its secret parameters are created. Once
+// the provider writes "$RACK" inside the script instead, the Job is created.
+func TestActionRefusesParameterInShellScript(t *testing.T) {
+	w := newActionWorld(t)
+	setInstallCommand := func(command ...string) {
+		t.Helper()
+		eventually(t, 10*time.Second, "install action's command updated", func() error {
+			var off v1alpha1.ServiceOffering
+			if err := admin.Get(testCtx, client.ObjectKeyFromObject(w.offering), &off); err != nil {
+				return err
+			}
+			off.Spec.Actions[0].Job.Command = command
+			return admin.Update(testCtx, &off)
+		})
+	}
+	setInstallCommand("/bin/bash", "-euo", "pipefail", "-c", "install --rack $(RACK)")
+	cr := w.installRequest("unsafe-script")
+	mustCreate(t, cr)
+	eventually(t, 20*time.Second, "request refused for its action's template", func() error {
+		get(t, cr)
+		c := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionReady)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonUnsafeParameterExpansion {
+			return fmt.Errorf("Ready %+v", c)
+		}
+		if !strings.Contains(c.Message, "$(RACK)") || !strings.Contains(c.Message, `"$RACK"`) {
+			return fmt.Errorf("the message does not name the expansion and its fix: %s", c.Message)
+		}
+		if s := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionStalled); s == nil || s.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Stalled %+v", s)
+		}
+		return nil
+	})
+	consistently(t, 2*time.Second, "nothing started", func() error {
+		for _, obj := range []client.Object{
+			&batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: w.provider, Name: actionJobName(cr)}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.provider, Name: actionSecretName(cr)}},
+		} {
+			ok, err := exists(obj)
+			if err != nil {
+				return err
+			}
+			if ok {
+				return fmt.Errorf("%T %s exists", obj, obj.GetName())
+			}
+		}
+		get(t, cr)
+		if cr.Status.Action != nil || cr.Status.Phase == v1alpha1.RequestFailed {
+			return fmt.Errorf("phase %s, action %+v", cr.Status.Phase, cr.Status.Action)
+		}
+		if !allocationOf(t, w.agreement, cr) {
+			return errors.New("the entitlement was given back")
+		}
+		return nil
+	})
+
+	setInstallCommand("/bin/bash", "-euo", "pipefail", "-c", `install --rack "$RACK"`)
+	eventually(t, 20*time.Second, "the Job created once the template is safe", func() error {
+		ok, err := exists(&batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: w.provider, Name: actionJobName(cr)}})
+		if err == nil && !ok {
+			err = errors.New("no Job yet")
+		}
+		return err
+	})
 }

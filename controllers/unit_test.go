@@ -297,3 +297,49 @@ func TestRequestStalled(t *testing.T) {
 		}
 	}
 }
+
+func TestUnsafeExpansion(t *testing.T) {
+	params := []v1alpha1.ActionParameterSpec{{Name: "RACK"}, {Name: "TOKEN", Secret: true}}
+	cases := []struct {
+		name          string
+		command, args []string
+		unsafe        string // the parameter named in the refusal, "" when safe
+	}{
+		{"sh -c with $(RACK)", []string{"sh", "-c", "install $(RACK)"}, nil, "RACK"},
+		{"secret parameter", []string{"sh", "-c", "login $(TOKEN)"}, nil, "TOKEN"},
+		{"bash with option clusters", []string{"/bin/bash", "-euo", "pipefail", "-c", "x=$(RACK)"}, nil, "RACK"},
+		{"-ec cluster", []string{"/bin/sh", "-ec", "echo $(RACK)"}, nil, "RACK"},
+		{"script in args", []string{"sh"}, []string{"-c", "echo $(RACK)"}, "RACK"},
+		{"no command: args are the command line", nil, []string{"sh", "-c", "echo $(RACK)"}, "RACK"},
+		{"busybox sh", []string{"busybox", "sh", "-c", "echo $(RACK)"}, nil, "RACK"},
+		{"env with an assignment", []string{"/usr/bin/env", "-i", "LANG=C", "bash", "-c", "echo $(RACK)"}, nil, "RACK"},
+		{"after --", []string{"sh", "-c", "--", "echo $(RACK)"}, nil, "RACK"},
+		{"the shell reads the variable", []string{"sh", "-c", `install "$RACK"`}, nil, ""},
+		{"escaped by $$", []string{"sh", "-c", "echo $$(RACK)"}, nil, ""},
+		{"an undeclared variable", []string{"sh", "-c", "echo $(HOME)"}, nil, ""},
+		{"value as a positional parameter", []string{"sh", "-c", `install "$1"`, "sh", "$(RACK)"}, nil, ""},
+		{"a script file", []string{"sh", "/scripts/install.sh", "$(RACK)"}, nil, ""},
+		{"not a shell", []string{"/bin/installer", "--rack", "$(RACK)"}, nil, ""},
+		{"no -c", []string{"sh", "-e"}, []string{"$(RACK)"}, ""},
+		{"nothing", nil, nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			item := &v1alpha1.ActionItem{Name: "install", Type: v1alpha1.ActionAutomated, Parameters: params,
+				Job: &v1alpha1.ActionJob{Image: "busybox", Command: c.command, Args: c.args}}
+			got := unsafeExpansion(item)
+			switch {
+			case c.unsafe == "" && got != "":
+				t.Errorf("refused: %s", got)
+			case c.unsafe != "" && !strings.Contains(got, "$("+c.unsafe+")"):
+				t.Errorf("not refused for $(%s): %q", c.unsafe, got)
+			case c.unsafe != "" && !strings.Contains(got, `"$`+c.unsafe+`"`):
+				t.Errorf("the refusal does not say how to fix it: %q", got)
+			}
+		})
+	}
+	// Without parameters nothing is a consumer's value.
+	if got := unsafeExpansion(&v1alpha1.ActionItem{Job: &v1alpha1.ActionJob{Command: []string{"sh", "-c", "echo $(RACK)"}}}); got != "" {
+		t.Errorf("refused without parameters: %s", got)
+	}
+}

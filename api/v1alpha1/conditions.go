@@ -237,6 +237,11 @@ const (
 	// the provider namespace and was not created for this request; it is never
 	// adopted. The request waits until it is removed.
 	ReasonActionJobConflict = "ActionJobConflict"
+	// ReasonUnsafeParameterExpansion: the action's Job template puts a
+	// parameter, as $(NAME), into the script of a shell's -c, where a
+	// consumer's value would run as code. Nothing runs; the request waits
+	// until the provider fixes the offering.
+	ReasonUnsafeParameterExpansion = "UnsafeParameterExpansion"
 
 	// ReasonUnsupportedItemKind: this version of the operator does not fulfil this kind of item yet.
 	ReasonUnsupportedItemKind = "UnsupportedItemKind"

@@ -57,7 +57,7 @@ func withGoods(w *world, off *v1alpha1.ServiceOffering, agr *v1alpha1.ServiceAgr
 func withAction(w *world, off *v1alpha1.ServiceOffering, agr *v1alpha1.ServiceAgreement) []client.Object {
 	off.Spec.Actions = []v1alpha1.ActionItem{{Name: "install", Type: v1alpha1.ActionAutomated,
 		Parameters: []v1alpha1.ActionParameterSpec{{Name: "RACK", Required: true}, {Name: "TOKEN", Secret: true}},
-		Job:        &v1alpha1.ActionJob{Image: "busybox:1.36", Command: []string{"sh", "-c", "echo installing in $(RACK)"}},
+		Job:        &v1alpha1.ActionJob{Image: "busybox:1.36", Command: []string{"sh", "-c", `echo installing in "$RACK"`}},
 	}}
 	agr.Spec.Entitlements.Actions = []v1alpha1.ActionEntitlement{{Name: "install", MaxRuns: ptr.To[int32](1)}}
 	w.request.Name = "action"

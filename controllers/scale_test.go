@@ -9,6 +9,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -277,5 +278,36 @@ func TestFreshGrantReasksTheAuthorizer(t *testing.T) {
 	c = meta.FindStatusCondition(s.status.Conditions, v1alpha1.ConditionAccessVerified)
 	if c == nil || c.Status != metav1.ConditionUnknown || !c.LastTransitionTime.Equal(&prev.LastTransitionTime) || res.RequeueAfter != time.Second {
 		t.Errorf("10 s into the wait: AccessVerified %+v, requeue %s; want Unknown since the wait began, and 1s", c, res.RequeueAfter)
+	}
+}
+
+// TestAwaitCachedWaitsForTheBindings: the access review of a fresh grant
+// waits until the cache holds the bindings just written, and never longer
+// than cacheWaitLimit.
+func TestAwaitCachedWaitsForTheBindings(t *testing.T) {
+	gets := func(missing int) (int, time.Duration) {
+		n := 0
+		c := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithInterceptorFuncs(interceptor.Funcs{
+			Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+				n++
+				if missing < 0 || n <= missing {
+					return apierrors.NewNotFound(rbacv1.Resource("rolebindings"), key.Name)
+				}
+				return nil
+			},
+		}).Build()
+		r := &RequestReconciler{Client: c}
+		start := time.Now()
+		r.awaitCached(context.Background(), "granted", []string{"edit", "view"})
+		return n, time.Since(start)
+	}
+	if n, _ := gets(0); n != 2 {
+		t.Errorf("bindings already cached: %d reads, want 2", n)
+	}
+	if n, d := gets(3); n != 5 || d < 3*cachePoll {
+		t.Errorf("first binding seen on the fourth read: %d reads in %s, want 5 after at least %s", n, d, 3*cachePoll)
+	}
+	if n, d := gets(-1); d < cacheWaitLimit || d > cacheWaitLimit+time.Second || n < 2 {
+		t.Errorf("bindings never cached: gave up after %s (%d reads), want about %s", d, n, cacheWaitLimit)
 	}
 }

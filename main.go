@@ -28,7 +28,7 @@ func main() {
 		metricsAddr, probeAddr, leaderElectionNamespace, pprofAddr string
 		enableLeaderElection, secureMetrics, enableHTTP2           bool
 		apiCompression                                             bool
-		allowedRoles, omitEventReasons                             string
+		allowedRoles, omitEventReasons, watchNamespaces            string
 		concurrency                                                int
 		qps                                                        float64
 		burst                                                      int
@@ -55,6 +55,10 @@ func main() {
 		"Workers per controller. A reconcile mostly waits on the API server, so more workers than cores pay off (docs/performance.md).")
 	flag.Float64Var(&qps, "kube-api-qps", 200, "Client-side rate limit towards the API server, in requests per second.")
 	flag.IntVar(&burst, "kube-api-burst", 400, "Client-side burst towards the API server.")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces whose ServiceAgreements and ConsumptionRequests this operator caches and serves "+
+			"(default: all). Offerings and the objects the operator creates are watched everywhere. Run one operator per cluster: "+
+			"offering roll-ups count only the requests it serves.")
 	flag.BoolVar(&apiCompression, "kube-api-compression", false,
 		"Ask the API server to gzip its responses, watch streams included. Off by default: the operator runs next to "+
 			"the API server, where compressing every watch event costs CPU on both ends to save bandwidth nobody is short of.")
@@ -98,7 +102,7 @@ func main() {
 		LeaderElectionNamespace:       leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		LeaseDuration:                 &leaseDuration,
-		Cache:                         controllers.CacheOptions(),
+		Cache:                         controllers.CacheOptions(splitList(watchNamespaces)...),
 		PprofBindAddress:              pprofAddr,
 	})
 	if err != nil {

@@ -311,3 +311,39 @@ func TestAwaitCachedWaitsForTheBindings(t *testing.T) {
 		t.Errorf("bindings never cached: gave up after %s (%d reads), want about %s", d, n, cacheWaitLimit)
 	}
 }
+
+// TestCacheOptionsWatchNamespaces: --watch-namespaces scopes the cache of
+// agreements and requests to those namespaces, and nothing else: offerings
+// and the managed objects stay cluster-wide, with their label selector.
+func TestCacheOptionsWatchNamespaces(t *testing.T) {
+	all := CacheOptions()
+	scoped := CacheOptions("team-a", "team-b")
+	if len(scoped.ByObject) != len(all.ByObject)+2 {
+		t.Fatalf("scoped cache configures %d kinds, want %d", len(scoped.ByObject), len(all.ByObject)+2)
+	}
+	for obj, by := range scoped.ByObject {
+		switch obj.(type) {
+		case *v1alpha1.ServiceAgreement, *v1alpha1.ConsumptionRequest:
+			if len(by.Namespaces) != 2 || by.Label != nil {
+				t.Errorf("%T: namespaces %v, label %v; want team-a and team-b, no label", obj, by.Namespaces, by.Label)
+			}
+			for _, ns := range []string{"team-a", "team-b"} {
+				if _, ok := by.Namespaces[ns]; !ok {
+					t.Errorf("%T: %s not cached", obj, ns)
+				}
+			}
+		case *v1alpha1.ServiceOffering:
+			t.Errorf("offerings are cluster-scoped, yet scoped: %v", by.Namespaces)
+		default:
+			if len(by.Namespaces) != 0 || by.Label == nil {
+				t.Errorf("%T: namespaces %v, label %v; want every namespace, managed objects only", obj, by.Namespaces, by.Label)
+			}
+		}
+	}
+	for obj := range all.ByObject {
+		switch obj.(type) {
+		case *v1alpha1.ServiceAgreement, *v1alpha1.ConsumptionRequest:
+			t.Errorf("%T scoped without --watch-namespaces", obj)
+		}
+	}
+}

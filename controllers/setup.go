@@ -76,10 +76,15 @@ func (o *Options) defaults() {
 // ResourceQuotas are cached without their status: the operator compares only
 // their spec, and kube-controller-manager rewrites the usage in the status
 // whenever something is created in the namespace.
-func CacheOptions() cache.Options {
+//
+// With namespaces, only the ServiceAgreements and ConsumptionRequests of those
+// namespaces are cached, and so served (--watch-namespaces); offerings are
+// cluster-scoped and always cached, and so are the managed objects, which
+// live in granted and provider namespaces of any name.
+func CacheOptions(namespaces ...string) cache.Options {
 	selector := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
 	managed := cache.ByObject{Label: selector}
-	return cache.Options{
+	opts := cache.Options{
 		DefaultTransform: forCache,
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Namespace{}:           managed,
@@ -94,6 +99,15 @@ func CacheOptions() cache.Options {
 			&batchv1.Job{}: managed,
 		},
 	}
+	if len(namespaces) > 0 {
+		served := map[string]cache.Config{}
+		for _, ns := range namespaces {
+			served[ns] = cache.Config{}
+		}
+		opts.ByObject[&v1alpha1.ServiceAgreement{}] = cache.ByObject{Namespaces: served}
+		opts.ByObject[&v1alpha1.ConsumptionRequest{}] = cache.ByObject{Namespaces: served}
+	}
+	return opts
 }
 
 // forCache prepares an object for the cache: no managedFields, and its

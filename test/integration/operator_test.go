@@ -57,6 +57,8 @@ type operatorOptions struct {
 	beforeWrite func(*http.Request) error
 	// get replaces the reads the manager's client serves from its cache.
 	get func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error
+	// namespaces are the namespaces served, as --watch-namespaces gives them (none: all).
+	namespaces []string
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)
@@ -93,7 +95,7 @@ func runOperator(t *testing.T, o operatorOptions) *operator {
 	})
 	opts := ctrl.Options{
 		Scheme: scheme.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Cache: controllers.CacheOptions(),
+		Cache: controllers.CacheOptions(o.namespaces...),
 		// Managers follow each other, or run side by side, in one process.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	}

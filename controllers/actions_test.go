@@ -590,14 +590,12 @@ func TestActionRefusesParameterInShellScript(t *testing.T) {
 	w := newActionWorld(t)
 	setInstallCommand := func(command ...string) {
 		t.Helper()
-		eventually(t, 10*time.Second, "install action's command updated", func() error {
-			var off v1alpha1.ServiceOffering
-			if err := admin.Get(testCtx, client.ObjectKeyFromObject(w.offering), &off); err != nil {
-				return err
-			}
-			off.Spec.Actions[0].Job.Command = command
-			return admin.Update(testCtx, &off)
-		})
+		get(t, w.offering)
+		patch := client.MergeFrom(w.offering.DeepCopy())
+		w.offering.Spec.Actions[0].Job.Command = command
+		if err := admin.Patch(testCtx, w.offering, patch); err != nil {
+			t.Fatal(err)
+		}
 	}
 	setInstallCommand("/bin/bash", "-euo", "pipefail", "-c", "install --rack $(RACK)")
 	cr := w.installRequest("unsafe-script")

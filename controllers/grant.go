@@ -449,12 +449,13 @@ func (r *RequestReconciler) verifyAndReport(ctx context.Context, cr *v1alpha1.Co
 func (r *RequestReconciler) reviewAccess(ctx context.Context, agr *v1alpha1.ServiceAgreement, item *v1alpha1.ResourceItem,
 	ns string, fresh bool, bindings []string,
 ) (string, error) {
-	if fresh {
-		r.awaitCached(ctx, ns, bindings)
+	if !fresh {
+		return r.accessReview(ctx, agr, item, ns)
 	}
+	r.awaitCached(ctx, ns, bindings)
 	denied, err := r.accessReview(ctx, agr, item, ns)
 	for _, pause := range freshGrantPauses {
-		if err != nil || denied == "" || !fresh {
+		if err != nil || denied == "" {
 			break
 		}
 		select {

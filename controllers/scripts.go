@@ -23,10 +23,7 @@ func unsafeExpansion(item *v1alpha1.ActionItem) string {
 	if item.Job == nil || len(item.Parameters) == 0 {
 		return ""
 	}
-	argv := item.Job.Args
-	if len(item.Job.Command) > 0 {
-		argv = append(slices.Clone(item.Job.Command), item.Job.Args...)
-	}
+	argv := slices.Concat(item.Job.Command, item.Job.Args)
 	script, ok := shellScript(argv)
 	if !ok {
 		return ""

@@ -118,14 +118,8 @@ func CacheOptions(namespaces ...string) cache.Options {
 func forCache(in any) (any, error) {
 	out, err := cache.TransformStripManagedFields()(in)
 	if o, ok := out.(metav1.Object); ok {
-		o.SetLabels(internLabels(o.GetLabels()))
-		if a := o.GetAnnotations(); len(a) > 0 {
-			interned := make(map[string]string, len(a))
-			for k, v := range a {
-				interned[unique.Make(k).Value()] = v
-			}
-			o.SetAnnotations(interned)
-		}
+		o.SetLabels(interned(o.GetLabels(), func(key string) bool { return !uniqueLabelValues[key] }))
+		o.SetAnnotations(interned(o.GetAnnotations(), func(string) bool { return false }))
 	}
 	return out, err
 }
@@ -136,13 +130,15 @@ var uniqueLabelValues = map[string]bool{
 	v1alpha1.LabelRequestName: true, v1alpha1.LabelRequestUID: true, corev1.LabelMetadataName: true,
 }
 
-func internLabels(in map[string]string) map[string]string {
+// interned is a copy of in with its keys interned, and the values of the keys
+// for which value is true.
+func interned(in map[string]string, value func(key string) bool) map[string]string {
 	if len(in) == 0 {
 		return in
 	}
 	out := make(map[string]string, len(in))
 	for k, v := range in {
-		if !uniqueLabelValues[k] {
+		if value(k) {
 			v = unique.Make(v).Value()
 		}
 		out[unique.Make(k).Value()] = v

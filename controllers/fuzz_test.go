@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -452,6 +453,36 @@ func FuzzRolePolicy(f *testing.F) {
 					t.Fatalf("ClusterRole %q passed although its rule %+v covers every resource (subresource %q)", name, rule, sub)
 				}
 			}
+		}
+	})
+}
+
+// FuzzUnsafeExpansion checks the refusal of action templates that paste a
+// parameter into code: a refusal always names a parameter that some argument
+// really expands (no false alarm from text the kubelet leaves alone, such as
+// $$(RACK) or $RACK), and a script that expands it is always refused when a
+// shell gets it with -c, behind a wrapper.
+func FuzzUnsafeExpansion(f *testing.F) {
+	f.Add("sh\x00-c\x00echo $(RACK)")
+	f.Add("python3\x00-uc\x00print('$(RACK)')")
+	f.Add("timeout\x00-s\x00KILL\x0030\x00perl\x00-lne\x00print if /$(RACK)/")
+	f.Add("awk\x00-F\x00:\x00--\x00{ print \"$(RACK)\" }")
+	f.Add("node\x00--eval=$$(RACK)")
+	f.Add("env\x00-i\x00A=$(RACK)\x00php\x00-r")
+	params := []v1alpha1.ActionParameterSpec{{Name: "RACK"}}
+	f.Fuzz(func(t *testing.T, line string) {
+		argv := strings.Split(line, "\x00")
+		got := unsafeExpansion(&v1alpha1.ActionItem{Parameters: params, Job: &v1alpha1.ActionJob{Command: argv}})
+		expanded := false
+		for _, a := range argv {
+			expanded = expanded || slices.Contains(expansions(a), "RACK")
+		}
+		if got != "" && !expanded {
+			t.Fatalf("%q refused although no argument expands $(RACK): %s", argv, got)
+		}
+		wrapped := []string{"timeout", "-k", "5", "30s", "/bin/sh", "-c", line}
+		if slices.Contains(expansions(line), "RACK") && unsafeExpansion(&v1alpha1.ActionItem{Parameters: params, Job: &v1alpha1.ActionJob{Command: wrapped}}) == "" {
+			t.Fatalf("%q not refused", wrapped)
 		}
 	})
 }

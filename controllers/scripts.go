@@ -3,86 +3,300 @@ package controllers
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 )
 
-// shells are the programs whose -c operand is a script that the shell parses.
-var shells = map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "zsh": true, "ksh": true, "mksh": true}
-
 // unsafeExpansion says why an Automated action's Job would run a consumer's
 // parameter value as code, or returns "" when it would not. The kubelet
 // replaces $(NAME) in a container's command and args before the container
-// starts, so $(NAME) inside the script of a shell's -c puts the consumer's text
-// into the script the shell then parses: a value such as `x; curl …` would run
-// as the Job's ServiceAccount. Used as its own argument ("--rack", "$(RACK)"),
-// or as "$RACK" inside the script, the value stays data.
+// starts, so $(NAME) inside code that a program parses from its command line
+// (the script of `sh -c`, the program of `python -c`, `perl -e`, `awk '…'`)
+// puts the consumer's text into that code: a value such as `x; curl …` would
+// run as the Job's ServiceAccount. Used as its own argument ("--rack",
+// "$(RACK)"), or read from the environment inside the code ("$RACK",
+// os.environ["RACK"]), the value stays data.
 func unsafeExpansion(item *v1alpha1.ActionItem) string {
 	if item.Job == nil || len(item.Parameters) == 0 {
 		return ""
 	}
-	argv := slices.Concat(item.Job.Command, item.Job.Args)
-	script, ok := shellScript(argv)
+	code, in, ok := inlineCode(slices.Concat(item.Job.Command, item.Job.Args))
 	if !ok {
 		return ""
 	}
-	for _, name := range expansions(script) {
-		for _, p := range item.Parameters {
-			if string(p.Name) == name {
-				return fmt.Sprintf("$(%s) is in the script of a shell's -c, where the kubelet would paste the consumer's value into the script before the shell parses it "+
-					"(a value could run commands as the Job's ServiceAccount): write \"$%s\" inside the script instead, which the shell reads as data", name, name)
+	for _, c := range code {
+		for _, name := range expansions(c) {
+			for _, p := range item.Parameters {
+				if string(p.Name) == name {
+					return fmt.Sprintf("$(%s) is in %s, where the kubelet would paste the consumer's value into the code before it is parsed "+
+						"(a value could run commands as the Job's ServiceAccount): read it from the environment inside the code instead, as %s, which treats it as data",
+						name, in.what, in.read(name))
+				}
 			}
 		}
 	}
 	return ""
 }
 
-// shellScript returns the script a command line gives a shell with -c:
-// `sh -c SCRIPT`, `/bin/bash -euo pipefail -c SCRIPT`, `env sh -c SCRIPT` or
-// `busybox sh -c SCRIPT`. ok is false when argv does not run a shell script.
-func shellScript(argv []string) (script string, ok bool) {
+// interpreter is a program that takes code to parse on its command line.
+type interpreter struct {
+	// what names the place of the code, for messages: "the script of a shell's -c".
+	what string
+	// read is how the code reads the environment variable name.
+	read func(name string) string
+	// code returns the inline code among the program's arguments.
+	code func(args []string) []string
+}
+
+var (
+	shellNames = map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "zsh": true, "ksh": true, "mksh": true}
+	pythonName = regexp.MustCompile(`^(python|pypy)[0-9.]*$`)
+	perlName   = regexp.MustCompile(`^perl[0-9.]*$`)
+	rubyName   = regexp.MustCompile(`^ruby[0-9.]*$`)
+	nodeName   = regexp.MustCompile(`^(node|nodejs)[0-9.]*$`)
+	phpName    = regexp.MustCompile(`^php[0-9.]*$`)
+	awkNames   = map[string]bool{"awk": true, "gawk": true, "mawk": true, "nawk": true}
+)
+
+// interpreterFor returns the interpreter a program's base name stands for.
+func interpreterFor(prog string) (interpreter, bool) {
+	switch {
+	case shellNames[prog]:
+		return interpreter{what: "the script of a shell's -c", read: func(n string) string { return `"$` + n + `"` }, code: shellCode}, true
+	case pythonName.MatchString(prog):
+		return interpreter{what: "the code of " + prog + " -c", read: func(n string) string { return `os.environ["` + n + `"]` },
+			code: clusterCode("c", "WX", "", "", "m")}, true
+	case perlName.MatchString(prog):
+		// -l and -0 take optional digits; -i an optional extension and -x a
+		// directory, attached; -I, -M and -m a value, attached or not.
+		return interpreter{what: "the code of " + prog + " -e", read: func(n string) string { return `$ENV{` + n + `}` },
+			code: clusterCode("eE", "IMm", "ixCdD", "0l", "")}, true
+	case rubyName.MatchString(prog):
+		return interpreter{what: "the code of " + prog + " -e", read: func(n string) string { return `ENV["` + n + `"]` },
+			code: clusterCode("e", "IrCE", "FixWTK", "0", "")}, true
+	case nodeName.MatchString(prog):
+		return interpreter{what: "the code of " + prog + " -e", read: func(n string) string { return `process.env.` + n }, code: nodeCode}, true
+	case phpName.MatchString(prog):
+		// -B, -R and -E are code run before, for and after each input line.
+		return interpreter{what: "the code of " + prog + " -r", read: func(n string) string { return `getenv("` + n + `")` },
+			code: clusterCode("rBRE", "cdzFtS", "", "", "f")}, true
+	case awkNames[prog]:
+		return interpreter{what: "the program text of " + prog, read: func(n string) string { return `ENVIRON["` + n + `"]` }, code: awkCode}, true
+	}
+	return interpreter{}, false
+}
+
+// inlineCode returns the code a command line hands an interpreter to parse,
+// and the interpreter; ok is false when the command line runs no interpreter
+// or gives it no inline code (a script file, a module). Wrappers that run the
+// rest of the line as a command are looked through: `env`, `busybox`,
+// `nohup`, `nice`, `timeout`, `stdbuf`, `setsid`, `tini` and `dumb-init`.
+func inlineCode(argv []string) (code []string, in interpreter, ok bool) {
 	for len(argv) > 0 {
 		prog := path.Base(argv[0])
-		argv = argv[1:]
-		switch {
-		case prog == "busybox":
+		if rest, wrapper := unwrap(prog, argv[1:]); wrapper {
+			argv = rest
 			continue
-		case prog == "env":
-			// env's own options and VAR=value assignments come before the program.
-			for len(argv) > 0 && (strings.HasPrefix(argv[0], "-") || strings.Contains(argv[0], "=")) {
-				argv = argv[1:]
-			}
-			continue
-		case !shells[prog]:
-			return "", false
 		}
-		withC := false
-		for i := 0; i < len(argv); i++ {
-			a := argv[i]
-			switch {
-			case a == "--":
-				if withC && i+1 < len(argv) {
-					return argv[i+1], true
-				}
-				return "", false
-			case strings.HasPrefix(a, "--"):
-				// a long option, such as --norc
-			case len(a) > 1 && (a[0] == '-' || a[0] == '+'):
-				if a[0] == '-' && strings.ContainsRune(a[1:], 'c') {
-					withC = true
-				}
-				if last := a[len(a)-1]; last == 'o' || last == 'O' {
-					i++ // -o and -O take an argument, such as pipefail
-				}
-			default:
-				return a, withC
-			}
+		in, ok = interpreterFor(prog)
+		if !ok {
+			return nil, interpreter{}, false
 		}
-		return "", false
+		code = in.code(argv[1:])
+		return code, in, len(code) > 0
 	}
-	return "", false
+	return nil, interpreter{}, false
+}
+
+// wrappers are the programs that run the rest of their command line as a
+// command, with the short options of theirs that take a value.
+var wrappers = map[string]string{
+	"busybox": "", "nohup": "", "setsid": "", "nice": "n", "stdbuf": "ioe", "timeout": "sk",
+	"tini": "pe", "tini-static": "pe", "dumb-init": "r",
+}
+
+// unwrap returns the command line a wrapper program runs, and whether prog
+// is such a wrapper.
+func unwrap(prog string, args []string) ([]string, bool) {
+	if prog == "env" {
+		// env's own options and VAR=value assignments come before the program.
+		for len(args) > 0 && (strings.HasPrefix(args[0], "-") || strings.Contains(args[0], "=")) {
+			args = args[1:]
+		}
+		return args, true
+	}
+	withValue, ok := wrappers[prog]
+	if !ok {
+		return nil, false
+	}
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && len(args[0]) > 1 {
+		a := args[0]
+		args = args[1:]
+		if a == "--" {
+			break
+		}
+		if len(a) == 2 && strings.ContainsRune(withValue, rune(a[1])) && len(args) > 0 {
+			args = args[1:]
+		}
+	}
+	if prog == "timeout" && len(args) > 0 {
+		args = args[1:] // the duration
+	}
+	return args, true
+}
+
+// shellCode returns the script of a shell's -c: `sh -c SCRIPT`,
+// `bash -euo pipefail -c SCRIPT`, `sh -c -- SCRIPT`.
+func shellCode(args []string) []string {
+	withC := false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			if withC && i+1 < len(args) {
+				return []string{args[i+1]}
+			}
+			return nil
+		case len(a) > 1 && (a[0] == '-' || a[0] == '+') && strings.Contains(a, "$("):
+			// the consumer's value would choose the shell's options, or
+			// become its script: taken for code
+			return []string{a}
+		case strings.HasPrefix(a, "--"):
+			// a long option, such as --norc
+		case len(a) > 1 && (a[0] == '-' || a[0] == '+'):
+			if a[0] == '-' && strings.ContainsRune(a[1:], 'c') {
+				withC = true
+			}
+			if last := a[len(a)-1]; last == 'o' || last == 'O' {
+				i++ // -o and -O take an argument, such as pipefail
+			}
+		default:
+			if withC {
+				return []string{a}
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// clusterCode returns a parser for interpreters whose short options cluster
+// (`perl -ne CODE`, `python -uc CODE`): a letter in code takes the code,
+// attached or as the next argument; one in value takes a value the same way;
+// one in attached takes the rest of the cluster as its value; one in digits
+// takes the digits that follow it; one in stop ends the options with no
+// inline code (a module or a file). Long options are skipped, `--` or the
+// first operand ends the options.
+func clusterCode(code, value, attached, digits, stop string) func([]string) []string {
+	return func(args []string) []string {
+		var found []string
+		for i := 0; i < len(args); i++ {
+			a := args[i]
+			if a == "--" || len(a) < 2 || a[0] != '-' {
+				return found
+			}
+			if strings.Contains(a, "$(") {
+				// the consumer's value would choose the interpreter's options,
+				// or turn the next argument into code: taken for code
+				found = append(found, a)
+				continue
+			}
+			if strings.HasPrefix(a, "--") {
+				continue
+			}
+		cluster:
+			for j := 1; j < len(a); j++ {
+				letter := rune(a[j])
+				rest := a[j+1:]
+				switch {
+				case strings.ContainsRune(code, letter):
+					if rest == "" && i+1 < len(args) {
+						i++
+						rest = args[i]
+					}
+					found = append(found, rest)
+					break cluster
+				case strings.ContainsRune(value, letter):
+					if rest == "" {
+						i++
+					}
+					break cluster
+				case strings.ContainsRune(attached, letter):
+					break cluster
+				case strings.ContainsRune(digits, letter):
+					for j+1 < len(a) && a[j+1] >= '0' && a[j+1] <= '9' {
+						j++
+					}
+				case strings.ContainsRune(stop, letter):
+					return found
+				}
+			}
+		}
+		return found
+	}
+}
+
+// nodeCode returns the code of `node -e CODE`, `--eval CODE`, `--eval=CODE`,
+// `-p CODE`, `--print CODE` or `-pe CODE`.
+func nodeCode(args []string) []string {
+	var found []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--" || !strings.HasPrefix(a, "-"):
+			return found
+		case strings.HasPrefix(a, "--eval=") || strings.HasPrefix(a, "--print="):
+			found = append(found, a[strings.IndexByte(a, '=')+1:])
+		case a == "--eval" || a == "--print" || a == "-e" || a == "-p" || a == "-pe" || a == "-ep":
+			if i+1 < len(args) {
+				i++
+				found = append(found, args[i])
+			}
+		}
+	}
+	return found
+}
+
+// awkCode returns the program text of an awk command line: the first operand,
+// unless a program file is given with -f; gawk's -e and --source add text.
+func awkCode(args []string) []string {
+	var found []string
+	file := false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			if !file && i+1 < len(args) {
+				found = append(found, args[i+1])
+			}
+			return found
+		case a == "-f" || a == "--file":
+			file = true
+			i++
+		case strings.HasPrefix(a, "-f") || strings.HasPrefix(a, "--file="):
+			file = true
+		case a == "-e" || a == "--source":
+			if i+1 < len(args) {
+				i++
+				found = append(found, args[i])
+			}
+		case strings.HasPrefix(a, "--source="):
+			found = append(found, strings.TrimPrefix(a, "--source="))
+		case a == "-F" || a == "-v":
+			i++ // the field separator or the assignment
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			// an option with its value attached (-F:, -vX=1) or a flag
+		default:
+			if !file {
+				found = append(found, a)
+			}
+			return found
+		}
+	}
+	return found
 }
 
 // expansions are the variable names the kubelet expands in s, as it does:

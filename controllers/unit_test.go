@@ -322,7 +322,29 @@ func TestUnsafeExpansion(t *testing.T) {
 		{"not a shell", []string{"/bin/installer", "--rack", "$(RACK)"}, nil, ""},
 		{"no -c", []string{"sh", "-e"}, []string{"$(RACK)"}, ""},
 		{"nothing", nil, nil, ""},
+		// other interpreters' inline code; fix is how the refusal says to read the value
+		{"python -c", []string{"python3", "-c", "import sys; install('$(RACK)')"}, nil, "RACK"},
+		{"python with a flag cluster", []string{"/usr/bin/python3.12", "-uc", "print('$(RACK)')"}, nil, "RACK"},
+		{"python reads the environment", []string{"python3", "-c", `import os; install(os.environ["RACK"])`}, nil, ""},
+		{"python module", []string{"python3", "-m", "installer", "$(RACK)"}, nil, ""},
+		{"python script file", []string{"python3", "-W", "ignore", "/app/install.py", "$(RACK)"}, nil, ""},
+		{"perl -e", []string{"perl", "-e", "print '$(RACK)'"}, nil, "RACK"},
+		{"perl -ne cluster", []string{"perl", "-lne", "print if /$(RACK)/", "/data/list"}, nil, "RACK"},
+		{"perl -I before -e", []string{"perl", "-I", "/lib", "-e", "use X; X::go('$(RACK)')"}, nil, "RACK"},
+		{"perl script with the value as argument", []string{"perl", "/app/install.pl", "$(RACK)"}, nil, ""},
+		{"ruby -e", []string{"ruby", "-rjson", "-e", "puts '$(RACK)'"}, nil, "RACK"},
+		{"node --eval=", []string{"node", "--eval=install('$(RACK)')"}, nil, "RACK"},
+		{"node -p", []string{"nodejs", "-p", "'$(RACK)'.length"}, nil, "RACK"},
+		{"php -r", []string{"php", "-r", "echo '$(RACK)';"}, nil, "RACK"},
+		{"awk program", []string{"awk", "-F:", "-v", "x=1", "{ print \"$(RACK)\" }", "/etc/passwd"}, nil, "RACK"},
+		{"awk value as an assignment", []string{"awk", "-v", "rack=$(RACK)", "{ print rack }"}, nil, ""},
+		{"awk program file", []string{"gawk", "-f", "/app/x.awk", "$(RACK)"}, nil, ""},
+		{"through timeout", []string{"timeout", "-s", "KILL", "30s", "sh", "-c", "echo $(RACK)"}, nil, "RACK"},
+		{"through tini and nice", []string{"tini", "--", "nice", "-n", "5", "bash", "-c", "echo $(RACK)"}, nil, "RACK"},
+		{"through nohup, value as argument", []string{"nohup", "/bin/installer", "$(RACK)"}, nil, ""},
 	}
+	fixes := map[string]string{"python": `os.environ["RACK"]`, "perl": `$ENV{RACK}`, "ruby": `ENV["RACK"]`,
+		"node": `process.env.RACK`, "php": `getenv("RACK")`, "awk": `ENVIRON["RACK"]`}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			item := &v1alpha1.ActionItem{Name: "install", Type: v1alpha1.ActionAutomated, Parameters: params,
@@ -333,8 +355,16 @@ func TestUnsafeExpansion(t *testing.T) {
 				t.Errorf("refused: %s", got)
 			case c.unsafe != "" && !strings.Contains(got, "$("+c.unsafe+")"):
 				t.Errorf("not refused for $(%s): %q", c.unsafe, got)
-			case c.unsafe != "" && !strings.Contains(got, `"$`+c.unsafe+`"`):
-				t.Errorf("the refusal does not say how to fix it: %q", got)
+			case c.unsafe != "":
+				fix := `"$` + c.unsafe + `"`
+				for lang, f := range fixes {
+					if strings.HasPrefix(c.name, lang) {
+						fix = f
+					}
+				}
+				if !strings.Contains(got, fix) {
+					t.Errorf("the refusal does not say how to fix it (%s): %q", fix, got)
+				}
 			}
 		})
 	}

@@ -306,14 +306,17 @@ type ActionJob struct {
 	// +kubebuilder:validation:MaxLength=512
 	Image string `json:"image"`
 
-	// command overrides the image's entrypoint. $(NAME) expands to a parameter.
+	// command overrides the image's entrypoint. $(NAME) expands to a parameter,
+	// as an argument of its own; inside code (sh -c, python -c, perl -e) read
+	// the environment variable NAME instead, or the action is refused.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=4096
 	Command []string `json:"command,omitempty"`
 
-	// args are the arguments to the entrypoint. $(NAME) expands to a parameter.
+	// args are the arguments to the entrypoint. $(NAME) expands to a parameter,
+	// with the same rule as in command.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64

@@ -47,10 +47,18 @@ func TestClassify(t *testing.T) {
 }
 
 func TestWrapCounts(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
-	defer srv.Close()
+	// The server creates the first two widgets and refuses the third with a conflict.
+	served := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		served++
+		if served > 2 {
+			w.WriteHeader(http.StatusConflict)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
 	c := &http.Client{Transport: Wrap(http.DefaultTransport)}
-	before := counterValue(t, "create", "widgets")
+	created, conflicts := counterValue(t, "create", "widgets", "201"), counterValue(t, "create", "widgets", "409")
 	for i := 0; i < 3; i++ {
 		resp, err := c.Post(srv.URL+"/apis/example.com/v1/namespaces/x/widgets", "application/json", nil)
 		if err != nil {
@@ -58,18 +66,31 @@ func TestWrapCounts(t *testing.T) {
 		}
 		_ = resp.Body.Close()
 	}
-	if got := counterValue(t, "create", "widgets") - before; got != 3 {
-		t.Errorf("counted %v creates, want 3", got)
+	if got := counterValue(t, "create", "widgets", "201") - created; got != 2 {
+		t.Errorf("counted %v creates answered 201, want 2", got)
+	}
+	if got := counterValue(t, "create", "widgets", "409") - conflicts; got != 1 {
+		t.Errorf("counted %v creates answered 409, want 1", got)
+	}
+	// No answer at all: counted as "error".
+	srv.Close()
+	failed := counterValue(t, "get", "widgets", "error")
+	if resp, err := c.Get(srv.URL + "/apis/example.com/v1/namespaces/x/widgets/w"); err == nil {
+		_ = resp.Body.Close()
+		t.Fatal("a closed server answered")
+	}
+	if got := counterValue(t, "get", "widgets", "error") - failed; got != 1 {
+		t.Errorf("counted %v failed gets, want 1", got)
 	}
 	if !IsWrite("apply") || IsWrite("watch") {
 		t.Error("IsWrite")
 	}
 }
 
-func counterValue(t *testing.T, verb, resource string) float64 {
+func counterValue(t *testing.T, verb, resource, code string) float64 {
 	t.Helper()
 	m := &dto{}
-	if err := Requests.WithLabelValues(verb, resource).Write(&m.Metric); err != nil {
+	if err := Requests.WithLabelValues(verb, resource, code).Write(&m.Metric); err != nil {
 		t.Fatal(err)
 	}
 	return m.Metric.GetCounter().GetValue()

@@ -208,7 +208,9 @@ next:
 	return total
 }
 
-// apiCalls returns offering_operator_api_requests_total by "verb resource".
+// apiCalls returns offering_operator_api_requests_total by "verb resource"
+// for the calls the API server carried out (2xx), and by "verb resource code"
+// for the others (a 409 conflict, a 403, "error" when no answer came).
 func apiCalls(fams map[string]*dto.MetricFamily) map[string]float64 {
 	out := map[string]float64{}
 	f, ok := fams["offering_operator_api_requests_total"]
@@ -216,16 +218,22 @@ func apiCalls(fams map[string]*dto.MetricFamily) map[string]float64 {
 		return out
 	}
 	for _, m := range f.GetMetric() {
-		var verb, resource string
+		var verb, resource, code string
 		for _, l := range m.GetLabel() {
 			switch l.GetName() {
 			case "verb":
 				verb = l.GetValue()
 			case "resource":
 				resource = l.GetValue()
+			case "code":
+				code = l.GetValue()
 			}
 		}
-		out[verb+" "+resource] += m.GetCounter().GetValue()
+		key := verb + " " + resource
+		if !strings.HasPrefix(code, "2") {
+			key += " " + code
+		}
+		out[key] += m.GetCounter().GetValue()
 	}
 	return out
 }

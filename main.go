@@ -29,6 +29,7 @@ func main() {
 		enableLeaderElection, secureMetrics, enableHTTP2           bool
 		apiCompression                                             bool
 		allowedRoles, omitEventReasons, watchNamespaces            string
+		providerNamespaces                                         string
 		concurrency                                                int
 		qps                                                        float64
 		burst                                                      int
@@ -50,6 +51,11 @@ func main() {
 		"Comma-separated ClusterRoles that offerings may grant even if they are not labelled "+
 			servicev1alpha1.LabelGrantable+"=true or hold escalate, bind, impersonate or wildcard permissions. "+
 			"cluster-admin is granted only if named here.")
+	flag.StringVar(&providerNamespaces, "provider-namespaces", "",
+		"Comma-separated namespaces that offerings may name as their providerNamespace, where the operator reads goods "+
+			"sources (Secrets, ConfigMaps) and runs action Jobs as their ServiceAccounts. Each entry is a namespace name or "+
+			"a prefix ending in * (team-* allows every namespace whose name starts with team-). Default: any namespace "+
+			"except the operator's own.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address to serve net/http/pprof on (empty: disabled).")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 16,
 		"Workers per controller. A reconcile mostly waits on the API server, so more workers than cores pay off (docs/performance.md).")
@@ -72,6 +78,13 @@ func main() {
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
+
+	allowedProviderNamespaces, err := controllers.ParseProviderNamespaces(providerNamespaces)
+	if err != nil {
+		log.Error(err, "invalid --provider-namespaces: each entry is a namespace name or a prefix ending in * (team-*)",
+			"value", providerNamespaces)
+		os.Exit(1)
+	}
 
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -112,6 +125,7 @@ func main() {
 
 	if err := controllers.Setup(mgr, controllers.Options{
 		OperatorNamespace:       operatorNamespace(),
+		ProviderNamespaces:      allowedProviderNamespaces,
 		AllowedClusterRoles:     splitList(allowedRoles),
 		MaxConcurrentReconciles: concurrency,
 		Clock:                   clock.RealClock{},

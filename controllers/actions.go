@@ -149,6 +149,14 @@ func (r *RequestReconciler) runAction(ctx context.Context, cr *v1alpha1.Consumpt
 	}
 	s.status.Phase = v1alpha1.RequestProvisioning
 	providerNS := string(off.Spec.ProviderNamespace)
+	if why := r.Options.providerNamespaceRefusal(providerNS); why != "" {
+		// The offering is not Ready then, but the request may be reconciled before its agreement shows it.
+		msg := fmt.Sprintf("action %s of ServiceOffering %s is not run: %s; no Job or secret copy was created and the request waits",
+			item.Name, off.Name, why)
+		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonProviderNamespaceForbidden, msg)
+		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonProviderNamespaceForbidden, msg)
+		return ctrl.Result{}, nil
+	}
 	lbls := childLabels(cr, string(agr.Spec.Offering), item.Name)
 
 	// Secret parameters: read live from the consumer's namespace and copied to the provider namespace.

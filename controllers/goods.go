@@ -241,8 +241,15 @@ func (r *RequestReconciler) ensureCopies(ctx context.Context, cr *v1alpha1.Consu
 }
 
 // readSource reads a goods source live from the provider namespace: sources
-// are not cached, so that the operator does not cache every Secret of the cluster.
+// are not cached, so that the operator does not cache every Secret of the
+// cluster. A provider namespace the operator may not use (the offering is
+// not Ready then, but the request may be reconciled before its agreement
+// shows it) is not read at all.
 func (r *RequestReconciler) readSource(ctx context.Context, providerNS string, src v1alpha1.GoodsSource) (client.Object, deliveryProblem, error) {
+	if why := r.Options.providerNamespaceRefusal(providerNS); why != "" {
+		return nil, deliveryProblem{v1alpha1.ReasonProviderNamespaceForbidden,
+			fmt.Sprintf("goods source %s %s/%s is not read: %s; the request waits", src.Kind, providerNS, src.Name, why)}, nil
+	}
 	var obj client.Object
 	switch src.Kind {
 	case v1alpha1.GoodsSourceSecret:

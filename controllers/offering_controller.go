@@ -79,7 +79,10 @@ func (r *OfferingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 }
 
 // validate checks what the schema cannot: roles exist and are grantable,
-// the provider namespace and goods sources exist. It returns the Ready reason
+// the provider namespace is allowed (not the operator's own, and one of
+// --provider-namespaces if set), and it and the goods sources exist. The
+// provider namespace is checked only when the offering has goods or actions,
+// the only items that use it. It returns the Ready reason
 // and message, and whether to look again later (for objects not watched).
 func (r *OfferingReconciler) validate(ctx context.Context, off *v1alpha1.ServiceOffering) (reason, msg string, recheck bool, err error) {
 	for _, item := range off.Spec.Resources {
@@ -103,6 +106,11 @@ func (r *OfferingReconciler) validate(ctx context.Context, off *v1alpha1.Service
 	if ns := string(off.Spec.ProviderNamespace); ns != "" && ns == r.Options.OperatorNamespace {
 		return v1alpha1.ReasonProviderNamespaceForbidden,
 			fmt.Sprintf("provider namespace %s is the operator's own: goods would be read from it and action Jobs run with its ServiceAccounts; use a namespace of the provider's", ns), false, nil
+	}
+	if ns := string(off.Spec.ProviderNamespace); !providerNamespaceAllowed(r.Options.ProviderNamespaces, ns) {
+		return v1alpha1.ReasonProviderNamespaceForbidden,
+			notAllowedProviderNamespace(ns, r.Options.ProviderNamespaces) + ": goods are read and action Jobs run only in those. " +
+				"Use one of them (providerNamespace is immutable: create a new offering), or ask a cluster admin to add this one to the flag", false, nil
 	}
 	var ns corev1.Namespace
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Name: string(off.Spec.ProviderNamespace)}, &ns); err != nil {

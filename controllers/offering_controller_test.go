@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 )
@@ -144,4 +145,108 @@ func TestOperatorNamespaceIsNeverAProviderNamespace(t *testing.T) {
 	if err := admin.Create(testCtx, system); err == nil || !strings.Contains(err.Error(), "must not be a system namespace") {
 		t.Fatalf("an offering in kube-system: got %v, want a rejection", err)
 	}
+}
+
+// TestProviderNamespacesFlagRestrictsOfferings: the test manager runs with
+// --provider-namespaces=default,colo-provider,provider-* (providerNamespaces).
+// An offering with goods or actions whose provider namespace is outside the
+// list is not Ready (ProviderNamespaceForbidden, Stalled), and the message
+// names the namespace, the list and the flag; its agreement stays Pending and
+// a goods request under it gets nothing. Offerings in "default" (an exact
+// entry) and in a provider-N namespace (the pattern) are Ready. An offering
+// with only resources does not use its provider namespace and is not checked.
+func TestProviderNamespacesFlagRestrictsOfferings(t *testing.T) {
+	requireAPIServer(t)
+	outside := uniq("outside")
+	mustCreate(t, nsObj(outside))
+	secretValue := uniq("outside-secret-never-copied")
+	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "device-credentials", Namespace: outside},
+		Data: map[string][]byte{"password": []byte(secretValue)}})
+	offering := func(prefix, ns string) *v1alpha1.ServiceOffering {
+		return &v1alpha1.ServiceOffering{
+			ObjectMeta: metav1.ObjectMeta{Name: uniq(prefix)},
+			Spec: v1alpha1.ServiceOfferingSpec{
+				Provider: v1alpha1.Provider{Name: "Test"}, ProviderNamespace: v1alpha1.NamespaceName(ns),
+				Goods: []v1alpha1.GoodsItem{{Name: "kit", Acceptance: v1alpha1.AcceptanceImplicit,
+					Sources: []v1alpha1.GoodsSource{{Kind: v1alpha1.GoodsSourceSecret, Name: "device-credentials"}}}},
+				Actions: []v1alpha1.ActionItem{{Name: "support", Type: v1alpha1.ActionManual}},
+			},
+		}
+	}
+
+	refused := offering("outside-list", outside)
+	mustCreate(t, refused)
+	c := waitCondition(t, refused, v1alpha1.ConditionReady, metav1.ConditionFalse)
+	if c.Reason != v1alpha1.ReasonProviderNamespaceForbidden {
+		t.Errorf("Ready reason %s (%s), want %s", c.Reason, c.Message, v1alpha1.ReasonProviderNamespaceForbidden)
+	}
+	for _, want := range []string{"provider namespace " + outside + " ", "--provider-namespaces", "(" + strings.Join(providerNamespaces, ", ") + ")", "create a new offering"} {
+		if !strings.Contains(c.Message, want) {
+			t.Errorf("Ready message %q does not contain %q", c.Message, want)
+		}
+	}
+	if st := waitCondition(t, refused, v1alpha1.ConditionStalled, metav1.ConditionTrue); st.Reason != v1alpha1.ReasonProviderNamespaceForbidden {
+		t.Errorf("Stalled reason %s, want %s", st.Reason, v1alpha1.ReasonProviderNamespaceForbidden)
+	}
+
+	// Its agreement waits, and a goods request under it gets no copy of the source.
+	consumer := uniq("consumer")
+	mustCreate(t, nsObj(consumer))
+	agr := &v1alpha1.ServiceAgreement{
+		ObjectMeta: metav1.ObjectMeta{Name: "agreement", Namespace: consumer},
+		Spec: v1alpha1.ServiceAgreementSpec{
+			Offering:       v1alpha1.OfferingName(refused.Name),
+			Consumer:       v1alpha1.Consumer{Name: "C", Subjects: []v1alpha1.Subject{{Kind: v1alpha1.SubjectGroup, Name: "g"}}},
+			Entitlements:   v1alpha1.Entitlements{Goods: []v1alpha1.GoodsEntitlement{{Name: "kit"}}},
+			ApprovalPolicy: v1alpha1.ApprovalAutomatic,
+		},
+	}
+	mustCreate(t, agr)
+	if a := waitCondition(t, agr, v1alpha1.ConditionActive, metav1.ConditionFalse); a.Reason != v1alpha1.ReasonOfferingNotReady ||
+		!strings.Contains(a.Message, "--provider-namespaces") {
+		t.Errorf("agreement Active %s %q, want OfferingNotReady carrying the offering's message", a.Reason, a.Message)
+	}
+	cr := &v1alpha1.ConsumptionRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: "kit", Namespace: consumer},
+		Spec:       v1alpha1.ConsumptionRequestSpec{Agreement: "agreement", Goods: &v1alpha1.GoodsRequest{Name: "kit", Quantity: 1}},
+	}
+	mustCreate(t, cr)
+	if r := waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionFalse); r.Reason != v1alpha1.ReasonAgreementNotActive ||
+		cr.Status.Phase != v1alpha1.RequestPending {
+		t.Errorf("request Ready %s, phase %s; want AgreementNotActive, Pending", r.Reason, cr.Status.Phase)
+	}
+	var secrets corev1.SecretList
+	if err := admin.List(testCtx, &secrets, client.InNamespace(consumer)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secrets.Items {
+		if string(s.Data["password"]) == secretValue {
+			t.Errorf("the source in %s was copied to %s/%s", outside, consumer, s.Name)
+		}
+	}
+	if len(cr.Status.Delivered) != 0 || cr.Status.TransferredAt != nil {
+		t.Errorf("delivered %v, transferredAt %v; want nothing", cr.Status.Delivered, cr.Status.TransferredAt)
+	}
+
+	// Inside the list: a provider-N namespace (the pattern) and "default" (an exact entry).
+	inside := uniq("provider")
+	mustCreate(t, nsObj(inside))
+	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "device-credentials", Namespace: inside},
+		Data: map[string][]byte{"password": []byte("inside")}})
+	exact := offering("inside-exact", "default")
+	exact.Spec.Goods = nil // no source in default: the manual action alone uses the provider namespace
+	for _, off := range []*v1alpha1.ServiceOffering{offering("inside-pattern", inside), exact} {
+		mustCreate(t, off)
+		if c := waitCondition(t, off, v1alpha1.ConditionReady, metav1.ConditionTrue); c.Reason != v1alpha1.ReasonValid {
+			t.Errorf("%s in %s: Ready reason %s, want %s", off.Name, off.Spec.ProviderNamespace, c.Reason, v1alpha1.ReasonValid)
+		}
+	}
+
+	// Resources only: the provider namespace is not used, so not checked.
+	role := grantableRole(uniq("outside-role"))
+	mustCreate(t, role)
+	resourcesOnly := offeringWithRole(role.Name)
+	resourcesOnly.Spec.ProviderNamespace = v1alpha1.NamespaceName(outside)
+	mustCreate(t, resourcesOnly)
+	waitCondition(t, resourcesOnly, v1alpha1.ConditionReady, metav1.ConditionTrue)
 }

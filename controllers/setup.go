@@ -47,6 +47,11 @@ type Options struct {
 	// OperatorNamespace is the namespace the operator runs in; offerings may
 	// not use it as their provider namespace. Empty: not checked.
 	OperatorNamespace string
+	// ProviderNamespaces are the namespaces offerings may use as their
+	// provider namespace (--provider-namespaces): namespace names, or prefix
+	// patterns ending in "*" such as "team-*". Empty: any namespace (but the
+	// operator's own). Setup refuses a malformed entry (ParseProviderNamespaces).
+	ProviderNamespaces []string
 	// VerifyTimeout is how long a grant may wait for its SubjectAccessReviews
 	// to succeed before AccessVerified turns False. Defaults to 30 seconds.
 	VerifyTimeout time.Duration
@@ -159,6 +164,9 @@ func stripQuotaStatus(in any) (any, error) {
 // Setup registers the field indexes and the three controllers with mgr.
 func Setup(mgr ctrl.Manager, opts Options) error {
 	opts.defaults()
+	if err := validateProviderNamespaces(opts.ProviderNamespaces); err != nil {
+		return fmt.Errorf("provider namespaces: %w", err)
+	}
 	if err := setupIndexes(context.Background(), mgr); err != nil {
 		return err
 	}

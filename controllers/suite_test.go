@@ -58,6 +58,11 @@ const (
 	allowedPowerfulRole = "test-allowed-powerful"
 )
 
+// providerNamespaces is the test manager's --provider-namespaces: the
+// provider namespaces of the fixtures (uniq("provider"), "default") and of
+// config/samples (TestActionSamples).
+var providerNamespaces = []string{"default", "colo-provider", "provider-*"}
+
 // managerLogs holds every log line of the test manager, at every level.
 var managerLogs = &syncBuffer{}
 
@@ -218,6 +223,7 @@ func runSuite(m *testing.M) int {
 	if err := Setup(mgr, Options{
 		AllowedClusterRoles:     []string{allowedPowerfulRole},
 		OperatorNamespace:       operatorNamespace,
+		ProviderNamespaces:      providerNamespaces,
 		MaxConcurrentReconciles: 4,
 		Clock:                   testClock,
 		// The production default, so that roll-up batching is tested as it runs.

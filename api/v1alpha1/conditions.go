@@ -105,10 +105,14 @@ const (
 	// ReasonGoodsSourceNotFound: a goods source does not exist in the provider
 	// namespace. Create it or fix the name.
 	ReasonGoodsSourceNotFound = "GoodsSourceNotFound"
-	// ReasonProviderNamespaceForbidden: the offering's provider namespace is the
-	// operator's own: goods would be read from, and action Jobs run with the
-	// ServiceAccounts of, the namespace holding the operator's credentials.
-	// Use a namespace of the provider's.
+	// ReasonProviderNamespaceForbidden: the operator may not use the offering's
+	// provider namespace: it is the operator's own (which holds the operator's
+	// credentials), or it is not one of the namespaces the operator's
+	// --provider-namespaces flag allows. Goods would be read from it and action
+	// Jobs run with its ServiceAccounts. Use an allowed namespace of the
+	// provider's, or have a cluster admin allow it. On a request: the operator
+	// refused to read a goods source or start an action's Job there; nothing
+	// was read or created, and nothing delivered is removed. The request waits.
 	ReasonProviderNamespaceForbidden = "ProviderNamespaceForbidden"
 	// ReasonProviderNamespaceNotFound: the offering's provider namespace does not exist.
 	ReasonProviderNamespaceNotFound = "ProviderNamespaceNotFound"
@@ -238,9 +242,10 @@ const (
 	// adopted. The request waits until it is removed.
 	ReasonActionJobConflict = "ActionJobConflict"
 	// ReasonUnsafeParameterExpansion: the action's Job template puts a
-	// parameter, as $(NAME), into the script of a shell's -c, where a
-	// consumer's value would run as code. Nothing runs; the request waits
-	// until the provider fixes the offering.
+	// parameter, as $(NAME), into code a program parses from its command
+	// line (the script of a shell's -c, python -c, perl -e, an awk program),
+	// where a consumer's value would run as code. Nothing runs; the request
+	// waits until the provider fixes the offering.
 	ReasonUnsafeParameterExpansion = "UnsafeParameterExpansion"
 
 	// ReasonUnsupportedItemKind: this version of the operator does not fulfil this kind of item yet.

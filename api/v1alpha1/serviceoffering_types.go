@@ -21,7 +21,8 @@ type ServiceOfferingSpec struct {
 	// providerNamespace is the provider's own namespace: goods sources are read
 	// from it and automated service actions run in it. Immutable. Not a
 	// system namespace (kube-*, openshift-*); the operator also refuses its
-	// own namespace (reason ProviderNamespaceForbidden).
+	// own namespace and, when its --provider-namespaces flag is set, every
+	// namespace that flag does not allow (reason ProviderNamespaceForbidden).
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="providerNamespace is immutable"
 	// +kubebuilder:validation:XValidation:rule="!self.startsWith('kube-') && !self.startsWith('openshift-')",message="providerNamespace must not be a system namespace (kube-*, openshift-*): the operator would read its Secrets and run Jobs in it"

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -56,11 +57,25 @@ var (
 	k8sClient client.Client
 )
 
+// requireAPIServer skips a test that needs the API server when the tests run
+// with -short (unit tests only).
+func requireAPIServer(t *testing.T) {
+	t.Helper()
+	if k8sClient == nil {
+		t.Skip("needs the API server (envtest); skipped with -short")
+	}
+}
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
 func run(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		// Unit tests only: the tests that need the API server skip themselves (requireAPIServer).
+		return m.Run()
+	}
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		fmt.Fprintln(os.Stderr, "FAIL: KUBEBUILDER_ASSETS is not set. These tests run against a real API server (envtest);\n"+
 			"run them with `make test`, or: export KUBEBUILDER_ASSETS=$(hack/control-plane.sh) && go test ./api/...")
@@ -453,6 +468,7 @@ func decodeDocuments(t *testing.T, file string) []*unstructured.Unstructured {
 }
 
 func TestSamplesAreAccepted(t *testing.T) {
+	requireAPIServer(t)
 	ctx := testContext(t)
 	files := sampleFiles(t)
 	want := []string{
@@ -676,6 +692,7 @@ func TestSamplesTellOneStory(t *testing.T) {
 // Invalid objects
 
 func TestValidObjectsAreAccepted(t *testing.T) {
+	requireAPIServer(t)
 	for name, b := range map[string]builder{
 		"offering":             anOffering(),
 		"offering with goods":  anOffering().Goods("ha-device", v1alpha1.GoodsSource{Kind: "Secret", Name: "ha-device-credentials"}),
@@ -707,6 +724,7 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 }
 
 func TestInvalidObjectsAreRejected(t *testing.T) {
+	requireAPIServer(t)
 	const (
 		dnsLabel  = "must be a DNS label"
 		exactly1  = "exactly one of resource, goods or action must be set"
@@ -787,6 +805,7 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 // Updates (transition rules)
 
 func TestUpdates(t *testing.T) {
+	requireAPIServer(t)
 	const (
 		kindImmutable     = "the kind of item requested is immutable"
 		resourceImmutable = "spec.resource is immutable; create a new request"
@@ -850,6 +869,7 @@ func TestUpdates(t *testing.T) {
 // TestStatusSubresource checks that status is written only through /status
 // and spec only through the main resource.
 func TestStatusSubresource(t *testing.T) {
+	requireAPIServer(t)
 	cases := []struct {
 		name       string
 		base       builder
@@ -1034,6 +1054,7 @@ func TestCRDNamesAndColumns(t *testing.T) {
 // (the API server's date-time format is looser than Go's RFC 3339 parser)
 // would break every list of requests, so it is rejected.
 func TestConditionTimesMustParse(t *testing.T) {
+	requireAPIServer(t)
 	ctx := testContext(t)
 	u := aRequest().Name("times-" + strings.ToLower(strconv.FormatInt(time.Now().UnixNano(), 36))).Obj()
 	if err := k8sClient.Create(ctx, u); err != nil {
@@ -1080,6 +1101,7 @@ func TestConditionTimesMustParse(t *testing.T) {
 // window gets the documented defaults from the API server ("100" and 720h),
 // and the agreement's print columns show compliance and usage.
 func TestServiceLevelDefaults(t *testing.T) {
+	requireAPIServer(t)
 	u := anAgreement().Set("spec.serviceLevels.fulfilmentTime", "30s").Obj()
 	if err := k8sClient.Create(testContext(t), u, client.DryRunAll); err != nil {
 		t.Fatal(err)
@@ -1103,6 +1125,7 @@ func TestServiceLevelDefaults(t *testing.T) {
 // TestShortNamesAreUnique asks the API server which short names are taken:
 // ours must not shadow a built-in resource (as "sa" would ServiceAccount).
 func TestShortNamesAreUnique(t *testing.T) {
+	requireAPIServer(t)
 	dc, err := discovery.NewDiscoveryClientForConfig(restConfig)
 	if err != nil {
 		t.Fatal(err)

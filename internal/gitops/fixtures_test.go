@@ -321,6 +321,14 @@ func requestCaseList() []healthCase {
 			obj: req(v1alpha1.RequestProvisioning, autoApproved, granted,
 				cond(v1alpha1.ConditionAccessVerified, metav1.ConditionFalse, v1alpha1.ReasonAccessDenied, accessDenied, 1),
 				notReady(v1alpha1.ReasonAccessDenied, accessDenied))},
+		{name: "action UnsafeParameterExpansion", argo: argoDegraded, kstatus: ksFailed,
+			obj: waiting(v1alpha1.RequestProvisioning, v1alpha1.ReasonUnsafeParameterExpansion,
+				"action install of ServiceOffering colo is not run: $(RACK) is in the script of a shell's -c, where the kubelet would paste the consumer's value "+
+					"into the code before it is parsed; the request waits for the offering to be fixed")},
+		{name: "action ProviderNamespaceForbidden", argo: argoDegraded, kstatus: ksFailed,
+			obj: waiting(v1alpha1.RequestProvisioning, v1alpha1.ReasonProviderNamespaceForbidden,
+				"action install of ServiceOffering colo is not run: provider namespace colo-provider is not one of the namespaces the operator's "+
+					"--provider-namespaces flag allows (team-*); no Job or secret copy was created and the request waits")},
 		{name: "action UnsupportedItemKind", argo: argoDegraded, kstatus: ksFailed,
 			obj: waiting(v1alpha1.RequestProvisioning, v1alpha1.ReasonUnsupportedItemKind,
 				"this version of offering-operator does not fulfil Action items yet; the request stays approved and waits")},
@@ -430,7 +438,8 @@ func requestStalled(phase string, ready map[string]any) bool {
 	}
 	switch ready["reason"] {
 	case v1alpha1.ReasonAccessDenied, v1alpha1.ReasonCopyConflict, v1alpha1.ReasonSourceNotFound, v1alpha1.ReasonSourceNotAllowed,
-		v1alpha1.ReasonItemNotOffered, v1alpha1.ReasonUnsupportedItemKind:
+		v1alpha1.ReasonItemNotOffered, v1alpha1.ReasonUnsupportedItemKind, v1alpha1.ReasonUnsafeParameterExpansion,
+		v1alpha1.ReasonProviderNamespaceForbidden:
 		return ready["status"] == "False"
 	}
 	return false

@@ -18,6 +18,8 @@ local needsAttention = {
   SourceNotAllowed = true,    -- a goods source cannot be copied (ServiceAccount token Secret)
   ItemNotOffered = true,      -- the offering no longer has the requested item
   UnsupportedItemKind = true, -- this operator version does not fulfil the item kind
+  UnsafeParameterExpansion = true,   -- the action's Job template pastes a parameter into code
+  ProviderNamespaceForbidden = true, -- the operator may not use the offering's provider namespace
 }
 if obj.status == nil then
   return hs

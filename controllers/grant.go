@@ -143,7 +143,9 @@ func (r *RequestReconciler) ensureNamespace(ctx context.Context, cr *v1alpha1.Co
 	var ns corev1.Namespace
 	err = r.Get(ctx, types.NamespacedName{Name: name}, &ns)
 	if apierrors.IsNotFound(err) {
-		ns = corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: desiredLabels, Annotations: desiredAnn}}
+		ann := maps.Clone(desiredAnn)
+		ann[v1alpha1.AnnotationGrantMarker] = grantMarker(r.Options.grantKey, cr.UID, name)
+		ns = corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: desiredLabels, Annotations: ann}}
 		err = r.Create(ctx, &ns)
 		if err == nil {
 			return true, "", "", nil
@@ -167,6 +169,12 @@ func (r *RequestReconciler) ensureNamespace(ctx context.Context, cr *v1alpha1.Co
 	}
 	if !ns.DeletionTimestamp.IsZero() {
 		return false, fmt.Sprintf("namespace %s is being deleted; it is created again once it is gone", name), "", nil
+	}
+	// Labels can be written by anyone who may create namespaces: one the
+	// request has not recorded yet is taken only with the operator's marker.
+	if recorded := cr.Status.Grant != nil && cr.Status.Grant.Namespace == name; !recorded && !markedFor(r.Options.grantKey, &ns, cr.UID) {
+		return false, "", fmt.Sprintf("namespace %s has offering-operator's labels for this request but was not created by offering-operator "+
+			"(no valid %s annotation); it is never adopted: delete it or request another name", name, v1alpha1.AnnotationGrantMarker), nil
 	}
 	if subset(desiredLabels, ns.Labels) && subset(desiredAnn, ns.Annotations) {
 		return false, "", "", nil

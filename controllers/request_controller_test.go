@@ -377,6 +377,79 @@ func touch(t *testing.T, obj client.Object) {
 	}
 }
 
+// TestNamespaceWithForgedLabelsIsNeverAdopted: someone who may create
+// namespaces sees a request waiting for approval, creates its namespace first
+// with the operator's labels for that request and a RoleBinding of their own,
+// and waits for the grant. Without the operator's marker the namespace is
+// refused, and nothing is granted in it.
+func TestNamespaceWithForgedLabelsIsNeverAdopted(t *testing.T) {
+	f, cr := awaitingApproval(t, "forged")
+	forged := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: grantNamespaceName(cr, nil),
+		Labels: childLabels(cr, f.offering.Name, f.offering.Spec.Resources[0].Name),
+		Annotations: map[string]string{v1alpha1.AnnotationAgreement: cr.Namespace + "/" + string(cr.Spec.Agreement),
+			v1alpha1.AnnotationGrantMarker: "forged"}}}
+	mustCreate(t, forged)
+	planted := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "planted", Namespace: forged.Name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "someone-else"}}}
+	mustCreate(t, planted)
+	approveAsProvider(t, cr)
+	waitPhase(t, cr, v1alpha1.RequestFailed)
+	c := waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionFalse)
+	if c.Reason != v1alpha1.ReasonNamespaceConflict || !strings.Contains(c.Message, "never adopted") ||
+		!strings.Contains(c.Message, v1alpha1.AnnotationGrantMarker) {
+		t.Errorf("ready %s %q, want NamespaceConflict naming the marker", c.Reason, c.Message)
+	}
+	if cr.Status.Grant != nil && cr.Status.Grant.Namespace != "" {
+		t.Errorf("the forged namespace was recorded as granted: %+v", cr.Status.Grant)
+	}
+	var rbs rbacv1.RoleBindingList
+	if err := admin.List(testCtx, &rbs, client.InNamespace(forged.Name)); err != nil {
+		t.Fatal(err)
+	}
+	if len(rbs.Items) != 1 || rbs.Items[0].Name != "planted" {
+		t.Errorf("RoleBindings in the forged namespace: %v, want only the planted one", rbs.Items)
+	}
+}
+
+// awaitingApproval creates a resource request under manual approval and
+// waits until it waits for the approval: it has its UID, nothing is granted.
+func awaitingApproval(t *testing.T, name string) (*fixture, *v1alpha1.ConsumptionRequest) {
+	t.Helper()
+	f := newFixture(t, withManualApproval())
+	cr := f.resourceRequest(name)
+	mustCreate(t, cr)
+	waitPhase(t, cr, v1alpha1.RequestAwaitingApproval)
+	get(t, cr)
+	return f, cr
+}
+
+// testGrantKey is the key the test manager signs its namespaces with.
+func testGrantKey(t *testing.T) []byte {
+	t.Helper()
+	var sec corev1.Secret
+	if err := admin.Get(testCtx, client.ObjectKey{Namespace: operatorNamespace, Name: GrantKeySecret}, &sec); err != nil {
+		t.Fatal(err)
+	}
+	return sec.Data["key"]
+}
+
+// TestMarkedNamespaceIsAdopted: the namespace the operator created for a
+// request just before a crash (its marker is valid, the request has not
+// recorded it yet) is taken up again, and the grant completes in it.
+func TestMarkedNamespaceIsAdopted(t *testing.T) {
+	f, cr := awaitingApproval(t, "after-crash")
+	name := grantNamespaceName(cr, nil)
+	mustCreate(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name,
+		Labels:      childLabels(cr, f.offering.Name, f.offering.Spec.Resources[0].Name),
+		Annotations: map[string]string{v1alpha1.AnnotationGrantMarker: grantMarker(testGrantKey(t), cr.UID, name)}}})
+	approveAsProvider(t, cr)
+	waitPhase(t, cr, v1alpha1.RequestFulfilled)
+	if cr.Status.Grant == nil || cr.Status.Grant.Namespace != name || len(cr.Status.Grant.RoleBindings) == 0 {
+		t.Errorf("grant %+v, want namespace %s with its RoleBindings", cr.Status.Grant, name)
+	}
+}
+
 func TestExistingNamespaceIsNeverAdopted(t *testing.T) {
 	f := newFixture(t)
 	cr := f.resourceRequest("squatted")

@@ -47,6 +47,9 @@ type Options struct {
 	// OperatorNamespace is the namespace the operator runs in; offerings may
 	// not use it as their provider namespace. Empty: not checked.
 	OperatorNamespace string
+	// grantKey signs the namespaces the operator creates (grantMarker).
+	// Setup loads it from GrantKeySecret, or creates it.
+	grantKey []byte
 	// ProviderNamespaces are the namespaces offerings may use as their
 	// provider namespace (--provider-namespaces): namespace names, or prefix
 	// patterns ending in "*" such as "team-*". Empty: any namespace (but the
@@ -166,6 +169,13 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	opts.defaults()
 	if err := validateProviderNamespaces(opts.ProviderNamespaces); err != nil {
 		return fmt.Errorf("provider namespaces: %w", err)
+	}
+	if opts.grantKey == nil {
+		key, err := loadGrantKey(context.Background(), mgr.GetAPIReader(), mgr.GetClient(), grantKeyNamespace(opts.OperatorNamespace))
+		if err != nil {
+			return fmt.Errorf("grant marker key: %w", err)
+		}
+		opts.grantKey = key
 	}
 	if err := setupIndexes(context.Background(), mgr); err != nil {
 		return err

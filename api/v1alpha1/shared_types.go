@@ -66,6 +66,11 @@ const (
 	LabelGrantable = "service.offering.dev/grantable"
 	// AnnotationAgreement names the ServiceAgreement (namespace/name) an object was created under.
 	AnnotationAgreement = "service.offering.dev/agreement"
+	// AnnotationGrantMarker, on a namespace the operator created for a grant,
+	// proves that the operator created it: a keyed hash of the request's UID and
+	// the namespace's name that only the operator can compute. A namespace that
+	// has the operator's labels but not this marker is never adopted.
+	AnnotationGrantMarker = "service.offering.dev/grant-marker"
 	// AnnotationSource names the source (namespace/name) a goods copy was made from.
 	AnnotationSource = "service.offering.dev/source"
 	// AnnotationSourceResourceVersion is the resourceVersion of the source a goods copy was made from.

@@ -7,7 +7,9 @@ package bench
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"math"
 	"net/http"
@@ -479,7 +481,8 @@ func (e *env) steady(rate int, d time.Duration) []time.Duration {
 // children a grant has, for n grants, as the operator writes them: the same
 // six labels with values of the same length (managed-by names the baseline,
 // which keeps its objects out of the manager's caches), the namespace's
-// agreement annotation, and names of the same shape.
+// agreement annotation and a grant marker of the same length, and names of
+// the same shape.
 func (e *env) baseline(run string, n int) time.Duration {
 	ctx := context.Background()
 	subjects := []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "bench-team"}}
@@ -495,8 +498,11 @@ func (e *env) baseline(run string, n int) time.Duration {
 			v1alpha1.LabelOffering:         "bench",
 			v1alpha1.LabelItem:             "space",
 		}
+		// A value of the size of the operator's marker (43 characters of base64url).
+		marker := sha256.Sum256([]byte(lbl[v1alpha1.LabelRequestUID] + ns))
 		must(e.t, e.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: lbl,
-			Annotations: map[string]string{v1alpha1.AnnotationAgreement: e.ns + "/bench"}}}))
+			Annotations: map[string]string{v1alpha1.AnnotationAgreement: e.ns + "/bench",
+				v1alpha1.AnnotationGrantMarker: base64.RawURLEncoding.EncodeToString(marker[:])}}}))
 		for _, role := range []string{"bench-edit", "bench-view"} {
 			must(e.t, e.c.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("offering-%s-%06x", role, i), Namespace: ns, Labels: lbl},
 				RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}, Subjects: subjects}))

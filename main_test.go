@@ -1,11 +1,19 @@
 package main
 
 import (
+	"context"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestMalformedProviderNamespacesExit: a malformed --provider-namespaces stops
@@ -51,5 +59,61 @@ func TestMalformedProviderNamespacesExit(t *testing.T) {
 		if _, out := run(value); strings.Contains(out, "invalid --provider-namespaces") || !strings.Contains(out, "kubeconfig") {
 			t.Errorf("--provider-namespaces=%q refused, or the manager did not go on to load a kubeconfig; output:\n%s", value, out)
 		}
+	}
+}
+
+// TestKubeAPICompression: by default the manager asks the API server for no
+// gzip (the CPU it costs both sides outweighs the bytes it saves on a local
+// network, docs/performance.md); --kube-api-compression=true asks for it.
+// The child manager talks to a server that records each request's
+// Accept-Encoding and answers 503, so the manager stops at its first calls.
+func TestKubeAPICompression(t *testing.T) {
+	if args, ok := os.LookupEnv("MANAGER_ARGS"); ok {
+		// The child: run the manager itself.
+		os.Args = append([]string{"manager"}, strings.Fields(args)...)
+		main()
+		return
+	}
+	for _, tc := range []struct {
+		flag string
+		gzip bool
+	}{{"", false}, {"--kube-api-compression=true", true}} {
+		var mu sync.Mutex
+		var seen []string
+		// TLS, as an API server is: client-go gives a plain-HTTP config with no
+		// TLS options http.DefaultTransport, which ignores DisableCompression.
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = append(seen, r.Method+" "+r.URL.Path+" Accept-Encoding="+r.Header.Get("Accept-Encoding"))
+			mu.Unlock()
+			http.Error(w, "not an API server", http.StatusServiceUnavailable)
+		}))
+		kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+		ca := base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+		cfg := "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: " + srv.URL +
+			"\n    certificate-authority-data: " + ca + "\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n    token: t\ncurrent-context: c\n"
+		if err := os.WriteFile(kubeconfig, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestKubeAPICompression$")
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE=offering-operator-system",
+			"MANAGER_ARGS=--metrics-bind-address=0 --health-probe-bind-address=0 "+tc.flag)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		srv.Close()
+		if err == nil {
+			t.Fatalf("%q: the manager started against a server that answers 503; output:\n%s", tc.flag, out)
+		}
+		mu.Lock()
+		if len(seen) == 0 {
+			t.Errorf("%q: the manager sent no request; output:\n%s", tc.flag, out)
+		}
+		for _, s := range seen {
+			if strings.Contains(s, "gzip") != tc.gzip {
+				t.Errorf("%q: %s, want gzip asked for: %v", tc.flag, s, tc.gzip)
+			}
+		}
+		mu.Unlock()
 	}
 }

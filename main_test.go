@@ -16,24 +16,45 @@ import (
 	"time"
 )
 
+// managerArgs, in the environment of a child process of the test binary,
+// holds the arguments of the manager that child runs, one per line.
+const managerArgs = "MANAGER_ARGS"
+
+// runAsChild runs the manager with the arguments of managerArgs and reports
+// true when this process is such a child; the test then returns.
+func runAsChild() bool {
+	args, ok := os.LookupEnv(managerArgs)
+	if !ok {
+		return false
+	}
+	os.Args = append([]string{"manager"}, strings.Split(args, "\n")...)
+	main()
+	return true
+}
+
+// runManager runs the manager with args in a child process of the test
+// binary, re-entering test (which must call runAsChild first), with env
+// added to the environment. It returns the child's exit error and output.
+func runManager(ctx context.Context, test string, env []string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+test+"$")
+	cmd.Env = append(append(os.Environ(), env...), managerArgs+"="+strings.Join(args, "\n"))
+	return cmd.CombinedOutput()
+}
+
 // TestMalformedProviderNamespacesExit: a malformed --provider-namespaces stops
 // the manager at startup, with exit status 1 and an error naming the flag and
 // the entry, before it reads a kubeconfig or starts anything. A well-formed
 // value gets past the check (and then stops at the missing kubeconfig).
 func TestMalformedProviderNamespacesExit(t *testing.T) {
-	if value, ok := os.LookupEnv("MANAGER_PROVIDER_NAMESPACES"); ok {
-		// The child: run the manager itself.
-		os.Args = []string{"manager", "--provider-namespaces=" + value}
-		main()
+	if runAsChild() {
 		return
 	}
 	run := func(value string) (int, string) {
 		t.Helper()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestMalformedProviderNamespacesExit$")
 		// No kubeconfig and not in a cluster: a manager that got past the flag stops at GetConfigOrDie.
-		cmd.Env = append(os.Environ(), "MANAGER_PROVIDER_NAMESPACES="+value, "KUBECONFIG="+t.TempDir()+"/none",
-			"KUBERNETES_SERVICE_HOST=", "KUBERNETES_SERVICE_PORT=")
-		out, err := cmd.CombinedOutput()
+		out, err := runManager(context.Background(), "TestMalformedProviderNamespacesExit",
+			[]string{"KUBECONFIG=" + t.TempDir() + "/none", "KUBERNETES_SERVICE_HOST=", "KUBERNETES_SERVICE_PORT="},
+			"--provider-namespaces="+value)
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) {
 			t.Fatalf("--provider-namespaces=%q: %v, want an exit status; output:\n%s", value, err, out)
@@ -68,10 +89,7 @@ func TestMalformedProviderNamespacesExit(t *testing.T) {
 // The child manager talks to a server that records each request's
 // Accept-Encoding and answers 503, so the manager stops at its first calls.
 func TestKubeAPICompression(t *testing.T) {
-	if args, ok := os.LookupEnv("MANAGER_ARGS"); ok {
-		// The child: run the manager itself.
-		os.Args = append([]string{"manager"}, strings.Fields(args)...)
-		main()
+	if runAsChild() {
 		return
 	}
 	for _, tc := range []struct {
@@ -95,11 +113,13 @@ func TestKubeAPICompression(t *testing.T) {
 		if err := os.WriteFile(kubeconfig, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
+		args := []string{"--metrics-bind-address=0", "--health-probe-bind-address=0"}
+		if tc.flag != "" {
+			args = append(args, tc.flag)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestKubeAPICompression$")
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE=offering-operator-system",
-			"MANAGER_ARGS=--metrics-bind-address=0 --health-probe-bind-address=0 "+tc.flag)
-		out, err := cmd.CombinedOutput()
+		out, err := runManager(ctx, "TestKubeAPICompression",
+			[]string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=offering-operator-system"}, args...)
 		cancel()
 		srv.Close()
 		if err == nil {

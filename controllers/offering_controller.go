@@ -103,14 +103,8 @@ func (r *OfferingReconciler) validate(ctx context.Context, off *v1alpha1.Service
 	if len(off.Spec.Goods) == 0 && len(off.Spec.Actions) == 0 {
 		return v1alpha1.ReasonValid, "all referenced ClusterRoles exist and are grantable", false, nil
 	}
-	if ns := string(off.Spec.ProviderNamespace); ns != "" && ns == r.Options.OperatorNamespace {
-		return v1alpha1.ReasonProviderNamespaceForbidden,
-			fmt.Sprintf("provider namespace %s is the operator's own: goods would be read from it and action Jobs run with its ServiceAccounts; use a namespace of the provider's", ns), false, nil
-	}
-	if ns := string(off.Spec.ProviderNamespace); !providerNamespaceAllowed(r.Options.ProviderNamespaces, ns) {
-		return v1alpha1.ReasonProviderNamespaceForbidden,
-			notAllowedProviderNamespace(ns, r.Options.ProviderNamespaces) + ": goods are read and action Jobs run only in those. " +
-				"Use one of them (providerNamespace is immutable: create a new offering), or ask a cluster admin to add this one to the flag", false, nil
+	if why := r.Options.providerNamespaceRefusal(string(off.Spec.ProviderNamespace)); why != "" {
+		return v1alpha1.ReasonProviderNamespaceForbidden, why + " (providerNamespace is immutable: create a new offering)", false, nil
 	}
 	var ns corev1.Namespace
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Name: string(off.Spec.ProviderNamespace)}, &ns); err != nil {

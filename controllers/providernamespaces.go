@@ -92,18 +92,17 @@ func providerNamespaceAllowed(allowed []string, ns string) bool {
 }
 
 // providerNamespaceRefusal says why the operator may not read goods from, or
-// run action Jobs in, namespace ns; "" when it may.
+// run action Jobs in, namespace ns, and what to do instead; "" when it may.
+// The offering controller and the request controller give the same answer.
 func (o *Options) providerNamespaceRefusal(ns string) string {
 	if ns != "" && ns == o.OperatorNamespace {
-		return fmt.Sprintf("provider namespace %s is the operator's own", ns)
+		return fmt.Sprintf("provider namespace %s is the operator's own: goods would be read from it and action Jobs run "+
+			"with its ServiceAccounts; use a namespace of the provider's", ns)
 	}
 	if !providerNamespaceAllowed(o.ProviderNamespaces, ns) {
-		return notAllowedProviderNamespace(ns, o.ProviderNamespaces)
+		return fmt.Sprintf("provider namespace %s is not one of the namespaces the operator's --provider-namespaces flag allows (%s): "+
+			"goods are read and action Jobs run only in those; use one of them, or ask a cluster admin to add this one to the flag",
+			ns, strings.Join(o.ProviderNamespaces, ", "))
 	}
 	return ""
-}
-
-func notAllowedProviderNamespace(ns string, allowed []string) string {
-	return fmt.Sprintf("provider namespace %s is not one of the namespaces the operator's --provider-namespaces flag allows (%s)",
-		ns, strings.Join(allowed, ", "))
 }

@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+	"github.com/offering-operator/offering-operator/internal/apicalls"
 )
 
 // Sizes, overridable from the environment for quick runs.
@@ -621,19 +622,21 @@ func diffCalls(before, after map[string]float64) calls {
 		if d <= 0 {
 			continue
 		}
+		// k is "verb resource", with " code" after it when the call was refused (apiCalls).
 		f := strings.Fields(k)
+		write := apicalls.IsWrite(f[0])
 		switch {
-		case isWrite(k) && len(f) > 2:
+		case write && len(f) > 2:
 			c.refused += d
-			parts = append(parts, fmt.Sprintf("%s=%.0f", k, d))
-		case isWrite(k) && strings.HasSuffix(k, "reviews"):
+		case write && strings.HasSuffix(f[1], "reviews"):
 			c.reviews += d
-			parts = append(parts, fmt.Sprintf("%s=%.0f", k, d))
-		case isWrite(k):
+		case write:
 			c.writes += d
-			parts = append(parts, fmt.Sprintf("%s=%.0f", k, d))
-		case strings.HasPrefix(k, "get "):
+		case f[0] == "get":
 			c.gets += d
+		}
+		if write {
+			parts = append(parts, fmt.Sprintf("%s=%.0f", k, d))
 		}
 	}
 	sort.Strings(parts)

@@ -238,15 +238,6 @@ func apiCalls(fams map[string]*dto.MetricFamily) map[string]float64 {
 	return out
 }
 
-func isWrite(key string) bool {
-	verb := strings.SplitN(key, " ", 2)[0]
-	switch verb {
-	case "create", "update", "patch", "apply", "delete", "deletecollection":
-		return true
-	}
-	return false
-}
-
 func (m *manager) pprofURL(profile string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s", m.pprofPort, profile)
 }

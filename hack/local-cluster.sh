@@ -75,8 +75,14 @@ free_port() {
     echo "$p" | tee -a "$STATE/.taken"
     return
   fi
+  # Below the kernel's ephemeral range: a port there can be the local end of
+  # some outgoing connection, which a connect test does not see and which
+  # makes the listener's bind fail ("address already in use").
+  local lo=32768
+  read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  [ "$lo" -gt 11024 ] 2>/dev/null || lo=61024
   for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (lo - 10000)))
     if port_free "$p" && ! grep -qx "$p" "$STATE/.taken" 2>/dev/null; then
       echo "$p" | tee -a "$STATE/.taken"
       return

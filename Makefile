@@ -55,6 +55,11 @@ vet: ## go vet.
 lint: $(GOLANGCI_LINT) ## golangci-lint (config in .golangci.yml).
 	$(GOLANGCI_LINT) run ./...
 
+.PHONY: shellcheck
+shellcheck: ## shellcheck the scripts (hack/*.sh, .ci/run).
+	@command -v shellcheck >/dev/null || { echo "shellcheck: not installed (apt-get install shellcheck)"; exit 1; }
+	shellcheck hack/*.sh .ci/run
+
 .PHONY: control-plane
 control-plane: ## Provide etcd, kube-apiserver, kube-controller-manager and kubectl (built once, then cached).
 	@hack/control-plane.sh >/dev/null
@@ -85,7 +90,7 @@ bench: build control-plane ## Performance harness: local control plane, the mana
 		go test -tags bench ./test/bench/... -run TestBenchmark -count=1 -timeout 20m -v
 
 .PHONY: verify
-verify: generate manifests fmt lint ## Regenerate everything and fail when the tree is not clean.
+verify: generate manifests fmt lint shellcheck ## Regenerate everything, lint, and fail when the tree is not clean.
 	@if [ -n "$$(git status --porcelain)" ]; then \
 		echo "verify: generated files or formatting are out of date:"; git status --porcelain; git --no-pager diff --stat; exit 1; fi
 

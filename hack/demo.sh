@@ -272,9 +272,9 @@ story_actions() {
   kc -n team-payments wait --for=jsonpath='{.status.phase}'=Provisioning consumptionrequest/install-ha --timeout=60s >/dev/null || true
   kc -n colo-provider get jobs -l service.offering.dev/request-name=install-ha | sed 's/^/    /'
   echo "  (this control plane has no kubelet, so the Job's pod never runs and install-ha stays Provisioning)"
-  local done
-  done="$(kc -n team-payments get consumptionrequest/support-ticket -o jsonpath='{.status.conditions[?(@.type=="Fulfilled")].status}')"
-  if [ "$done" != True ]; then
+  local fulfilled
+  fulfilled="$(kc -n team-payments get consumptionrequest/support-ticket -o jsonpath='{.status.conditions[?(@.type=="Fulfilled")].status}')"
+  if [ "$fulfilled" != True ]; then
     kc -n team-payments wait --for=jsonpath='{.status.phase}'=Provisioning consumptionrequest/support-ticket --timeout=60s >/dev/null
     echo "  the provider marks the support ticket done through the status subresource:"
     echo "    kubectl patch consumptionrequest support-ticket -n team-payments --subresource=status --type=json -p '[{\"op\":\"add\",\"path\":\"/status/conditions/-\",\"value\":{\"type\":\"Fulfilled\",\"status\":\"True\",...}}]'"
@@ -287,8 +287,8 @@ story_actions() {
 
 story_service_levels() {
   say "Service levels: every request measured against the agreement's targets (approval 1h, fulfilment 30s, objective 99%)"
-  local compliance="" i
-  for i in $(seq 1 30); do
+  local compliance=""
+  for _ in $(seq 1 30); do
     compliance="$(kc -n team-payments get serviceagreement/acme-payments -o jsonpath='{.status.serviceLevels.compliance}')"
     [ -n "$compliance" ] && break
     sleep 1

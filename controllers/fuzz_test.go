@@ -469,6 +469,8 @@ func FuzzUnsafeExpansion(f *testing.F) {
 	f.Add("awk\x00-F\x00:\x00--\x00{ print \"$(RACK)\" }")
 	f.Add("node\x00--eval=$$(RACK)")
 	f.Add("env\x00-i\x00A=$(RACK)\x00php\x00-r")
+	f.Add("env\x00-S\x00sh -c 'echo $(RACK)'")
+	f.Add("env\x00-iu\x00X\x00--split-string=\"python3\" -c \\ $$(RACK)\x00$(RACK)")
 	params := []v1alpha1.ActionParameterSpec{{Name: "RACK"}}
 	f.Fuzz(func(t *testing.T, line string) {
 		argv := strings.Split(line, "\x00")

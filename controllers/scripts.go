@@ -96,7 +96,7 @@ func interpreterFor(prog string) (interpreter, bool) {
 // `nohup`, `nice`, `timeout`, `stdbuf`, `setsid`, `tini` and `dumb-init`.
 func inlineCode(argv []string) (code []string, in interpreter, ok bool) {
 	for len(argv) > 0 {
-		prog := path.Base(argv[0])
+		prog := path.Base(strings.Trim(argv[0], `'"`)) // quoted in env -S
 		if rest, wrapper := unwrap(prog, argv[1:]); wrapper {
 			argv = rest
 			continue
@@ -122,11 +122,7 @@ var wrappers = map[string]string{
 // is such a wrapper.
 func unwrap(prog string, args []string) ([]string, bool) {
 	if prog == "env" {
-		// env's own options and VAR=value assignments come before the program.
-		for len(args) > 0 && (strings.HasPrefix(args[0], "-") || strings.Contains(args[0], "=")) {
-			args = args[1:]
-		}
-		return args, true
+		return unwrapEnv(args), true
 	}
 	withValue, ok := wrappers[prog]
 	if !ok {
@@ -146,6 +142,91 @@ func unwrap(prog string, args []string) ([]string, bool) {
 		args = args[1:] // the duration
 	}
 	return args, true
+}
+
+// unwrapEnv returns the command line env runs. Its options and the
+// VAR=value assignments come before the program; the options -u (--unset)
+// and -C (--chdir) take a value, and -S (--split-string) a string that env
+// splits into arguments of their own (`env -S "sh -c 'echo hi'"`), which
+// are looked through like the rest of the line.
+func unwrapEnv(args []string) []string {
+	for len(args) > 0 {
+		a := args[0]
+		args = args[1:]
+		switch {
+		case a == "--":
+			for len(args) > 0 && strings.Contains(args[0], "=") {
+				args = args[1:]
+			}
+			return args
+		case strings.HasPrefix(a, "--"):
+			name, value, hasValue := strings.Cut(a[2:], "=")
+			if name == "unset" || name == "chdir" || name == "split-string" {
+				args = envOptionValue(name == "split-string", value, hasValue, args)
+			}
+		case len(a) > 1 && a[0] == '-':
+			// A cluster such as -iu NAME or -iS'sh -c ...': the first
+			// option that takes a value takes the rest of it, or the next
+			// argument.
+			if i := strings.IndexAny(a[1:], "uCS"); i >= 0 {
+				value := a[i+2:]
+				args = envOptionValue(a[i+1] == 'S', value, value != "", args)
+			}
+		case a == "-" || strings.Contains(a, "="):
+			// "-" is -i; VAR=value sets a variable.
+		default:
+			return append([]string{a}, args...)
+		}
+	}
+	return nil
+}
+
+// envOptionValue takes the value of an env option from the next argument
+// when the option did not carry it, and returns the arguments left; the
+// string of -S is split into arguments in their place.
+func envOptionValue(split bool, value string, carried bool, args []string) []string {
+	if !carried && len(args) > 0 {
+		value, args = args[0], args[1:]
+	}
+	if split {
+		return append(splitString(value), args...)
+	}
+	return args
+}
+
+// splitString splits s where env -S would: at blanks outside quotes and not
+// escaped by a backslash. The quotes and backslashes stay in the pieces, so
+// that each piece is a piece of s and expands exactly the $(NAME) it holds
+// there. inlineCode takes a program name out of its quotes; a quoted option
+// (sh '-c') is not recognised, a limit docs/security.md states.
+func splitString(s string) []string {
+	var out []string
+	start, quote := -1, byte(0)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if quote == 0 && strings.IndexByte(" \t\n\v\f\r", c) >= 0 {
+			if start >= 0 {
+				out = append(out, s[start:i])
+				start = -1
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+		switch {
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote == '"' && c == '\\', quote == 0 && c == '\\':
+			i++
+		case quote == 0 && (c == '\'' || c == '"'):
+			quote = c
+		}
+	}
+	if start >= 0 {
+		out = append(out, s[start:])
+	}
+	return out
 }
 
 // shellCode returns the script of a shell's -c: `sh -c SCRIPT`,

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -298,6 +299,19 @@ func TestRequestStalled(t *testing.T) {
 	}
 }
 
+func TestSplitString(t *testing.T) {
+	for in, want := range map[string][]string{
+		"":                        nil,
+		"  sh  -c\t'echo a b'  ":  {"sh", "-c", "'echo a b'"},
+		`a "b \" c" d\ e 'f"g' h`: {"a", `"b \" c"`, `d\ e`, `'f"g'`, "h"},
+		`unclosed 'x y`:           {"unclosed", "'x y"},
+	} {
+		if got := splitString(in); !slices.Equal(got, want) {
+			t.Errorf("splitString(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestUnsafeExpansion(t *testing.T) {
 	params := []v1alpha1.ActionParameterSpec{{Name: "RACK"}, {Name: "TOKEN", Secret: true}}
 	cases := []struct {
@@ -342,6 +356,15 @@ func TestUnsafeExpansion(t *testing.T) {
 		{"through timeout", []string{"timeout", "-s", "KILL", "30s", "sh", "-c", "echo $(RACK)"}, nil, "RACK"},
 		{"through tini and nice", []string{"tini", "--", "nice", "-n", "5", "bash", "-c", "echo $(RACK)"}, nil, "RACK"},
 		{"through nohup, value as argument", []string{"nohup", "/bin/installer", "$(RACK)"}, nil, ""},
+		{"env -u NAME before the shell", []string{"env", "-u", "HOME", "sh", "-c", "echo $(RACK)"}, nil, "RACK"},
+		{"env -C DIR before the shell", []string{"env", "-C", "/work", "bash", "-c", "run $(RACK)"}, nil, "RACK"},
+		{"env -S splits a shell line", []string{"/usr/bin/env", "-S", "sh -c 'echo $(RACK)'"}, nil, "RACK"},
+		{"env -S with the program quoted", []string{"env", "-S", `"/bin/sh" -e -c 'echo $(RACK)'`}, nil, "RACK"},
+		{"python through env --split-string=", []string{"env", "--split-string=python3 -c 'print(\"$(RACK)\")'"}, nil, "RACK"},
+		{"perl through an env -iS cluster", []string{"env", "-iSperl -e 'print q($(RACK))'"}, nil, "RACK"},
+		{"env -S, the shell reads the variable", []string{"env", "-S", `sh -c 'install "$RACK"'`}, nil, ""},
+		{"env -S, value as an argument", []string{"env", "-S", "/bin/installer --rack", "$(RACK)"}, nil, ""},
+		{"env -u takes the value, not a program", []string{"env", "-u", "sh", "/bin/installer", "-c", "$(RACK)"}, nil, ""},
 	}
 	fixes := map[string]string{"python": `os.environ["RACK"]`, "perl": `$ENV{RACK}`, "ruby": `ENV["RACK"]`,
 		"node": `process.env.RACK`, "php": `getenv("RACK")`, "awk": `ENVIRON["RACK"]`}

@@ -167,6 +167,27 @@ func (l *callLog) touching(ns string) []string {
 	return out
 }
 
+// wantUntouched fails t when a call reached the refused provider namespace
+// ns, or anything was written anywhere (nothing delivered is removed either).
+func (l *callLog) wantUntouched(t *testing.T, ns string) {
+	t.Helper()
+	if calls := l.touching(ns); len(calls) != 0 {
+		t.Errorf("calls in the refused provider namespace: %q", calls)
+	}
+	if writes := l.touching(""); len(writes) != 0 {
+		t.Errorf("writes: %q, want none", writes)
+	}
+}
+
+// offeringIn is an offering "colo" with provider namespace provider, and an
+// agreement "agreement" for it in namespace consumer.
+func offeringIn(provider, consumer string) (*v1alpha1.ServiceOffering, *v1alpha1.ServiceAgreement) {
+	return &v1alpha1.ServiceOffering{ObjectMeta: metav1.ObjectMeta{Name: "colo"},
+			Spec: v1alpha1.ServiceOfferingSpec{ProviderNamespace: v1alpha1.NamespaceName(provider)}},
+		&v1alpha1.ServiceAgreement{ObjectMeta: metav1.ObjectMeta{Name: "agreement", Namespace: consumer},
+			Spec: v1alpha1.ServiceAgreementSpec{Offering: "colo"}}
+}
+
 // recordingClient is a fake client holding objs that logs every call.
 func recordingClient(t *testing.T, objs ...client.Object) (client.WithWatch, *callLog) {
 	t.Helper()
@@ -232,12 +253,9 @@ func TestGoodsSourceNotReadOutsideProviderNamespaces(t *testing.T) {
 	allowed := []string{"colo-provider", "team-*"}
 	source := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "device-credentials", Namespace: provider},
 		Data: map[string][]byte{"password": []byte("s3cr3t")}}
-	off := &v1alpha1.ServiceOffering{ObjectMeta: metav1.ObjectMeta{Name: "colo"},
-		Spec: v1alpha1.ServiceOfferingSpec{ProviderNamespace: provider}}
+	off, agr := offeringIn(provider, consumer)
 	item := &v1alpha1.GoodsItem{Name: "ha-devices", Acceptance: v1alpha1.AcceptanceRequired,
 		Sources: []v1alpha1.GoodsSource{{Kind: v1alpha1.GoodsSourceSecret, Name: "device-credentials"}}}
-	agr := &v1alpha1.ServiceAgreement{ObjectMeta: metav1.ObjectMeta{Name: "agreement", Namespace: consumer},
-		Spec: v1alpha1.ServiceAgreementSpec{Offering: "colo"}}
 	newRequest := func() *v1alpha1.ConsumptionRequest {
 		return &v1alpha1.ConsumptionRequest{
 			ObjectMeta: metav1.ObjectMeta{Name: "ha", Namespace: consumer, UID: "uid-ha", Generation: 1},
@@ -255,12 +273,7 @@ func TestGoodsSourceNotReadOutsideProviderNamespaces(t *testing.T) {
 		if _, err := r.deliver(context.Background(), cr, agr, off, item, s); err != nil {
 			t.Fatal(err)
 		}
-		if calls := log.touching(provider); len(calls) != 0 {
-			t.Errorf("calls in the refused provider namespace: %q", calls)
-		}
-		if writes := log.touching(""); len(writes) != 0 {
-			t.Errorf("writes: %q, want none (nothing delivered is removed)", writes)
-		}
+		log.wantUntouched(t, provider)
 		return c, s
 	}
 
@@ -333,13 +346,10 @@ func TestActionNotStartedOutsideProviderNamespaces(t *testing.T) {
 	allowed := []string{"colo-provider", "team-*"}
 	token := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "install-token", Namespace: consumer},
 		Data: map[string][]byte{"token": []byte("t0ken")}}
-	off := &v1alpha1.ServiceOffering{ObjectMeta: metav1.ObjectMeta{Name: "colo"},
-		Spec: v1alpha1.ServiceOfferingSpec{ProviderNamespace: provider}}
+	off, agr := offeringIn(provider, consumer)
 	item := &v1alpha1.ActionItem{Name: "install", Type: v1alpha1.ActionAutomated,
 		Parameters: []v1alpha1.ActionParameterSpec{{Name: "RACK", Required: true}, {Name: "TOKEN", Secret: true}},
 		Job:        &v1alpha1.ActionJob{Image: "busybox:1.36", Command: []string{"sh", "-c", `install "$RACK"`}, ServiceAccountName: "installer"}}
-	agr := &v1alpha1.ServiceAgreement{ObjectMeta: metav1.ObjectMeta{Name: "agreement", Namespace: consumer},
-		Spec: v1alpha1.ServiceAgreementSpec{Offering: "colo"}}
 	cr := &v1alpha1.ConsumptionRequest{
 		ObjectMeta: metav1.ObjectMeta{Name: "install-a", Namespace: consumer, UID: "uid-install", Generation: 1},
 		Spec: v1alpha1.ConsumptionRequestSpec{Agreement: "agreement", Action: &v1alpha1.ActionRequest{
@@ -367,12 +377,7 @@ func TestActionNotStartedOutsideProviderNamespaces(t *testing.T) {
 	if res.RequeueAfter != 0 {
 		t.Errorf("requeue after %s: the refusal lasts as long as the flag and the offering, nothing to look at again", res.RequeueAfter)
 	}
-	if calls := log.touching(provider); len(calls) != 0 {
-		t.Errorf("calls in the refused provider namespace: %q", calls)
-	}
-	if writes := log.touching(""); len(writes) != 0 {
-		t.Errorf("writes: %q, want none", writes)
-	}
+	log.wantUntouched(t, provider)
 	if calls := log.touching(consumer); len(calls) != 0 {
 		t.Errorf("the consumer's secret parameter was read: %q", calls)
 	}

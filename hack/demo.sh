@@ -46,17 +46,8 @@ shown() {
   esac
 }
 
-free_port() {
-  local p
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-  die "no free port found"
-}
+# free_port: a port to listen on, chosen as the control plane's are.
+free_port() { "$CLUSTER" port; }
 
 # ---------------------------------------------------------------------------
 # Setting up: cluster, CRDs, personas, manager, samples.

@@ -8,6 +8,7 @@
 #   hack/local-cluster.sh up   STATE_DIR   start (idempotent: returns at once when already healthy)
 #   hack/local-cluster.sh down STATE_DIR   stop the processes and remove STATE_DIR
 #   hack/local-cluster.sh env  STATE_DIR   print `export KUBECONFIG=...` and `export PATH=...`
+#   hack/local-cluster.sh port             print a free port to listen on (hack/demo.sh's manager)
 #
 # Everything lives in STATE_DIR: certificates (openssl), the etcd data, the
 # admin kubeconfig (STATE_DIR/kubeconfig, user "admin" in group system:masters),
@@ -36,7 +37,7 @@ log() { echo "local-cluster: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-  echo "usage: $0 {up|down|env} STATE_DIR" >&2
+  echo "usage: $0 {up|down|env} STATE_DIR | $0 port" >&2
   exit 2
 }
 
@@ -67,28 +68,32 @@ port_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# free_port NAME: the port recorded for NAME when it is still free, otherwise a new free one.
-free_port() {
-  local name="$1" p
-  p="$(sed -n "s/^${name}=//p" "$STATE/ports" 2>/dev/null || true)"
-  if [ -n "$p" ] && port_free "$p" && ! grep -qx "$p" "$STATE/.taken" 2>/dev/null; then
-    echo "$p" | tee -a "$STATE/.taken"
-    return
-  fi
-  # Below the kernel's ephemeral range: a port there can be the local end of
-  # some outgoing connection, which a connect test does not see and which
-  # makes the listener's bind fail ("address already in use").
-  local lo=32768
+# random_port: a port nothing listens on and not yet taken in $STATE, below
+# the kernel's ephemeral range: a port there can be the local end of some
+# outgoing connection, which a connect test does not see and which makes the
+# listener's bind fail ("address already in use").
+random_port() {
+  local lo=32768 p
   read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
   [ "$lo" -gt 11024 ] 2>/dev/null || lo=61024
   for _ in $(seq 200); do
     p=$((10000 + RANDOM % (lo - 10000)))
-    if port_free "$p" && ! grep -qx "$p" "$STATE/.taken" 2>/dev/null; then
-      echo "$p" | tee -a "$STATE/.taken"
+    if port_free "$p" && ! grep -qx "$p" "${STATE:-/nonexistent}/.taken" 2>/dev/null; then
+      echo "$p"
       return
     fi
   done
   die "no free port found"
+}
+
+# free_port NAME: the port recorded for NAME when it is still free, otherwise a new free one.
+free_port() {
+  local name="$1" p
+  p="$(sed -n "s/^${name}=//p" "$STATE/ports" 2>/dev/null || true)"
+  if [ -z "$p" ] || ! port_free "$p" || grep -qx "$p" "$STATE/.taken" 2>/dev/null; then
+    p="$(random_port)" || exit 1
+  fi
+  echo "$p" | tee -a "$STATE/.taken"
 }
 
 ssl() { openssl "$@" >/dev/null 2>&1 || { openssl "$@"; die "openssl $1 failed"; }; }
@@ -354,7 +359,7 @@ cmd_env() {
   printf 'export PATH=%q:"$PATH"\n' "$BIN"
 }
 
-[ $# -eq 2 ] || usage
+[ $# -eq 2 ] || [ "$*" = port ] || usage
 case "$1" in
   up) STATE="$(abspath "$2")"; cmd_up ;;
   down)
@@ -362,5 +367,6 @@ case "$1" in
     cmd_down
     ;;
   env) [ -d "$2" ] || die "no cluster in $2"; STATE="$(cd "$2" && pwd)"; cmd_env ;;
+  port) random_port ;;
   *) usage ;;
 esac

@@ -56,7 +56,8 @@ Refuses (exit 3) when the agreement approves automatically, when the request alr
 has an Approved or Denied condition, or when it is not AwaitingApproval.`,
 		Example: `  # Acme approves Team Payments' request for a dedicated server
   kubectl offering approve dedicated-server-x7k2q -n team-payments --message "capacity confirmed"`,
-		Args: exactArgs("REQUEST"),
+		Args:              exactArgs("REQUEST"),
+		ValidArgsFunction: o.completeRequests,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDecision(cmd.Context(), o, do, args[0], approve)
 		},

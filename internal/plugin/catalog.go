@@ -3,10 +3,12 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
@@ -25,69 +27,115 @@ type CatalogEntry struct {
 	Phase       v1alpha1.AgreementPhase `json:"phase,omitempty"`
 }
 
-// Catalog is the output of `catalog -o json|yaml`.
+// Catalog is the output of `catalog -o json|yaml` (kind Catalog in OutputGroupVersion).
 type Catalog struct {
+	// Namespace is the namespace listed, or "" for every namespace (-A).
 	Namespace string         `json:"namespace"`
 	Items     []CatalogEntry `json:"items"`
 }
 
+type catalogOptions struct {
+	out           *outputFlags
+	allNamespaces bool
+	skeletonURL   string
+}
+
 func newCatalogCommand(o *options) *cobra.Command {
-	var output string
+	co := &catalogOptions{out: newOutputFlags(false, outputBackstage)}
 	cmd := &cobra.Command{
-		Use:   "catalog [-n NAMESPACE]",
+		Use:   "catalog [OFFERING...] [-n NAMESPACE | -A]",
 		Short: "List the offerings and items your agreements in a namespace entitle you to",
-		Long: `For every ServiceAgreement in the namespace: the offering, and per item it includes the
-kind, the name, the offering's description, the limit (maxGrants, maxQuantity or maxRuns),
-what is used (from the agreement's status.usage) and the agreement's phase.`,
+		Long: `For every ServiceAgreement in the namespace (every namespace with -A): the offering, and
+per item it includes the kind, the name, the offering's description, the limit
+(maxGrants, maxQuantity or maxRuns), what is used (from the agreement's status.usage)
+and the agreement's phase. Naming offerings lists only their agreements' items.
+
+-o backstage writes Backstage catalog entities for the offerings instead (a Component
+per offering, a Resource per item, and a Software Template per offering that writes a
+ConsumptionRequest into a GitOps repository); see docs/plugin.md.`,
 		Example: `  # What may Team Payments request?
   kubectl offering catalog -n team-payments
-  kubectl offering catalog -n team-payments -o json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(output); err != nil {
+  kubectl offering catalog -n team-payments -o json
+
+  # Every agreement's items, in every namespace, without headers
+  kubectl offering catalog -A --no-headers
+
+  # Backstage entities for every offering
+  kubectl offering catalog -o backstage > catalog-info.yaml`,
+		ValidArgsFunction: o.completeOfferings,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := co.out.validate(); err != nil {
 				return err
 			}
-			return runCatalog(cmd.Context(), o, output)
+			if co.out.format() == outputBackstage {
+				return runBackstage(cmd.Context(), o, co, args)
+			}
+			return runCatalog(cmd.Context(), o, co, args)
 		},
 	}
-	addOutputFlag(cmd, &output)
+	co.out.addFlags(cmd, true)
+	cmd.Flags().BoolVarP(&co.allNamespaces, "all-namespaces", "A", false, "List the agreements of every namespace.")
+	addBackstageFlags(cmd, co)
 	return cmd
 }
 
-func runCatalog(ctx context.Context, o *options, output string) error {
+func runCatalog(ctx context.Context, o *options, co *catalogOptions, offerings []string) error {
 	c, ns, err := o.connect()
 	if err != nil {
 		return err
 	}
-	cat, err := buildCatalog(ctx, c, ns)
+	if co.allNamespaces {
+		ns = ""
+	}
+	cat, err := buildCatalog(ctx, c, ns, offerings)
 	if err != nil {
 		return err
 	}
-	if output != "" {
-		return printStructured(o.streams.Out, output, cat)
+	if co.out.format() != "" {
+		return co.out.printView(o.streams.Out, "Catalog", cat)
 	}
 	if len(cat.Items) == 0 {
-		fmt.Fprintf(o.streams.ErrOut, "No agreements with entitlements found in namespace %s.\n", ns)
+		where := "namespace " + ns
+		if ns == "" {
+			where = "any namespace"
+		}
+		fmt.Fprintf(o.streams.ErrOut, "No agreements with entitlements found in %s.\n", where)
 		return nil
 	}
-	t := newTable(o.streams.Out, "AGREEMENT", "OFFERING", "KIND", "ITEM", "LIMIT", "USED", "PHASE", "DESCRIPTION")
+	t := newTable("AGREEMENT", "OFFERING", "KIND", "ITEM", "LIMIT", "USED", "PHASE", "DESCRIPTION")
 	for _, e := range cat.Items {
-		t.row(e.Agreement, e.Offering, kindFlag(e.Kind), e.Item, formatLimit(e.Limit), fmt.Sprint(e.Used), string(e.Phase), e.Description)
+		agr := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: e.Agreement}}
+		addRow(t, agr, e.Agreement, e.Offering, kindFlag(e.Kind), e.Item, formatLimit(e.Limit), fmt.Sprint(e.Used), string(e.Phase), e.Description)
 	}
-	return t.flush()
+	return co.out.printTable(o.streams.Out, t, co.allNamespaces)
 }
 
-func buildCatalog(ctx context.Context, c client.Client, ns string) (*Catalog, error) {
+// buildCatalog lists the items of the agreements in ns ("" for every
+// namespace), of the named offerings only when any are named.
+func buildCatalog(ctx context.Context, c client.Client, ns string, only []string) (*Catalog, error) {
 	var agrs v1alpha1.ServiceAgreementList
 	if err := c.List(ctx, &agrs, client.InNamespace(ns)); err != nil {
-		return nil, fmt.Errorf("listing ServiceAgreements in namespace %s: %w", ns, err)
+		where := "namespace " + ns
+		if ns == "" {
+			where = "any namespace"
+		}
+		return nil, fmt.Errorf("listing ServiceAgreements in %s: %w", where, err)
 	}
-	sort.Slice(agrs.Items, func(i, j int) bool { return agrs.Items[i].Name < agrs.Items[j].Name })
+	sort.Slice(agrs.Items, func(i, j int) bool {
+		a, b := agrs.Items[i], agrs.Items[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
 	offerings := map[string]*v1alpha1.ServiceOffering{}
 	cat := &Catalog{Namespace: ns, Items: []CatalogEntry{}}
 	for i := range agrs.Items {
 		agr := &agrs.Items[i]
 		name := string(agr.Spec.Offering)
+		if len(only) > 0 && !slices.Contains(only, name) {
+			continue
+		}
 		off, seen := offerings[name]
 		if !seen {
 			var err error

@@ -47,7 +47,8 @@ it is still AwaitingApproval). Exit 1 when the agreement or offering cannot be r
 
   # ... or could not help
   kubectl offering complete support-ticket -n team-payments --failed --message "OPS-1234: hardware out of support"`,
-		Args: exactArgs("REQUEST"),
+		Args:              exactArgs("REQUEST"),
+		ValidArgsFunction: o.completeRequests,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runComplete(cmd.Context(), o, co, cmd.Flags().Changed("reason"), args[0])
 		},

@@ -23,7 +23,8 @@ be changed afterwards.
 Refuses (exit 3) when the request is not a goods request or already has a decision.`,
 		Example: `  # Team Payments accepts the two HA devices
   kubectl offering accept ha-pair -n team-payments`,
-		Args: exactArgs("REQUEST"),
+		Args:              exactArgs("REQUEST"),
+		ValidArgsFunction: o.completeRequests,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runGoodsDecision(cmd.Context(), o, args[0], decision)
 		},

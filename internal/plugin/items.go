@@ -29,22 +29,33 @@ func entitlementsOf(agr *v1alpha1.ServiceAgreement) []entitlement {
 	return out
 }
 
+// offeringItem is one item of an offering, for the entities.
+type offeringItem struct {
+	kind        v1alpha1.ItemKind
+	name        string
+	description string
+}
+
+func itemsOf(off *v1alpha1.ServiceOffering) []offeringItem {
+	var items []offeringItem
+	for _, r := range off.Spec.Resources {
+		items = append(items, offeringItem{v1alpha1.ItemKindResource, string(r.Name), r.Description})
+	}
+	for _, g := range off.Spec.Goods {
+		items = append(items, offeringItem{v1alpha1.ItemKindGoods, string(g.Name), g.Description})
+	}
+	for _, a := range off.Spec.Actions {
+		items = append(items, offeringItem{v1alpha1.ItemKindAction, string(a.Name), a.Description})
+	}
+	return items
+}
+
 // offeredKinds returns the kinds under which an offering offers an item called name.
 func offeredKinds(off *v1alpha1.ServiceOffering, name string) []v1alpha1.ItemKind {
 	var kinds []v1alpha1.ItemKind
-	for _, r := range off.Spec.Resources {
-		if string(r.Name) == name {
-			kinds = append(kinds, v1alpha1.ItemKindResource)
-		}
-	}
-	for _, g := range off.Spec.Goods {
-		if string(g.Name) == name {
-			kinds = append(kinds, v1alpha1.ItemKindGoods)
-		}
-	}
-	for _, a := range off.Spec.Actions {
-		if string(a.Name) == name {
-			kinds = append(kinds, v1alpha1.ItemKindAction)
+	for _, it := range itemsOf(off) {
+		if it.name == name {
+			kinds = append(kinds, it.kind)
 		}
 	}
 	return kinds
@@ -55,24 +66,9 @@ func describe(off *v1alpha1.ServiceOffering, kind v1alpha1.ItemKind, name string
 	if off == nil {
 		return ""
 	}
-	switch kind {
-	case v1alpha1.ItemKindResource:
-		for _, r := range off.Spec.Resources {
-			if string(r.Name) == name {
-				return r.Description
-			}
-		}
-	case v1alpha1.ItemKindGoods:
-		for _, g := range off.Spec.Goods {
-			if string(g.Name) == name {
-				return g.Description
-			}
-		}
-	case v1alpha1.ItemKindAction:
-		for _, a := range off.Spec.Actions {
-			if string(a.Name) == name {
-				return a.Description
-			}
+	for _, it := range itemsOf(off) {
+		if it.kind == kind && it.name == name {
+			return it.description
 		}
 	}
 	return ""

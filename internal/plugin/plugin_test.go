@@ -2,6 +2,7 @@ package plugin_test
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -585,11 +586,14 @@ func TestReport(t *testing.T) {
 	if got := row(t, r.stdout, "2", "0", "1", "0", "1"); len(got) != 8 {
 		t.Errorf("requests by phase: %v", got)
 	}
-	if got := row(t, r.stdout, "rack-a", "resource"); strings.Join(got[1:], " ") !=
-		"resource rack-space Fulfilled Granted "+now.Add(-time.Minute).Format(time.RFC3339)+" "+now.Format(time.RFC3339)+" 1m12s breached:fulfilment" {
+	// The last column is kubectl's relative AGE.
+	if got := row(t, r.stdout, "rack-a", "resource"); strings.Join(got[1:len(got)-1], " ") !=
+		"resource rack-space Fulfilled Granted "+now.Add(-time.Minute).Format(time.RFC3339)+" "+now.Format(time.RFC3339)+" 1m12s breached:fulfilment" ||
+		!relativeAge.MatchString(got[len(got)-1]) {
 		t.Errorf("rack-a row: %v", got)
 	}
-	if got := row(t, r.stdout, "db"); strings.Join(got[1:], " ") != "resource dedicated-server AwaitingApproval AwaitingApproval - - - -" {
+	if got := row(t, r.stdout, "db"); strings.Join(got[1:len(got)-1], " ") != "resource dedicated-server AwaitingApproval AwaitingApproval - - - -" ||
+		!relativeAge.MatchString(got[len(got)-1]) {
 		t.Errorf("db row: %v", got)
 	}
 
@@ -616,6 +620,9 @@ func TestReport(t *testing.T) {
 	expectCode(t, r, plugin.ExitError)
 	contains(t, "stderr", r.stderr, "not found")
 }
+
+// relativeAge is kubectl's AGE of something created in the last minutes.
+var relativeAge = regexp.MustCompile(`^[0-9]+(s|m[0-9]*s?)$`)
 
 // managedBy reports whether manager manages field (as it appears in the managed fields' JSON, "" for any field).
 func managedBy(entries []metav1.ManagedFieldsEntry, manager, field string) bool {

@@ -59,10 +59,12 @@ type RequestRow struct {
 	ServiceLevel string `json:"serviceLevel,omitempty"`
 	// Breached lists the targets the request missed.
 	Breached []v1alpha1.ServiceLevelTarget `json:"breached,omitempty"`
+	// Created is when the request was created (the table's AGE).
+	Created metav1.Time `json:"created"`
 }
 
 func newReportCommand(o *options) *cobra.Command {
-	var output string
+	out := newOutputFlags(false)
 	cmd := &cobra.Command{
 		Use:   "report AGREEMENT [-n NAMESPACE]",
 		Short: "Report on a service relationship: an agreement, its usage, its service levels and its requests",
@@ -71,23 +73,25 @@ the number of requests by phase and the goods figures (from the agreement's stat
 section on service levels (the targets, compliance over the window against the objective,
 open and at-risk requests, and the most recent breaches: which request missed which target and
 by how much), and a table of the agreement's requests: item, phase, Ready reason, when approved
-and fulfilled, how long fulfilment took, and whether the request met its targets.`,
+and fulfilled, how long fulfilment took, whether the request met its targets, and its
+age.`,
 		Example: `  # How is the relationship between Acme Colocation and Team Payments going?
   kubectl offering report acme-payments -n team-payments
   kubectl offering report acme-payments -n team-payments -o yaml`,
-		Args: exactArgs("AGREEMENT"),
+		Args:              exactArgs("AGREEMENT"),
+		ValidArgsFunction: o.completeAgreements,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validateOutput(output); err != nil {
+			if err := out.validate(); err != nil {
 				return err
 			}
-			return runReport(cmd.Context(), o, args[0], output)
+			return runReport(cmd.Context(), o, args[0], out)
 		},
 	}
-	addOutputFlag(cmd, &output)
+	out.addFlags(cmd, false)
 	return cmd
 }
 
-func runReport(ctx context.Context, o *options, name, output string) error {
+func runReport(ctx context.Context, o *options, name string, out *outputFlags) error {
 	c, ns, err := o.connect()
 	if err != nil {
 		return err
@@ -96,8 +100,8 @@ func runReport(ctx context.Context, o *options, name, output string) error {
 	if err != nil {
 		return err
 	}
-	if output != "" {
-		return printStructured(o.streams.Out, output, r)
+	if out.format() != "" {
+		return out.printView(o.streams.Out, "Report", r)
 	}
 	return printReport(o.streams.Out, r)
 }
@@ -173,6 +177,7 @@ func buildReport(ctx context.Context, c client.Client, ns, name string) (*Report
 			ApprovedAt:         cr.Status.ApprovedAt,
 			FulfilledAt:        cr.Status.FulfilledAt,
 			FulfilmentDuration: cr.Status.FulfilmentDuration,
+			Created:            cr.CreationTimestamp,
 		}
 		if rc := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionReady); rc != nil {
 			row.ReadyReason = rc.Reason
@@ -197,46 +202,37 @@ func printReport(w io.Writer, r *Report) error {
 	if r.ValidFrom == nil && r.ValidUntil == nil {
 		validity = "unbounded"
 	}
-	head := newTable(w)
-	head.row("Agreement:", r.Namespace+"/"+r.Agreement)
-	head.row("Offering:", r.Offering)
-	head.row("Consumer:", r.Consumer)
-	head.row("Approval:", string(r.ApprovalPolicy))
-	head.row("Valid:", validity)
-	head.row("Suspended:", fmt.Sprint(r.Suspended))
-	head.row("Phase:", phase)
-	if err := head.flush(); err != nil {
+	if err := printFields(w, "",
+		[2]string{"Agreement", r.Namespace + "/" + r.Agreement},
+		[2]string{"Offering", r.Offering},
+		[2]string{"Consumer", r.Consumer},
+		[2]string{"Approval", string(r.ApprovalPolicy)},
+		[2]string{"Valid", validity},
+		[2]string{"Suspended", fmt.Sprint(r.Suspended)},
+		[2]string{"Phase", phase},
+	); err != nil {
 		return err
 	}
 
-	fmt.Fprintln(w, "\nConditions:")
-	if len(r.Conditions) == 0 {
-		fmt.Fprintln(w, "  none reported")
-	} else {
-		t := newTable(w, "  TYPE", "STATUS", "REASON", "MESSAGE")
-		for _, c := range r.Conditions {
-			t.row("  "+c.Type, string(c.Status), c.Reason, c.Message)
-		}
-		if err := t.flush(); err != nil {
-			return err
-		}
+	if err := printConditions(w, "\nConditions:", r.Conditions, false); err != nil {
+		return err
 	}
 
 	fmt.Fprintln(w, "\nUsage:")
-	t := newTable(w, "  KIND", "ITEM", "USED/LIMIT")
+	t := newTable("KIND", "ITEM", "USED/LIMIT")
 	for _, u := range r.Usage {
-		t.row("  "+kindFlag(u.Kind), u.Item, fmt.Sprintf("%d/%s", u.Used, formatLimit(u.Limit)))
+		addRow(t, nil, kindFlag(u.Kind), u.Item, fmt.Sprintf("%d/%s", u.Used, formatLimit(u.Limit)))
 	}
-	if err := t.flush(); err != nil {
+	if err := printIndented(w, "  ", t); err != nil {
 		return err
 	}
 
 	rc := r.RequestsBy
 	fmt.Fprintln(w, "\nRequests by phase:")
-	t = newTable(w, "  TOTAL", "PENDING", "AWAITING-APPROVAL", "PROVISIONING", "FULFILLED", "DENIED", "FAILED", "REVOKED")
-	t.row("  "+fmt.Sprint(rc.Total), fmt.Sprint(rc.Pending), fmt.Sprint(rc.AwaitingApproval), fmt.Sprint(rc.Provisioning),
+	t = newTable("TOTAL", "PENDING", "AWAITING-APPROVAL", "PROVISIONING", "FULFILLED", "DENIED", "FAILED", "REVOKED")
+	addRow(t, nil, fmt.Sprint(rc.Total), fmt.Sprint(rc.Pending), fmt.Sprint(rc.AwaitingApproval), fmt.Sprint(rc.Provisioning),
 		fmt.Sprint(rc.Fulfilled), fmt.Sprint(rc.Denied), fmt.Sprint(rc.Failed), fmt.Sprint(rc.Revoked))
-	if err := t.flush(); err != nil {
+	if err := printIndented(w, "  ", t); err != nil {
 		return err
 	}
 	if g := r.Goods; g.Delivered+g.Accepted+g.Returned > 0 {
@@ -247,17 +243,45 @@ func printReport(w io.Writer, r *Report) error {
 		return err
 	}
 
-	fmt.Fprintln(w, "\nRequests:")
-	if len(r.Requests) == 0 {
-		fmt.Fprintln(w, "  none")
+	t = newTable("NAME", "KIND", "ITEM", "PHASE", "READY-REASON", "APPROVED-AT", "FULFILLED-AT", "FULFILMENT", "SERVICE-LEVEL", "AGE")
+	for _, q := range r.Requests {
+		addRow(t, nil, q.Name, kindFlag(q.Kind), q.Item, string(q.Phase), q.ReadyReason,
+			formatTime(q.ApprovedAt), formatTime(q.FulfilledAt), formatDuration(q.FulfilmentDuration), serviceLevelCell(q), age(q.Created))
+	}
+	return printSection(w, "\nRequests:", "none", t)
+}
+
+// printConditions prints a heading and a table of conditions; withAge adds
+// when each last changed.
+func printConditions(w io.Writer, heading string, conds []metav1.Condition, withAge bool) error {
+	return printSection(w, heading, "none reported", conditionsTable(conds, withAge))
+}
+
+// printSection prints a heading and an indented table, or empty when the table has no rows.
+func printSection(w io.Writer, heading, empty string, t *metav1.Table) error {
+	fmt.Fprintln(w, heading)
+	if len(t.Rows) == 0 {
+		fmt.Fprintln(w, "  "+empty)
 		return nil
 	}
-	t = newTable(w, "  NAME", "KIND", "ITEM", "PHASE", "READY-REASON", "APPROVED-AT", "FULFILLED-AT", "FULFILMENT", "SERVICE-LEVEL")
-	for _, q := range r.Requests {
-		t.row("  "+q.Name, kindFlag(q.Kind), q.Item, string(q.Phase), q.ReadyReason,
-			formatTime(q.ApprovedAt), formatTime(q.FulfilledAt), formatDuration(q.FulfilmentDuration), serviceLevelCell(q))
+	return printIndented(w, "  ", t)
+}
+
+// conditionsTable is a table of conditions; withAge adds when each last changed.
+func conditionsTable(conds []metav1.Condition, withAge bool) *metav1.Table {
+	cols := []string{"TYPE", "STATUS", "REASON", "MESSAGE"}
+	if withAge {
+		cols = []string{"TYPE", "STATUS", "REASON", "AGE", "MESSAGE"}
 	}
-	return t.flush()
+	t := newTable(cols...)
+	for _, c := range conds {
+		if withAge {
+			addRow(t, nil, c.Type, string(c.Status), c.Reason, age(c.LastTransitionTime), c.Message)
+		} else {
+			addRow(t, nil, c.Type, string(c.Status), c.Reason, c.Message)
+		}
+	}
+	return t
 }
 
 // printServiceLevels prints the targets, the record over the window and the recent breaches.
@@ -268,33 +292,32 @@ func printServiceLevels(w io.Writer, r *Report) error {
 		fmt.Fprintln(w, "  no targets set (spec.serviceLevels)")
 		return nil
 	}
-	t := newTable(w)
-	t.row("  Targets:", fmt.Sprintf("approval %s, fulfilment %s, objective %s%%",
-		formatDuration(tg.ApprovalTime), formatDuration(tg.FulfilmentTime), orDash(tg.Objective)))
+	targets := [2]string{"Targets", fmt.Sprintf("approval %s, fulfilment %s, objective %s%%",
+		formatDuration(tg.ApprovalTime), formatDuration(tg.FulfilmentTime), orDash(tg.Objective))}
 	sl := r.ServiceLevels
 	if sl == nil {
-		t.row("  Record:", "not reported yet")
-		return t.flush()
+		return printFields(w, "  ", targets, [2]string{"Record", "not reported yet"})
 	}
-	t.row("  Window:", formatDuration(sl.Window))
-	t.row("  Compliance:", fmt.Sprintf("%s%% of %d measured (%d within target, %d breached); %d open, %d at risk",
-		orDash(sl.Compliance), sl.Measured, sl.WithinTarget, sl.Breached, sl.Open, sl.AtRisk))
-	if err := t.flush(); err != nil {
+	if err := printFields(w, "  ", targets,
+		[2]string{"Window", formatDuration(sl.Window)},
+		[2]string{"Compliance", fmt.Sprintf("%s%% of %d measured (%d within target, %d breached); %d open, %d at risk",
+			orDash(sl.Compliance), sl.Measured, sl.WithinTarget, sl.Breached, sl.Open, sl.AtRisk)},
+	); err != nil {
 		return err
 	}
 	if len(sl.RecentBreaches) == 0 {
 		return nil
 	}
 	fmt.Fprintln(w, "  Recent breaches:")
-	b := newTable(w, "    REQUEST", "ITEM", "TARGET", "LIMIT", "BREACHED-AT", "TOOK")
+	b := newTable("REQUEST", "ITEM", "TARGET", "LIMIT", "BREACHED-AT", "TOOK")
 	for _, x := range sl.RecentBreaches {
 		took := "still open"
 		if x.Took != nil {
 			took = formatDuration(x.Took)
 		}
-		b.row("    "+x.Request, x.Item, string(x.Target), formatDuration(&x.Limit), formatTime(&x.BreachedAt), took)
+		addRow(b, nil, x.Request, x.Item, string(x.Target), formatDuration(&x.Limit), formatTime(&x.BreachedAt), took)
 	}
-	return b.flush()
+	return printIndented(w, "    ", b)
 }
 
 // serviceLevelCell is a request's service level in a word: met, on-track,

@@ -8,9 +8,15 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
@@ -25,11 +31,19 @@ type requestOptions struct {
 	name          string
 	wait          bool
 	timeout       time.Duration
-	output        string
+	dryRun        string
+	out           *outputFlags
 }
 
+// The values of --dry-run, as kubectl takes them.
+const (
+	dryRunNone   = "none"
+	dryRunClient = "client"
+	dryRunServer = "server"
+)
+
 func newRequestCommand(o *options) *cobra.Command {
-	ro := &requestOptions{}
+	ro := &requestOptions{out: newOutputFlags(true)}
 	cmd := &cobra.Command{
 		Use:   "request ITEM --agreement AGREEMENT [flags]",
 		Short: "Request an item under an agreement (creates a ConsumptionRequest)",
@@ -41,7 +55,12 @@ agreement's offering when the name is unambiguous; otherwise give --kind. Withou
 With --wait the command waits (at most --timeout) until the request is Ready, is
 Delivered (goods waiting for your decision) or has ended (Denied, Failed, Rejected,
 Revoked), and reports the final phase and reason. A request that ended without being
-fulfilled exits 3; a timeout exits 1.`,
+fulfilled exits 3; a timeout exits 1.
+
+With --dry-run=client nothing is created: the request is printed (-o yaml gives a
+manifest to commit to a GitOps repository; without --name a name is generated, since
+a manifest needs one). With --dry-run=server the API server validates the request
+without storing it.`,
 		Example: `  # Rack space for Team Payments, waiting for the grant
   kubectl offering request rack-space --agreement acme-payments -n team-payments --wait
 
@@ -52,8 +71,12 @@ fulfilled exits 3; a timeout exits 1.`,
   kubectl offering request ha-device --agreement acme-payments -n team-payments --quantity 2 --name ha-pair
 
   # A service action with parameters
-  kubectl offering request installation --agreement acme-payments -n team-payments --param RACK=rack-a --param DEVICE=ha-device-1`,
-		Args: exactArgs("ITEM"),
+  kubectl offering request installation --agreement acme-payments -n team-payments --param RACK=rack-a --param DEVICE=ha-device-1
+
+  # A manifest for Git instead of an object in the cluster
+  kubectl offering request rack-space --agreement acme-payments -n team-payments --name rack-b --dry-run=client -o yaml`,
+		Args:              exactArgs("ITEM"),
+		ValidArgsFunction: o.completeItems,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRequest(cmd.Context(), o, ro, args[0], cmd.Flags().Changed("quantity"))
 		},
@@ -67,8 +90,14 @@ fulfilled exits 3; a timeout exits 1.`,
 	f.StringVar(&ro.name, "name", "", "The request's name (default: generated from the item)")
 	f.BoolVar(&ro.wait, "wait", false, "Wait until the request is Ready or has ended, and report its phase")
 	f.DurationVar(&ro.timeout, "timeout", 60*time.Second, "How long --wait waits")
-	addOutputFlag(cmd, &ro.output)
+	f.StringVar(&ro.dryRun, "dry-run", dryRunNone,
+		`"none", "client" (print the request, create nothing) or "server" (the API server validates it, stores nothing)`)
+	f.Lookup("dry-run").NoOptDefVal = dryRunClient
+	ro.out.addFlags(cmd, false)
 	_ = cmd.MarkFlagRequired("agreement")
+	_ = cmd.RegisterFlagCompletionFunc("agreement", o.completeAgreements)
+	_ = cmd.RegisterFlagCompletionFunc("kind", fixedCompletion("resource", "goods", "action"))
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", fixedCompletion(dryRunNone, dryRunClient, dryRunServer))
 	return cmd
 }
 
@@ -95,22 +124,29 @@ func runRequest(ctx context.Context, o *options, ro *requestOptions, item string
 	}
 
 	cr := newRequest(ns, ro, kind, item, params)
-	if err := c.Create(ctx, cr, client.FieldOwner(FieldManager)); err != nil {
+	if ro.dryRun == dryRunClient {
+		return ro.printDryRun(o, cr)
+	}
+	opts := []client.CreateOption{client.FieldOwner(FieldManager)}
+	if ro.dryRun == dryRunServer {
+		opts = append(opts, client.DryRunAll)
+	}
+	if err := c.Create(ctx, cr, opts...); err != nil {
 		return fmt.Errorf("creating the ConsumptionRequest: %w", err)
 	}
-	if ro.output == "" {
+	if ro.out.format() == "" {
 		fmt.Fprintln(o.streams.Out, cr.Name)
 	}
-	if !ro.wait {
-		if ro.output != "" {
-			return printStructured(o.streams.Out, ro.output, cr)
+	if !ro.wait || ro.dryRun == dryRunServer {
+		if ro.out.format() != "" {
+			return ro.out.printObject(o.streams.Out, cr)
 		}
 		return nil
 	}
-	final, waitErr := waitForRequest(ctx, c, client.ObjectKeyFromObject(cr), ro.timeout)
+	final, waitErr := o.waitForRequest(ctx, client.ObjectKeyFromObject(cr), ro.timeout)
 	if final != nil {
-		if ro.output != "" {
-			if err := printStructured(o.streams.Out, ro.output, final); err != nil {
+		if ro.out.format() != "" {
+			if err := ro.out.printObject(o.streams.Out, final); err != nil {
 				return err
 			}
 		} else {
@@ -127,10 +163,40 @@ func runRequest(ctx context.Context, o *options, ro *requestOptions, item string
 	return nil
 }
 
+// printDryRun prints the request that would be created, as a manifest: a
+// name (generated when --name is not given), no status, no server fields.
+func (ro *requestOptions) printDryRun(o *options, cr *v1alpha1.ConsumptionRequest) error {
+	if cr.Name == "" {
+		cr.Name = cr.GenerateName + utilrand.String(5)
+		cr.GenerateName = ""
+	}
+	if ro.out.format() == "" {
+		fmt.Fprintf(o.streams.Out, "consumptionrequest.%s/%s created (dry run)\n", v1alpha1.GroupVersion.Group, cr.Name)
+		return nil
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cr)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("ConsumptionRequest"))
+	unstructured.RemoveNestedField(u.Object, "status")
+	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+	return ro.out.printObject(o.streams.Out, u)
+}
+
 // validate checks the flags that need no cluster: it returns the --kind (or "") and the parameters.
 func (ro *requestOptions) validate() (v1alpha1.ItemKind, []v1alpha1.ParameterValue, error) {
-	if err := validateOutput(ro.output); err != nil {
+	if err := ro.out.validate(); err != nil {
 		return "", nil, err
+	}
+	switch ro.dryRun {
+	case dryRunNone, dryRunClient, dryRunServer:
+	default:
+		return "", nil, usageErrorf("--dry-run %q: use none, client or server", ro.dryRun)
+	}
+	if ro.wait && ro.dryRun != dryRunNone {
+		return "", nil, usageErrorf("--wait and --dry-run exclude each other: a dry run creates nothing to wait for")
 	}
 	var kind v1alpha1.ItemKind
 	if ro.kind != "" {
@@ -240,33 +306,60 @@ func inferKind(ctx context.Context, c client.Client, agr *v1alpha1.ServiceAgreem
 	return "", usageErrorf("%s offers %q as more than one kind (%s): give --kind", source, item, strings.Join(ks, ", "))
 }
 
-// waitForRequest polls the request until it is Ready, Delivered or has ended, or the timeout passes.
-func waitForRequest(ctx context.Context, c client.Client, key client.ObjectKey, timeout time.Duration) (*v1alpha1.ConsumptionRequest, error) {
-	var cr v1alpha1.ConsumptionRequest
-	deadline := time.Now().Add(timeout)
-	for {
-		if err := c.Get(ctx, key, &cr); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("request %s was deleted while waiting", key.Name)
-			}
-			return nil, err
-		}
-		if settled(&cr) {
-			return &cr, nil
-		}
-		if !time.Now().Before(deadline) {
-			msg := fmt.Sprintf("timed out after %s waiting for request %s to become Ready", timeout, key.Name)
-			if cr.Status.Phase != "" {
-				msg += fmt.Sprintf(" (phase %s)", cr.Status.Phase)
-			}
-			return &cr, errors.New(msg)
-		}
-		select {
-		case <-ctx.Done():
-			return &cr, ctx.Err()
-		case <-time.After(min(250*time.Millisecond, time.Until(deadline))):
-		}
+// waitForRequest watches the request (watch.UntilWithSync: a list, then a
+// watch that survives dropped connections and expired resource versions)
+// until it is Ready, Delivered or has ended, or the timeout passes. It returns
+// the last state seen.
+func (o *options) waitForRequest(ctx context.Context, key client.ObjectKey, timeout time.Duration) (*v1alpha1.ConsumptionRequest, error) {
+	wc, err := o.watchClient()
+	if err != nil {
+		return nil, err
 	}
+	sel := fields.OneTermEqualSelector("metadata.name", key.Name).String()
+	listOpts := func(opts metav1.ListOptions) *client.ListOptions {
+		opts.FieldSelector = sel
+		return &client.ListOptions{Namespace: key.Namespace, Raw: &opts}
+	}
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			var l v1alpha1.ConsumptionRequestList
+			return &l, wc.List(ctx, &l, listOpts(opts))
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			return wc.Watch(ctx, &v1alpha1.ConsumptionRequestList{}, listOpts(opts))
+		},
+	}
+	var last *v1alpha1.ConsumptionRequest
+	var deleted error
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err = watchtools.UntilWithSync(wctx, lw, &v1alpha1.ConsumptionRequest{}, nil, func(ev watch.Event) (bool, error) {
+		cr, ok := ev.Object.(*v1alpha1.ConsumptionRequest)
+		if !ok {
+			return false, nil
+		}
+		if ev.Type == watch.Deleted {
+			deleted = fmt.Errorf("request %s was deleted while waiting", key.Name)
+			return false, deleted
+		}
+		last = cr
+		return settled(cr), nil
+	})
+	switch {
+	case err == nil:
+		return last, nil
+	case deleted != nil:
+		return nil, deleted
+	case ctx.Err() != nil:
+		return last, ctx.Err()
+	case wctx.Err() != nil:
+		msg := fmt.Sprintf("timed out after %s waiting for request %s to become Ready", timeout, key.Name)
+		if last != nil && last.Status.Phase != "" {
+			msg += fmt.Sprintf(" (phase %s)", last.Status.Phase)
+		}
+		return last, errors.New(msg)
+	}
+	return last, err
 }
 
 // settled reports whether a request needs no more waiting: Ready, waiting for the consumer, or ended.

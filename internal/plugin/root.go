@@ -100,24 +100,33 @@ type options struct {
 // connect returns a controller-runtime client for the configured cluster and
 // the namespace the command works in: -n, or the kubeconfig context's, or "default".
 func (o *options) connect() (client.Client, string, error) {
-	cfg, err := o.flags.ToRESTConfig()
+	c, err := o.watchClient()
 	if err != nil {
 		return nil, "", err
-	}
-	cfg.UserAgent = "kubectl-offering"
-	s, err := Scheme()
-	if err != nil {
-		return nil, "", err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: s})
-	if err != nil {
-		return nil, "", fmt.Errorf("connecting to the cluster: %w", err)
 	}
 	ns, _, err := o.flags.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return nil, "", err
 	}
 	return c, ns, nil
+}
+
+// watchClient returns a client that can also watch, for --wait.
+func (o *options) watchClient() (client.WithWatch, error) {
+	cfg, err := o.flags.ToRESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.UserAgent = "kubectl-offering/" + Version()
+	s, err := Scheme()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: s})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the cluster: %w", err)
+	}
+	return c, nil
 }
 
 // NewRootCommand builds the kubectl-offering command tree writing to streams.
@@ -128,8 +137,11 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Short: "Work with offering-operator service offerings, agreements and requests",
 		Long: `kubectl offering covers the human steps of the offering-operator service relationship:
 see what your agreements entitle you to, request an item, approve or deny a request and
-complete a manual action (providers), accept or reject delivered goods (consumers), and
-report on an agreement.
+complete a manual action (providers), accept or reject delivered goods (consumers),
+report on an agreement, and explain where a request is and why (status).
+
+Shell completion: put kubectl_complete-offering (shipped beside the binary) on your
+PATH, and kubectl completes commands, agreements, requests, items and offerings.
 
 ` + exitCodesHelp,
 		SilenceErrors: true,
@@ -152,7 +164,10 @@ report on an agreement.
 		newGoodsCommand(o, v1alpha1.GoodsAccept),
 		newGoodsCommand(o, v1alpha1.GoodsReject),
 		newReportCommand(o),
+		newStatusCommand(o),
+		newVersionCommand(o),
 	)
+	_ = root.RegisterFlagCompletionFunc("namespace", o.completeNamespaces)
 	root.CompletionOptions.DisableDefaultCmd = true
 	for _, c := range root.Commands() {
 		c.Long = c.Short + "\n\n" + c.Long + "\n\n" + exitCodesHelp

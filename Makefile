@@ -100,6 +100,14 @@ verify: generate manifests fmt lint shellcheck ## Regenerate everything, lint, a
 build: ## Build the manager and the kubectl-offering plugin (static, as in the Dockerfile).
 	go build $(GO_BUILD_FLAGS) -o $(BIN_DIR)/manager .
 	go build $(GO_BUILD_FLAGS) -o $(BIN_DIR)/kubectl-offering ./cmd/kubectl-offering
+	cp cmd/kubectl-offering/kubectl_complete-offering $(BIN_DIR)/
+
+# VERSION is the release `make krew` builds the plugin's archives and krew manifest for.
+VERSION ?= v0.0.0-dev
+
+.PHONY: krew
+krew: ## The kubectl-offering release archives and krew manifest for VERSION, in dist/krew.
+	hack/krew.sh $(VERSION) dist/krew
 
 .PHONY: run
 run: manifests ## Run the manager against the current kubeconfig.

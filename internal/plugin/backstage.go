@@ -128,7 +128,7 @@ func backstageEntities(off *v1alpha1.ServiceOffering, skeletonURL string) []map[
 			"apiVersion": "backstage.io/v1alpha1",
 			"kind":       "Resource",
 			"metadata": map[string]any{
-				"name": entityName(off.Name, it.name), "title": it.name + " (" + kindFlag(it.kind) + ")", "description": it.description,
+				"name": entityName(off.Name, kindFlag(it.kind), it.name), "title": it.name + " (" + kindFlag(it.kind) + ")", "description": it.description,
 				"annotations": map[string]any{"service.offering.dev/offering": off.Name, "service.offering.dev/item": it.name},
 			},
 			"spec": map[string]any{

@@ -36,14 +36,19 @@ func (o *options) complete(cmd *cobra.Command, toComplete string, list lister) (
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveError
 	}
+	return withPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
+}
+
+// withPrefix returns the distinct names that start with prefix, sorted.
+func withPrefix(names []string, prefix string) []string {
 	out := make([]string, 0, len(names))
 	for _, n := range names {
-		if strings.HasPrefix(n, toComplete) && !slices.Contains(out, n) {
+		if strings.HasPrefix(n, prefix) && !slices.Contains(out, n) {
 			out = append(out, n)
 		}
 	}
 	sort.Strings(out)
-	return out, cobra.ShellCompDirectiveNoFileComp
+	return out
 }
 
 // lister lists the names to complete.
@@ -135,7 +140,7 @@ func (o *options) completeItems(cmd *cobra.Command, args []string, toComplete st
 
 // fixedCompletion completes a flag from a fixed list of values.
 func fixedCompletion(values ...string) cobra.CompletionFunc {
-	return func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return values, cobra.ShellCompDirectiveNoFileComp
+	return func(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		return withPrefix(values, toComplete), cobra.ShellCompDirectiveNoFileComp
 	}
 }

@@ -37,7 +37,7 @@ type offeringItem struct {
 }
 
 func itemsOf(off *v1alpha1.ServiceOffering) []offeringItem {
-	var items []offeringItem
+	items := make([]offeringItem, 0, len(off.Spec.Resources)+len(off.Spec.Goods)+len(off.Spec.Actions))
 	for _, r := range off.Spec.Resources {
 		items = append(items, offeringItem{v1alpha1.ItemKindResource, string(r.Name), r.Description})
 	}

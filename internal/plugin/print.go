@@ -55,9 +55,7 @@ func (f *outputFlags) addFlags(cmd *cobra.Command, table bool) {
 	formats := f.formats()
 	cmd.Flags().Lookup("output").Usage = fmt.Sprintf("Output format. One of: (%s). Default: a human-readable table.",
 		strings.Join(formats, ", "))
-	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return formats, cobra.ShellCompDirectiveNoFileComp
-	})
+	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletion(formats...))
 	if table {
 		cmd.Flags().BoolVar(&f.noHeaders, "no-headers", false, "Do not print the tables' headers.")
 	}

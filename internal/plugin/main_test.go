@@ -125,7 +125,11 @@ func kubectlOffering(t *testing.T, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	if kubeconfig != "" {
+	switch {
+	case kubeconfig != "" && len(args) > 0 && args[0] == "__complete":
+		// Shell completion: kubectl_complete-offering passes the command line after __complete.
+		args = append([]string{"__complete", "--kubeconfig", kubeconfig}, args[1:]...)
+	case kubeconfig != "":
 		// Global flags before the command, as `kubectl offering --kubeconfig K CMD` passes them.
 		args = append([]string{"--kubeconfig", kubeconfig}, args...)
 	}

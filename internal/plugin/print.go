@@ -103,7 +103,8 @@ func (f *outputFlags) printObject(w io.Writer, obj runtime.Object) error {
 }
 
 // printView prints a value that is not an API object (a catalog, a report,
-// a status) with the -o printer, as the kind in OutputGroupVersion.
+// a status; v is a pointer to it) with the -o printer, as the kind in
+// OutputGroupVersion.
 func (f *outputFlags) printView(w io.Writer, kind string, v any) error {
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(v)
 	if err != nil {

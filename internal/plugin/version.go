@@ -74,7 +74,7 @@ offering-operator's CRDs are installed).`,
 				}
 			}
 			if out.format() != "" {
-				return out.printView(o.streams.Out, "Version", v)
+				return out.printView(o.streams.Out, "Version", &v)
 			}
 			fields := [][2]string{{"Client Version", fmt.Sprintf("%s (%s, %s)", v.Client.Version, v.Client.GoVersion, v.Client.Platform)}}
 			if v.API != nil {

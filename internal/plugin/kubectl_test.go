@@ -251,3 +251,32 @@ func yamlDocuments(t *testing.T, s string) []map[string]any {
 		}
 	}
 }
+
+// TestRequestWaitDeleted: --wait watches the request, so a deletion while
+// waiting ends the wait at once with a clear error rather than at the timeout.
+func TestRequestWaitDeleted(t *testing.T) {
+	integration(t)
+	f := newFixture(t, v1alpha1.ApprovalAutomatic)
+	ctx := testContext(t)
+	done := make(chan error, 1)
+	go func() {
+		done <- func() error {
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				cr := &v1alpha1.ConsumptionRequest{}
+				if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "short-lived"}, cr); err == nil {
+					time.Sleep(time.Second) // while the plugin watches (a deletion before is caught by the first list)
+					return k8sClient.Delete(ctx, cr)
+				}
+			}
+			return errors.New("the request never appeared")
+		}()
+	}()
+	start := time.Now()
+	r := kubectlOffering(t, "request", "rack-space", "--agreement", f.agreement, "-n", f.ns, "--name", "short-lived", "--wait", "--timeout", "40s")
+	must(t, <-done)
+	expectCode(t, r, plugin.ExitError)
+	contains(t, "stderr", r.stderr, "request short-lived was deleted while waiting")
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("the wait took %s: it did not see the deletion", took)
+	}
+}

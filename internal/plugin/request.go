@@ -330,17 +330,24 @@ func (o *options) waitForRequest(ctx context.Context, key client.ObjectKey, time
 		},
 	}
 	var last *v1alpha1.ConsumptionRequest
-	var deleted error
+	errDeleted := fmt.Errorf("request %s was deleted while waiting", key.Name)
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, err = watchtools.UntilWithSync(wctx, lw, &v1alpha1.ConsumptionRequest{}, nil, func(ev watch.Event) (bool, error) {
+	// Once the first list is in, a request that is not there was deleted
+	// before the watch began: no event would ever report it.
+	gone := func(store cache.Store) (bool, error) {
+		if _, exists, err := store.GetByKey(key.String()); err != nil || exists {
+			return false, err
+		}
+		return false, errDeleted
+	}
+	_, err = watchtools.UntilWithSync(wctx, lw, &v1alpha1.ConsumptionRequest{}, gone, func(ev watch.Event) (bool, error) {
 		cr, ok := ev.Object.(*v1alpha1.ConsumptionRequest)
 		if !ok {
 			return false, nil
 		}
 		if ev.Type == watch.Deleted {
-			deleted = fmt.Errorf("request %s was deleted while waiting", key.Name)
-			return false, deleted
+			return false, errDeleted
 		}
 		last = cr
 		return settled(cr), nil
@@ -348,8 +355,8 @@ func (o *options) waitForRequest(ctx context.Context, key client.ObjectKey, time
 	switch {
 	case err == nil:
 		return last, nil
-	case deleted != nil:
-		return nil, deleted
+	case errors.Is(err, errDeleted):
+		return nil, err
 	case ctx.Err() != nil:
 		return last, ctx.Err()
 	case wctx.Err() != nil:

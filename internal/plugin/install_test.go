@@ -9,6 +9,8 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -131,7 +133,7 @@ func extract(t *testing.T, archive, dir string) {
 	tr := tar.NewReader(gz)
 	for {
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return
 		}
 		must(t, err)
@@ -177,7 +179,21 @@ func TestCatalogBackstage(t *testing.T) {
 			t.Errorf("resource %v depends on %v", field(res, "metadata", "name"), deps)
 		}
 	}
-	contains(t, "entities", r.stdout, "name: "+f.offering+"-goods-ha-device", "name: "+f.offering+"-resource-backup", "name: "+f.offering+"-action-backup", "type: offering-goods", "title: installation (action)")
+	var resources []string
+	for _, res := range byKind["Resource"] {
+		resources = append(resources, fmt.Sprint(field(res, "metadata", "name"), " ", field(res, "spec", "type"), " ", field(res, "metadata", "title")))
+	}
+	// An item's kind is part of its entity's name: backup is both a resource and an action.
+	if got, want := strings.Join(resources, "\n"), strings.Join([]string{
+		f.offering + "-resource-rack-space offering-resource rack-space (resource)",
+		f.offering + "-resource-dedicated-server offering-resource dedicated-server (resource)",
+		f.offering + "-resource-backup offering-resource backup (resource)",
+		f.offering + "-goods-ha-device offering-goods ha-device (goods)",
+		f.offering + "-action-installation offering-action installation (action)",
+		f.offering + "-action-backup offering-action backup (action)",
+	}, "\n"); got != want {
+		t.Errorf("resources:\n%s\nwant:\n%s", got, want)
+	}
 
 	// The Template offers the offering's items per kind and fetches the
 	// skeleton of the chosen kind; each skeleton, filled in as Backstage
@@ -186,7 +202,19 @@ func TestCatalogBackstage(t *testing.T) {
 	if field(tmpl, "apiVersion") != "scaffolder.backstage.io/v1beta3" || field(tmpl, "metadata", "name") != "request-"+f.offering {
 		t.Errorf("template: %v", tmpl["metadata"])
 	}
-	contains(t, "template", r.stdout, "- rack-space", "- dedicated-server", "- ha-device", "- installation")
+	params, _ := field(tmpl, "spec", "parameters").([]any)
+	if len(params) != 2 {
+		t.Fatalf("template parameters: %v", params)
+	}
+	oneOf, _ := field(params[0].(map[string]any), "dependencies", "kind", "oneOf").([]any)
+	var offered []string
+	for _, o := range oneOf {
+		props := o.(map[string]any)["properties"].(map[string]any)
+		offered = append(offered, fmt.Sprint(field(props, "kind", "enum"), field(props, "item", "enum"), props["quantity"] != nil))
+	}
+	if got := strings.Join(offered, " "); got != "[resource] [rack-space dedicated-server backup] false [goods] [ha-device] true [action] [installation backup] false" {
+		t.Errorf("the template offers %s", got)
+	}
 	steps, _ := field(tmpl, "spec", "steps").([]any)
 	if len(steps) != 2 {
 		t.Fatalf("template steps: %v", steps)

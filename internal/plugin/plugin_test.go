@@ -20,6 +20,7 @@ func TestHelp(t *testing.T) {
 	r := kubectlOffering(t, "--help")
 	expectCode(t, r, plugin.ExitOK)
 	contains(t, "--help", r.stdout, "kubectl offering", "catalog", "request", "approve", "deny", "accept", "reject", "report",
+		"status", "version", "kubectl_complete-offering",
 		"Exit codes:", "3  refused", "--namespace", "--kubeconfig", "--context", "--as ")
 	row(t, r.stdout, "complete", "Mark", "a", "manual", "service", "action")
 	r = kubectlOffering(t, "approve", "--help")
@@ -54,6 +55,13 @@ func TestUsageErrors(t *testing.T) {
 		{"complete", "a", "--reason", "not a reason"},
 		{"accept"},
 		{"report"},
+		{"report", "a", "-o", "name"}, // name is for API objects
+		{"status"},
+		{"status", "a", "b"},
+		{"version", "extra"},
+		{"request", "rack-space", "--agreement", "a", "--dry-run=sometimes"},
+		{"request", "rack-space", "--agreement", "a", "--dry-run=client", "--wait"},
+		{"request", "rack-space", "--agreement", "a", "-o", "wide"},
 	} {
 		r := kubectlOffering(t, args...)
 		expectCode(t, r, plugin.ExitUsage)

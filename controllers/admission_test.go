@@ -26,18 +26,18 @@ func TestAdmissionNeverOverGrantsOnStaleReads(t *testing.T) {
 	}
 	first, second := newReq("first"), newReq("second")
 
-	res, err := admit(testCtx, admin, admin, stale, first)
+	res, err := claimEntitlement(testCtx, admin, admin, stale, first)
 	if err != nil || !res.Admitted {
 		t.Fatalf("first claim: %+v %v", res, err)
 	}
-	res, err = admit(testCtx, admin, admin, stale, second)
+	res, err = claimEntitlement(testCtx, admin, admin, stale, second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Admitted || res.Used != 1 || res.Limit != 1 {
 		t.Fatalf("second claim on a stale read: %+v, want refused with 1 of 1 used", res)
 	}
-	res, err = admit(testCtx, admin, admin, stale, first)
+	res, err = claimEntitlement(testCtx, admin, admin, stale, first)
 	if err != nil || !res.Admitted {
 		t.Fatalf("re-admitting the holder: %+v %v", res, err)
 	}
@@ -50,7 +50,7 @@ func TestAdmissionNeverOverGrantsOnStaleReads(t *testing.T) {
 	if err := releaseAllocations(testCtx, admin, admin, stale, string(first.UID)); err != nil {
 		t.Fatal(err)
 	}
-	res, err = admit(testCtx, admin, admin, stale, second)
+	res, err = claimEntitlement(testCtx, admin, admin, stale, second)
 	if err != nil || !res.Admitted {
 		t.Fatalf("claim after release: %+v %v", res, err)
 	}

@@ -229,7 +229,7 @@ func TestFreshGrantReasksTheAuthorizer(t *testing.T) {
 			cr.Status.Conditions = []metav1.Condition{*prev}
 		}
 		s := newRequestState(cr, time.Now())
-		res, err := r.verifyAndReport(context.Background(), cr, agr, item, "granted", wrote, s)
+		res, err := setRequestStatus(s, r.verifyAccess(context.Background(), cr, agr, item, "granted", wrote, s))
 		if err != nil {
 			t.Fatal(err)
 		}

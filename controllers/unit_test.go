@@ -265,40 +265,6 @@ func TestStatusConditionsKeepOtherWriters(t *testing.T) {
 	}
 }
 
-func TestRequestStalled(t *testing.T) {
-	ready := func(status metav1.ConditionStatus, reason string) *metav1.Condition {
-		return &metav1.Condition{Type: v1alpha1.ConditionReady, Status: status, Reason: reason}
-	}
-	cases := []struct {
-		phase v1alpha1.RequestPhase
-		ready *metav1.Condition
-		want  bool
-	}{
-		{v1alpha1.RequestFulfilled, ready(metav1.ConditionTrue, v1alpha1.ReasonGranted), false},
-		{v1alpha1.RequestPending, ready(metav1.ConditionFalse, v1alpha1.ReasonAgreementNotActive), false},
-		{v1alpha1.RequestAwaitingApproval, ready(metav1.ConditionFalse, v1alpha1.ReasonAwaitingApproval), false},
-		{v1alpha1.RequestProvisioning, ready(metav1.ConditionFalse, v1alpha1.ReasonProvisioning), false},
-		{v1alpha1.RequestProvisioning, ready(metav1.ConditionFalse, v1alpha1.ReasonAccessDenied), true},
-		{v1alpha1.RequestProvisioning, ready(metav1.ConditionFalse, v1alpha1.ReasonSourceNotFound), true},
-		{v1alpha1.RequestDelivered, ready(metav1.ConditionFalse, v1alpha1.ReasonAwaitingAcceptance), false},
-		{v1alpha1.RequestDenied, ready(metav1.ConditionFalse, v1alpha1.ReasonEntitlementExhausted), true},
-		{v1alpha1.RequestFailed, ready(metav1.ConditionFalse, v1alpha1.ReasonActionFailed), true},
-		{v1alpha1.RequestRejected, ready(metav1.ConditionFalse, v1alpha1.ReasonRejectedByConsumer), false},
-		{v1alpha1.RequestRejected, ready(metav1.ConditionFalse, v1alpha1.ReasonAcceptanceDeadlinePassed), true},
-		{v1alpha1.RequestRevoked, ready(metav1.ConditionFalse, v1alpha1.ReasonRevoked), false},
-		{v1alpha1.RequestFailed, nil, false},
-	}
-	for _, tc := range cases {
-		reason := "<none>"
-		if tc.ready != nil {
-			reason = tc.ready.Reason
-		}
-		if got := requestStalled(tc.phase, tc.ready); got != tc.want {
-			t.Errorf("requestStalled(%s, %s) = %v, want %v", tc.phase, reason, got, tc.want)
-		}
-	}
-}
-
 func TestSplitString(t *testing.T) {
 	for in, want := range map[string][]string{
 		"":                        nil,

@@ -99,6 +99,18 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	return ctrl.Result{RequeueAfter: next}, nil
 }
 
+// writeStatus applies the status fields the agreement controller owns. The
+// allocations are the request controller's and are left out.
+func (r *AgreementReconciler) writeStatus(ctx context.Context, agr *v1alpha1.ServiceAgreement, status *v1alpha1.ServiceAgreementStatus) error {
+	current := agr.Status.DeepCopy()
+	current.Allocations = nil
+	status.Allocations = nil
+	if equality.Semantic.DeepEqual(current, status) {
+		return nil
+	}
+	return applyStatus(ctx, r.Client, agr, status)
+}
+
 // reconcileDelete reports the agreement Terminating while its requests still
 // hold grants (the request controller revokes them and then updates the
 // requests, which requeues this agreement), and then lets it go.

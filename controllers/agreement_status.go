@@ -1,11 +1,9 @@
 package controllers
 
 import (
-	"context"
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -94,16 +92,4 @@ func (c agreementConditions) setServiceLevelsMet(sl slRollup) {
 		return
 	}
 	c.set(v1alpha1.ConditionServiceLevelsMet, sl.status, sl.reason, sl.message)
-}
-
-// writeStatus applies the status fields the agreement controller owns. The
-// allocations are the request controller's and are left out.
-func (r *AgreementReconciler) writeStatus(ctx context.Context, agr *v1alpha1.ServiceAgreement, status *v1alpha1.ServiceAgreementStatus) error {
-	current := agr.Status.DeepCopy()
-	current.Allocations = nil
-	status.Allocations = nil
-	if equality.Semantic.DeepEqual(current, status) {
-		return nil
-	}
-	return applyStatus(ctx, r.Client, agr, status)
 }

@@ -424,9 +424,9 @@ func (r *RequestReconciler) followManual(cr *v1alpha1.ConsumptionRequest, s *req
 	c := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionFulfilled)
 	switch {
 	case c != nil && c.Status == metav1.ConditionTrue:
-		return r.finishAction(cr, s, true, v1alpha1.ReasonActionSucceeded, "a provider marked the action completed: "+c.Message, c.LastTransitionTime)
+		return r.finishAction(cr, s, actionSucceeded("a provider marked the action completed: "+c.Message), c.LastTransitionTime)
 	case c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.ReasonActionFailed:
-		return r.finishAction(cr, s, false, v1alpha1.ReasonActionFailed, "a provider marked the action failed: "+c.Message, c.LastTransitionTime)
+		return r.finishAction(cr, s, actionFailed(v1alpha1.ReasonActionFailed, "a provider marked the action failed: "+c.Message), c.LastTransitionTime)
 	}
 	return waitFor(v1alpha1.RequestProvisioning, v1alpha1.ReasonAwaitingProvider,
 		fmt.Sprintf("manual action %s waits for a provider: add the condition Fulfilled=True when done (or Fulfilled=False "+
@@ -449,11 +449,11 @@ func (r *RequestReconciler) followJob(ctx context.Context, cr *v1alpha1.Consumpt
 	case apierrors.IsNotFound(err) && run.CompletedAt != nil:
 		return stepOutcome{}
 	case apierrors.IsNotFound(err):
-		return r.finishAction(cr, s, false, v1alpha1.ReasonActionFailed, fmt.Sprintf("Job %s was deleted before it finished", run.Job), s.now)
+		return r.finishAction(cr, s, actionFailed(v1alpha1.ReasonActionFailed, fmt.Sprintf("Job %s was deleted before it finished", run.Job)), s.now)
 	case err != nil:
 		return errored(redact(err))
 	case !isOurs(&job, cr):
-		return r.finishAction(cr, s, false, v1alpha1.ReasonActionFailed, fmt.Sprintf("Job %s was replaced by one not created for this request", run.Job), s.now)
+		return r.finishAction(cr, s, actionFailed(v1alpha1.ReasonActionFailed, fmt.Sprintf("Job %s was replaced by one not created for this request", run.Job)), s.now)
 	}
 	run.Attempts = job.Status.Failed + job.Status.Succeeded + job.Status.Active
 	if o := r.jobOutcome(cr, s, &job); o.kind != proceed {
@@ -476,7 +476,7 @@ func (r *RequestReconciler) jobOutcome(cr *v1alpha1.ConsumptionRequest, s *reque
 		}
 		switch c.Type {
 		case batchv1.JobComplete:
-			return r.finishAction(cr, s, true, v1alpha1.ReasonActionSucceeded, jobMessage(job, c, "completed"), end)
+			return r.finishAction(cr, s, actionSucceeded(jobMessage(job, c, "completed")), end)
 		case batchv1.JobFailed:
 			reason := v1alpha1.ReasonActionFailed
 			if c.Reason == batchv1.JobReasonDeadlineExceeded {
@@ -485,7 +485,7 @@ func (r *RequestReconciler) jobOutcome(cr *v1alpha1.ConsumptionRequest, s *reque
 			if !c.LastTransitionTime.IsZero() {
 				end = c.LastTransitionTime
 			}
-			return r.finishAction(cr, s, false, reason, jobMessage(job, c, "failed"), end)
+			return r.finishAction(cr, s, actionFailed(reason, jobMessage(job, c, "failed")), end)
 		}
 	}
 	return stepOutcome{}
@@ -502,29 +502,40 @@ func jobMessage(job *batchv1.Job, c batchv1.JobCondition, what string) string {
 	return msg
 }
 
-// finishAction records the outcome of an action. A manual action's
-// Fulfilled is the provider's and is left as the provider wrote it.
-func (r *RequestReconciler) finishAction(cr *v1alpha1.ConsumptionRequest, s *requestState, ok bool, reason, msg string, at metav1.Time) stepOutcome {
-	msg = truncate(msg, 1024)
+// actionSucceeded: the action was performed.
+func actionSucceeded(msg string) stepOutcome {
+	return readyAs(v1alpha1.RequestFulfilled, v1alpha1.ReasonActionSucceeded, msg)
+}
+
+// actionFailed: the action ran and failed, for good; it keeps its entitlement used.
+func actionFailed(reason, msg string) stepOutcome {
+	return stall(v1alpha1.RequestFailed, reason, msg)
+}
+
+// finishAction records the outcome of an action: o is ready when it
+// succeeded, stalled when it failed. A manual action's Fulfilled is the
+// provider's and is left as the provider wrote it.
+func (r *RequestReconciler) finishAction(cr *v1alpha1.ConsumptionRequest, s *requestState, o stepOutcome, at metav1.Time) stepOutcome {
+	o.message = truncate(o.message, 1024)
 	run := s.status.Action
 	first := run.CompletedAt == nil
 	if first {
 		run.CompletedAt = &at
 	}
-	run.Message = msg
-	o := stall(v1alpha1.RequestFailed, reason, msg)
+	run.Message = o.message
+	ok := o.kind == ready
 	event := corev1.EventTypeWarning
 	if ok {
-		o, event = readyAs(v1alpha1.RequestFulfilled, reason, msg), corev1.EventTypeNormal
+		event = corev1.EventTypeNormal
 		recordFulfilment(cr, s)
 	}
 	if first {
-		r.Recorder.Eventf(cr, nil, event, reason, "Run", "%s", msg)
+		r.Recorder.Eventf(cr, nil, event, o.reason, "Run", "%s", o.message)
 	}
 	if run.Type == v1alpha1.ActionManual {
 		return o
 	}
-	return o.with(v1alpha1.ConditionFulfilled, boolStatus(ok), reason, msg)
+	return o.with(v1alpha1.ConditionFulfilled, boolStatus(ok), o.reason, o.message)
 }
 
 // countActions counts action requests by running, succeeded and failed.

@@ -8,7 +8,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 )
@@ -115,16 +114,4 @@ func (r *RequestReconciler) finishDenied(ctx context.Context, cr *v1alpha1.Consu
 		return errored(err)
 	}
 	return stall(v1alpha1.RequestDenied, reason, msg).with(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, reason, "the request was denied")
-}
-
-// releaseEntitlement gives the request's allocation back to its agreement.
-func (r *RequestReconciler) releaseEntitlement(ctx context.Context, cr *v1alpha1.ConsumptionRequest) error {
-	var agr v1alpha1.ServiceAgreement
-	if err := r.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: string(cr.Spec.Agreement)}, &agr); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if !hasAllocation(&agr, string(cr.UID)) {
-		return nil
-	}
-	return releaseAllocations(ctx, r.Client, r.APIReader, &agr, string(cr.UID))
 }

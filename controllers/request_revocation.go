@@ -54,6 +54,18 @@ func (r *RequestReconciler) reconcileDelete(ctx context.Context, cr *v1alpha1.Co
 	return ctrl.Result{}, nil
 }
 
+// releaseEntitlement gives the request's allocation back to its agreement.
+func (r *RequestReconciler) releaseEntitlement(ctx context.Context, cr *v1alpha1.ConsumptionRequest) error {
+	var agr v1alpha1.ServiceAgreement
+	if err := r.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: string(cr.Spec.Agreement)}, &agr); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !hasAllocation(&agr, string(cr.UID)) {
+		return nil
+	}
+	return releaseAllocations(ctx, r.Client, r.APIReader, &agr, string(cr.UID))
+}
+
 // revocationPolicy is what happens to a request's namespace when access is
 // revoked for good: the item's policy, Delete when it has none or the
 // offering cannot be read.

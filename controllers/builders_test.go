@@ -282,3 +282,29 @@ func assertNotLeaked(t *testing.T, secret, what string, v any) {
 		}
 	}
 }
+
+func setSuspended(t *testing.T, agr *v1alpha1.ServiceAgreement, v bool) {
+	t.Helper()
+	get(t, agr)
+	patch := client.MergeFrom(agr.DeepCopy())
+	agr.Spec.Suspended = v
+	if err := admin.Patch(testCtx, agr, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// touch changes an annotation so that controllers look at obj again.
+func touch(t *testing.T, obj client.Object) {
+	t.Helper()
+	get(t, obj)
+	patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
+	a := obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a["test/touched"] = time.Now().String()
+	obj.SetAnnotations(a)
+	if err := admin.Patch(testCtx, obj, patch); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,7 +1,11 @@
 package controllers
 
 import (
+	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 )
@@ -53,5 +57,40 @@ func TestAdmissionNeverOverGrantsOnStaleReads(t *testing.T) {
 	res, err = claimEntitlement(testCtx, admin, admin, stale, second)
 	if err != nil || !res.Admitted {
 		t.Fatalf("claim after release: %+v %v", res, err)
+	}
+}
+
+func TestComputeUsage(t *testing.T) {
+	agr := &v1alpha1.ServiceAgreement{
+		Spec: v1alpha1.ServiceAgreementSpec{Entitlements: v1alpha1.Entitlements{
+			Resources: []v1alpha1.ResourceEntitlement{{Name: "limited", MaxGrants: ptr.To[int32](2)}, {Name: "free"}},
+		}},
+		Status: v1alpha1.ServiceAgreementStatus{Allocations: []v1alpha1.Allocation{
+			{Request: "a", UID: "1", Kind: v1alpha1.ItemKindResource, Item: "limited", Quantity: 1},
+			{Request: "b", UID: "2", Kind: v1alpha1.ItemKindResource, Item: "limited", Quantity: 1},
+		}},
+	}
+	admitted := &metav1.Time{}
+	req := func(item string, phase v1alpha1.RequestPhase) v1alpha1.ConsumptionRequest {
+		return v1alpha1.ConsumptionRequest{
+			Spec:   v1alpha1.ConsumptionRequestSpec{Resource: &v1alpha1.ResourceRequest{Name: v1alpha1.ItemName(item)}},
+			Status: v1alpha1.ConsumptionRequestStatus{Phase: phase, AdmittedAt: admitted},
+		}
+	}
+	requests := []v1alpha1.ConsumptionRequest{
+		req("free", v1alpha1.RequestFulfilled), req("free", v1alpha1.RequestRevoked),
+		req("free", v1alpha1.RequestDenied), req("free", v1alpha1.RequestFailed),
+		{Spec: v1alpha1.ConsumptionRequestSpec{Resource: &v1alpha1.ResourceRequest{Name: "free"}}}, // not admitted
+	}
+	usage := computeUsage(agr, requests)
+	if len(usage) != 2 || usage[0].Used != 2 || *usage[0].Limit != 2 || usage[1].Used != 2 || usage[1].Limit != nil {
+		t.Fatalf("usage %+v", usage)
+	}
+	if ex := exhaustedItems(usage); len(ex) != 1 || !strings.Contains(ex[0], "limited (2 of 2)") {
+		t.Errorf("exhausted %v", ex)
+	}
+	counts := countRequests(requests)
+	if counts.Total != 5 || counts.Fulfilled != 1 || counts.Revoked != 1 || counts.Denied != 1 || counts.Failed != 1 || counts.Pending != 1 {
+		t.Errorf("counts %+v", counts)
 	}
 }

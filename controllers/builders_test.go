@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offering-operator/offering-operator/internal/testutil"
+
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -145,31 +147,11 @@ func mustCreate(t *testing.T, obj client.Object) {
 	}
 }
 
-// eventually polls fn until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-}
-
-// consistently checks fn keeps returning nil for the duration.
-func consistently(t *testing.T, d time.Duration, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if err := fn(); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// eventually and consistently wait for what a user would observe.
+var (
+	eventually   = testutil.Eventually
+	consistently = testutil.Consistently
+)
 
 func get(t *testing.T, obj client.Object) {
 	t.Helper()

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offering-operator/offering-operator/internal/testutil"
+
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -285,18 +287,7 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 	return w
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-}
+var eventually = testutil.Eventually
 
 // path is a course the operator takes with a world, from where a test put it
 // to an end state.

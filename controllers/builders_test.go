@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/offering-operator/offering-operator/internal/testutil"
-
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+	"github.com/offering-operator/offering-operator/internal/testutil"
 )
 
 var seq atomic.Int64
@@ -120,13 +119,7 @@ func grantableRole(name string) *rbacv1.ClusterRole {
 }
 
 func (f *fixture) resourceRequest(name string) *v1alpha1.ConsumptionRequest {
-	return &v1alpha1.ConsumptionRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns},
-		Spec: v1alpha1.ConsumptionRequestSpec{
-			Agreement: "agreement",
-			Resource:  &v1alpha1.ResourceRequest{Name: "space"},
-		},
-	}
+	return makeRequest(name, f.ns).resource("space").obj()
 }
 
 // grantedRequest creates a resource request under the fixture's agreement
@@ -290,3 +283,94 @@ func touch(t *testing.T, obj client.Object) {
 		t.Fatal(err)
 	}
 }
+
+// requestWrapper builds a ConsumptionRequest fluently, in the style of
+// Kueue's MakeWorkload(...).Obj(): makeRequest("r", ns).resource("space").obj().
+type requestWrapper struct{ v1alpha1.ConsumptionRequest }
+
+// makeRequest starts a request under the agreement named "agreement".
+func makeRequest(name, namespace string) *requestWrapper {
+	return &requestWrapper{v1alpha1.ConsumptionRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec:       v1alpha1.ConsumptionRequestSpec{Agreement: "agreement"},
+	}}
+}
+
+func (w *requestWrapper) resource(item string) *requestWrapper {
+	w.Spec.Resource = &v1alpha1.ResourceRequest{Name: v1alpha1.ItemName(item)}
+	return w
+}
+
+func (w *requestWrapper) goods(item string, qty int32) *requestWrapper {
+	w.Spec.Goods = &v1alpha1.GoodsRequest{Name: v1alpha1.ItemName(item), Quantity: qty}
+	return w
+}
+
+func (w *requestWrapper) decision(d v1alpha1.GoodsDecision) *requestWrapper {
+	w.Spec.Goods.Decision = d
+	return w
+}
+
+// action asks for an action item with plain parameters as name, value pairs.
+func (w *requestWrapper) action(item string, nameValues ...string) *requestWrapper {
+	w.Spec.Action = &v1alpha1.ActionRequest{Name: v1alpha1.ItemName(item)}
+	for i := 0; i+1 < len(nameValues); i += 2 {
+		w.Spec.Action.Parameters = append(w.Spec.Action.Parameters,
+			v1alpha1.ParameterValue{Name: v1alpha1.ParameterName(nameValues[i]), Value: nameValues[i+1]})
+	}
+	return w
+}
+
+func (w *requestWrapper) secretParameter(name, secret, key string) *requestWrapper {
+	w.Spec.Action.SecretParameters = append(w.Spec.Action.SecretParameters, v1alpha1.SecretParameterValue{
+		Name: v1alpha1.ParameterName(name), SecretKeyRef: v1alpha1.SecretKeySelector{Name: v1alpha1.ObjectName(secret), Key: key}})
+	return w
+}
+
+func (w *requestWrapper) phase(p v1alpha1.RequestPhase) *requestWrapper {
+	w.Status.Phase = p
+	return w
+}
+
+func (w *requestWrapper) actionRun(run *v1alpha1.ActionRun) *requestWrapper {
+	w.Status.Action = run
+	return w
+}
+
+func (w *requestWrapper) obj() *v1alpha1.ConsumptionRequest { return &w.ConsumptionRequest }
+
+// agreementWrapper builds a ServiceAgreement fluently: makeAgreement("a", ns,
+// offering).group("g").goodsEntitlement("kit").obj().
+type agreementWrapper struct{ v1alpha1.ServiceAgreement }
+
+// makeAgreement starts an agreement with automatic approval for the consumer "C".
+func makeAgreement(name, namespace, offering string) *agreementWrapper {
+	return &agreementWrapper{v1alpha1.ServiceAgreement{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec: v1alpha1.ServiceAgreementSpec{Offering: v1alpha1.OfferingName(offering), Consumer: v1alpha1.Consumer{Name: "C"},
+			ApprovalPolicy: v1alpha1.ApprovalAutomatic},
+	}}
+}
+
+func (w *agreementWrapper) group(name string) *agreementWrapper {
+	w.Spec.Consumer.Subjects = append(w.Spec.Consumer.Subjects, v1alpha1.Subject{Kind: v1alpha1.SubjectGroup, Name: name})
+	return w
+}
+
+func (w *agreementWrapper) resourceEntitlement(item string) *agreementWrapper {
+	w.Spec.Entitlements.Resources = append(w.Spec.Entitlements.Resources, v1alpha1.ResourceEntitlement{Name: v1alpha1.ItemName(item)})
+	return w
+}
+
+func (w *agreementWrapper) goodsEntitlement(item string) *agreementWrapper {
+	w.Spec.Entitlements.Goods = append(w.Spec.Entitlements.Goods, v1alpha1.GoodsEntitlement{Name: v1alpha1.ItemName(item)})
+	return w
+}
+
+// approval sets the approval policy ("" leaves it to the API's default).
+func (w *agreementWrapper) approval(p v1alpha1.ApprovalPolicy) *agreementWrapper {
+	w.Spec.ApprovalPolicy = p
+	return w
+}
+
+func (w *agreementWrapper) obj() *v1alpha1.ServiceAgreement { return &w.ServiceAgreement }

@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/offering-operator/offering-operator/internal/testutil"
-
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -42,6 +40,7 @@ import (
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 	"github.com/offering-operator/offering-operator/controllers"
+	"github.com/offering-operator/offering-operator/internal/testutil"
 )
 
 var (

@@ -14,9 +14,9 @@ import (
 )
 
 // requestsUnder lists, from the cache, the requests that name agr. The items
-// share their maps and slices with the cache, which is not copied (an
-// agreement with 10,000 requests would otherwise copy them all at each
-// roll-up): callers only read them.
+// share their maps and slices with the cache, which is not copied (a busy
+// agreement would otherwise copy all its requests at each roll-up): callers
+// only read them.
 func requestsUnder(ctx context.Context, c client.Reader, agr *v1alpha1.ServiceAgreement) ([]v1alpha1.ConsumptionRequest, error) {
 	var list v1alpha1.ConsumptionRequestList
 	if err := c.List(ctx, &list, client.InNamespace(agr.Namespace), client.MatchingFields{indexRequestAgreement: agr.Name}, client.UnsafeDisableDeepCopy); err != nil {

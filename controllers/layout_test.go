@@ -17,19 +17,9 @@ const maxFunctionLines = 60
 // controllers (tests aside, whose tables are long by nature) is longer than
 // maxFunctionLines, counted from its signature to its closing brace.
 func TestNoFunctionIsLongerThanAScreen(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+	fset, files := packageSources(t)
+	for _, f := range files {
+		name := filepath.Base(fset.Position(f.Package).Filename)
 		for _, d := range f.Decls {
 			fn, ok := d.(*ast.FuncDecl)
 			if !ok || fn.Body == nil {
@@ -40,4 +30,26 @@ func TestNoFunctionIsLongerThanAScreen(t *testing.T) {
 			}
 		}
 	}
+}
+
+// packageSources parses the package's code, tests aside.
+func packageSources(t *testing.T) (*token.FileSet, []*ast.File) {
+	t.Helper()
+	names, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	var files []*ast.File
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	return fset, files
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 	"sync"
 	"time"
 
@@ -303,21 +304,15 @@ func (r *RequestReconciler) writeRoleBindings(ctx context.Context, desired []*rb
 }
 
 func (r *RequestReconciler) ensureQuota(ctx context.Context, item *v1alpha1.ResourceItem, ns string, lbls map[string]string) (bool, error) {
-	desired := &corev1.ResourceQuota{
-		ObjectMeta: metav1.ObjectMeta{Name: quotaName, Namespace: ns, Labels: lbls},
-		Spec:       corev1.ResourceQuotaSpec{Hard: item.Quota},
-	}
-	return ensureOptional(ctx, r, len(item.Quota) > 0, desired, func() *corev1.ResourceQuota { return &corev1.ResourceQuota{} },
-		func(o *corev1.ResourceQuota) any { return o.Spec }, func(dst, src *corev1.ResourceQuota) { dst.Spec = src.Spec })
+	desired := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: quotaName, Namespace: ns, Labels: lbls},
+		Spec: corev1.ResourceQuotaSpec{Hard: item.Quota}}
+	return ensureOptional(ctx, r, len(item.Quota) > 0, desired, func(o *corev1.ResourceQuota) *corev1.ResourceQuotaSpec { return &o.Spec })
 }
 
 func (r *RequestReconciler) ensureLimitRange(ctx context.Context, item *v1alpha1.ResourceItem, ns string, lbls map[string]string) (bool, error) {
-	desired := &corev1.LimitRange{
-		ObjectMeta: metav1.ObjectMeta{Name: limitRangeName, Namespace: ns, Labels: lbls},
-		Spec:       corev1.LimitRangeSpec{Limits: item.Limits},
-	}
-	return ensureOptional(ctx, r, len(item.Limits) > 0, desired, func() *corev1.LimitRange { return &corev1.LimitRange{} },
-		func(o *corev1.LimitRange) any { return o.Spec }, func(dst, src *corev1.LimitRange) { dst.Spec = src.Spec })
+	desired := &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: limitRangeName, Namespace: ns, Labels: lbls},
+		Spec: corev1.LimitRangeSpec{Limits: item.Limits}}
+	return ensureOptional(ctx, r, len(item.Limits) > 0, desired, func(o *corev1.LimitRange) *corev1.LimitRangeSpec { return &o.Spec })
 }
 
 func (r *RequestReconciler) ensureNetworkPolicy(ctx context.Context, item *v1alpha1.ResourceItem, ns string, lbls map[string]string) (bool, error) {
@@ -330,23 +325,22 @@ func (r *RequestReconciler) ensureNetworkPolicy(ctx context.Context, item *v1alp
 		},
 	}
 	return ensureOptional(ctx, r, item.NetworkIsolation != v1alpha1.NetworkIsolationNone, desired,
-		func() *networkingv1.NetworkPolicy { return &networkingv1.NetworkPolicy{} },
-		func(o *networkingv1.NetworkPolicy) any { return o.Spec }, func(dst, src *networkingv1.NetworkPolicy) { dst.Spec = src.Spec })
+		func(o *networkingv1.NetworkPolicy) *networkingv1.NetworkPolicySpec { return &o.Spec })
 }
 
 // ensureOptional brings an optional child of a grant (quota, limit range,
-// network policy) to desired, or removes it when the item no longer asks for it.
-func ensureOptional[T client.Object](ctx context.Context, r *RequestReconciler, wanted bool, desired T, empty func() T,
-	spec func(T) any, copySpec func(dst, src T),
-) (bool, error) {
+// network policy) to desired, or removes it when the item no longer asks for
+// it. spec points at an object's spec, the part the operator owns.
+func ensureOptional[T client.Object, S any](ctx context.Context, r *RequestReconciler, wanted bool, desired T, spec func(T) *S) (bool, error) {
+	empty := func() T { return reflect.New(reflect.TypeFor[T]().Elem()).Interface().(T) }
 	if !wanted {
 		return r.ensureAbsent(ctx, empty(), desired.GetNamespace(), desired.GetName())
 	}
 	return ensureChild(ctx, r.Client, r.APIReader, desired, empty(),
 		func(have T) bool {
-			return equality.Semantic.DeepEqual(spec(have), spec(desired)) && subset(desired.GetLabels(), have.GetLabels())
+			return equality.Semantic.DeepEqual(*spec(have), *spec(desired)) && subset(desired.GetLabels(), have.GetLabels())
 		}, nil,
-		func(have T) { copySpec(have, desired) })
+		func(have T) { *spec(have) = *spec(desired) })
 }
 
 // ensureAbsent deletes an object the operator created that the item no longer asks for.

@@ -279,22 +279,7 @@ func checkArgoNeedsAttention(t *testing.T) {
 // functions that pass a reason parameter on to one.
 func outcomeKindsInCode(t *testing.T) map[string]map[outcomeKind]bool {
 	t.Helper()
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	var parsed []*ast.File
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		parsed = append(parsed, f)
-	}
+	_, parsed := packageSources(t)
 	// passes: function name -> position of its reason argument -> kinds.
 	passes := map[string]map[int]map[outcomeKind]bool{
 		"readyAs": {1: {ready: true}}, "waitFor": {1: {waiting: true}}, "stall": {1: {stalled: true}},

@@ -99,54 +99,6 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	return ctrl.Result{RequeueAfter: next}, nil
 }
 
-// agreementStatus computes an agreement's status: phase, conditions, usage,
-// counts and the service-level record.
-func agreementStatus(agr *v1alpha1.ServiceAgreement, offering *v1alpha1.ServiceOffering, requests []v1alpha1.ConsumptionRequest,
-	lc lifecycle, now time.Time,
-) (*v1alpha1.ServiceAgreementStatus, slRollup) {
-	status := agr.Status.DeepCopy()
-	status.Phase = lc.Phase
-	nowT := metav1.NewTime(now)
-	gen := agr.Generation
-	setCondition(&status.Conditions, v1alpha1.ConditionActive, boolStatus(lc.Phase == v1alpha1.AgreementActive), lc.Reason, lc.Message, gen, nowT)
-	status.Usage = computeUsage(agr, requests)
-	exhausted := exhaustedItems(status.Usage)
-	if len(exhausted) > 0 {
-		setCondition(&status.Conditions, v1alpha1.ConditionEntitlementsExhausted, metav1.ConditionTrue, v1alpha1.ReasonExhausted,
-			fmt.Sprintf("fully used: %v; further requests for them are denied", exhausted), gen, nowT)
-	} else {
-		setCondition(&status.Conditions, v1alpha1.ConditionEntitlementsExhausted, metav1.ConditionFalse, v1alpha1.ReasonAvailable,
-			"every entitlement has room left", gen, nowT)
-	}
-	readyReason, readyMsg := lc.Reason, lc.Message
-	ready := lc.Phase == v1alpha1.AgreementActive
-	if ready && offering != nil {
-		if unknown := unknownEntitlements(agr, offering); unknown != "" {
-			ready, readyReason, readyMsg = false, v1alpha1.ReasonEntitlementUnknownItem, unknown
-		}
-	}
-	setCondition(&status.Conditions, v1alpha1.ConditionReady, boolStatus(ready), readyReason, readyMsg, gen, nowT)
-	sl := rollupServiceLevels(agr, requests, now)
-	status.ServiceLevels = sl.levels
-	if sl.levels != nil {
-		setCondition(&status.Conditions, v1alpha1.ConditionServiceLevelsMet, sl.status, sl.reason, sl.message, gen, nowT)
-	}
-	// Expired, or Active with entitlements the offering does not have: a person must act.
-	setStalled(&status.Conditions, lc.Phase == v1alpha1.AgreementExpired || (lc.Phase == v1alpha1.AgreementActive && !ready), gen, nowT)
-	status.Conditions = keepConditions(status.Conditions, v1alpha1.ConditionReady, v1alpha1.ConditionActive,
-		v1alpha1.ConditionEntitlementsExhausted, v1alpha1.ConditionServiceLevelsMet, v1alpha1.ConditionStalled)
-	if sl.levels == nil {
-		meta.RemoveStatusCondition(&status.Conditions, v1alpha1.ConditionServiceLevelsMet)
-	}
-	status.UsageSummary = usageSummary(status.Usage)
-	status.Requests = countRequests(requests)
-	status.Goods = countGoods(requests)
-	status.Actions = countActions(requests)
-	status.ObservedGeneration = gen
-
-	return status, sl
-}
-
 // writeStatus applies the status fields the agreement controller owns. The
 // allocations are the request controller's and are left out.
 func (r *AgreementReconciler) writeStatus(ctx context.Context, agr *v1alpha1.ServiceAgreement, status *v1alpha1.ServiceAgreementStatus) error {
@@ -159,6 +111,9 @@ func (r *AgreementReconciler) writeStatus(ctx context.Context, agr *v1alpha1.Ser
 	return applyStatus(ctx, r.Client, agr, status)
 }
 
+// reconcileDelete reports the agreement Terminating while its requests still
+// hold grants (the request controller revokes them and then updates the
+// requests, which requeues this agreement), and then lets it go.
 func (r *AgreementReconciler) reconcileDelete(ctx context.Context, agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest, now time.Time) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(agr, v1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
@@ -170,17 +125,9 @@ func (r *AgreementReconciler) reconcileDelete(ctx context.Context, agr *v1alpha1
 		}
 	}
 	if holding > 0 {
-		status := agr.Status.DeepCopy()
-		status.Phase = v1alpha1.AgreementTerminating
-		nowT := metav1.NewTime(now)
-		msg := fmt.Sprintf("revoking access: %d request(s) still hold grants", holding)
-		setCondition(&status.Conditions, v1alpha1.ConditionActive, metav1.ConditionFalse, v1alpha1.ReasonTerminating, msg, agr.Generation, nowT)
-		setCondition(&status.Conditions, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonTerminating, msg, agr.Generation, nowT)
-		status.Conditions = keepConditions(status.Conditions, v1alpha1.ConditionReady, v1alpha1.ConditionActive, v1alpha1.ConditionEntitlementsExhausted)
-		status.Requests = countRequests(requests)
-		status.Goods = countGoods(requests)
-		status.Actions = countActions(requests)
-		// The request controller revokes and then updates the requests, which requeues this agreement.
+		lc := lifecycle{Phase: v1alpha1.AgreementTerminating, Reason: v1alpha1.ReasonTerminating,
+			Message: fmt.Sprintf("revoking access: %d request(s) still hold grants", holding)}
+		status, _ := agreementStatus(agr, nil, requests, lc, now)
 		return endOnConflict(ctrl.Result{}, r.writeStatus(ctx, agr, status))
 	}
 	// The resourceVersion makes the patch fail, rather than take the finalizer
@@ -226,81 +173,6 @@ func (r *AgreementReconciler) releaseStaleAllocations(ctx context.Context, agr *
 	}
 	ctrl.LoggerFrom(ctx).Info("releasing allocations of requests that no longer exist", "uids", stale)
 	return releaseAllocations(ctx, r.Client, r.APIReader, agr, stale...)
-}
-
-// lifecycle is the evaluated phase of an agreement.
-type lifecycle struct {
-	Phase        v1alpha1.AgreementPhase
-	Reason       string
-	Message      string
-	RequeueAfter time.Duration
-}
-
-// evaluateLifecycle computes an agreement's phase at time now. It is pure, so
-// that the lifecycle can be tested with any clock. RequeueAfter is the time
-// until the next boundary (validFrom or validUntil), if any.
-func evaluateLifecycle(agr *v1alpha1.ServiceAgreement, off *v1alpha1.ServiceOffering, now time.Time) lifecycle {
-	spec := agr.Spec
-	if !agr.DeletionTimestamp.IsZero() {
-		return lifecycle{Phase: v1alpha1.AgreementTerminating, Reason: v1alpha1.ReasonTerminating, Message: "the agreement is being deleted"}
-	}
-	if spec.ValidUntil != nil && !now.Before(spec.ValidUntil.Time) {
-		return lifecycle{Phase: v1alpha1.AgreementExpired, Reason: v1alpha1.ReasonExpired,
-			Message: fmt.Sprintf("the agreement expired at %s; extend spec.validUntil to restore it", spec.ValidUntil.UTC().Format(time.RFC3339))}
-	}
-	var next time.Duration
-	if spec.ValidUntil != nil {
-		next = spec.ValidUntil.Sub(now)
-	}
-	if spec.Suspended {
-		return lifecycle{Phase: v1alpha1.AgreementSuspended, Reason: v1alpha1.ReasonSuspended,
-			Message: "spec.suspended is true: access is revoked and new requests wait", RequeueAfter: next}
-	}
-	if spec.ValidFrom != nil && now.Before(spec.ValidFrom.Time) {
-		return lifecycle{Phase: v1alpha1.AgreementPending, Reason: v1alpha1.ReasonNotYetValid,
-			Message:      fmt.Sprintf("the agreement becomes valid at %s", spec.ValidFrom.UTC().Format(time.RFC3339)),
-			RequeueAfter: spec.ValidFrom.Sub(now)}
-	}
-	if off == nil {
-		return lifecycle{Phase: v1alpha1.AgreementPending, Reason: v1alpha1.ReasonOfferingNotFound,
-			Message: fmt.Sprintf("ServiceOffering %s does not exist", spec.Offering), RequeueAfter: next}
-	}
-	if !meta.IsStatusConditionTrue(off.Status.Conditions, v1alpha1.ConditionReady) {
-		msg := fmt.Sprintf("ServiceOffering %s is not Ready", spec.Offering)
-		if c := meta.FindStatusCondition(off.Status.Conditions, v1alpha1.ConditionReady); c != nil {
-			msg += ": " + c.Message
-		}
-		return lifecycle{Phase: v1alpha1.AgreementPending, Reason: v1alpha1.ReasonOfferingNotReady, Message: msg, RequeueAfter: next}
-	}
-	msg := "the agreement is in force"
-	if spec.ValidUntil != nil {
-		msg += " until " + spec.ValidUntil.UTC().Format(time.RFC3339)
-	}
-	return lifecycle{Phase: v1alpha1.AgreementActive, Reason: v1alpha1.ReasonActive, Message: msg, RequeueAfter: next}
-}
-
-// unknownEntitlements names the entitlements whose item the offering does not have.
-func unknownEntitlements(agr *v1alpha1.ServiceAgreement, off *v1alpha1.ServiceOffering) string {
-	var missing []string
-	for _, e := range agr.Spec.Entitlements.Resources {
-		if findResourceItem(off, e.Name) == nil {
-			missing = append(missing, "resource "+string(e.Name))
-		}
-	}
-	for _, e := range agr.Spec.Entitlements.Goods {
-		if findGoodsItem(off, e.Name) == nil {
-			missing = append(missing, "goods "+string(e.Name))
-		}
-	}
-	for _, e := range agr.Spec.Entitlements.Actions {
-		if findActionItem(off, e.Name) == nil {
-			missing = append(missing, "action "+string(e.Name))
-		}
-	}
-	if len(missing) == 0 {
-		return ""
-	}
-	return fmt.Sprintf("entitlements name items that offering %s does not have: %v", off.Name, missing)
 }
 
 func eventType(normal bool) string {

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+	"github.com/offering-operator/offering-operator/internal/testutil"
 )
 
 var seq atomic.Int64
@@ -118,13 +119,7 @@ func grantableRole(name string) *rbacv1.ClusterRole {
 }
 
 func (f *fixture) resourceRequest(name string) *v1alpha1.ConsumptionRequest {
-	return &v1alpha1.ConsumptionRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns},
-		Spec: v1alpha1.ConsumptionRequestSpec{
-			Agreement: "agreement",
-			Resource:  &v1alpha1.ResourceRequest{Name: "space"},
-		},
-	}
+	return makeRequest(name, f.ns).resource("space").obj()
 }
 
 // grantedRequest creates a resource request under the fixture's agreement
@@ -145,31 +140,11 @@ func mustCreate(t *testing.T, obj client.Object) {
 	}
 }
 
-// eventually polls fn until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-}
-
-// consistently checks fn keeps returning nil for the duration.
-func consistently(t *testing.T, d time.Duration, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if err := fn(); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// eventually and consistently wait for what a user would observe.
+var (
+	eventually   = testutil.Eventually
+	consistently = testutil.Consistently
+)
 
 func get(t *testing.T, obj client.Object) {
 	t.Helper()
@@ -282,3 +257,120 @@ func assertNotLeaked(t *testing.T, secret, what string, v any) {
 		}
 	}
 }
+
+func setSuspended(t *testing.T, agr *v1alpha1.ServiceAgreement, v bool) {
+	t.Helper()
+	get(t, agr)
+	patch := client.MergeFrom(agr.DeepCopy())
+	agr.Spec.Suspended = v
+	if err := admin.Patch(testCtx, agr, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// touch changes an annotation so that controllers look at obj again.
+func touch(t *testing.T, obj client.Object) {
+	t.Helper()
+	get(t, obj)
+	patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
+	a := obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a["test/touched"] = time.Now().String()
+	obj.SetAnnotations(a)
+	if err := admin.Patch(testCtx, obj, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// requestWrapper builds a ConsumptionRequest fluently, in the style of
+// Kueue's MakeWorkload(...).Obj(): makeRequest("r", ns).resource("space").obj().
+type requestWrapper struct{ v1alpha1.ConsumptionRequest }
+
+// makeRequest starts a request under the agreement named "agreement".
+func makeRequest(name, namespace string) *requestWrapper {
+	return &requestWrapper{v1alpha1.ConsumptionRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec:       v1alpha1.ConsumptionRequestSpec{Agreement: "agreement"},
+	}}
+}
+
+func (w *requestWrapper) resource(item string) *requestWrapper {
+	w.Spec.Resource = &v1alpha1.ResourceRequest{Name: v1alpha1.ItemName(item)}
+	return w
+}
+
+func (w *requestWrapper) goods(item string, qty int32) *requestWrapper {
+	w.Spec.Goods = &v1alpha1.GoodsRequest{Name: v1alpha1.ItemName(item), Quantity: qty}
+	return w
+}
+
+func (w *requestWrapper) decision(d v1alpha1.GoodsDecision) *requestWrapper {
+	w.Spec.Goods.Decision = d
+	return w
+}
+
+// action asks for an action item with plain parameters as name, value pairs.
+func (w *requestWrapper) action(item string, nameValues ...string) *requestWrapper {
+	w.Spec.Action = &v1alpha1.ActionRequest{Name: v1alpha1.ItemName(item)}
+	for i := 0; i+1 < len(nameValues); i += 2 {
+		w.Spec.Action.Parameters = append(w.Spec.Action.Parameters,
+			v1alpha1.ParameterValue{Name: v1alpha1.ParameterName(nameValues[i]), Value: nameValues[i+1]})
+	}
+	return w
+}
+
+func (w *requestWrapper) secretParameter(name, secret, key string) *requestWrapper {
+	w.Spec.Action.SecretParameters = append(w.Spec.Action.SecretParameters, v1alpha1.SecretParameterValue{
+		Name: v1alpha1.ParameterName(name), SecretKeyRef: v1alpha1.SecretKeySelector{Name: v1alpha1.ObjectName(secret), Key: key}})
+	return w
+}
+
+func (w *requestWrapper) phase(p v1alpha1.RequestPhase) *requestWrapper {
+	w.Status.Phase = p
+	return w
+}
+
+func (w *requestWrapper) actionRun(run *v1alpha1.ActionRun) *requestWrapper {
+	w.Status.Action = run
+	return w
+}
+
+func (w *requestWrapper) obj() *v1alpha1.ConsumptionRequest { return &w.ConsumptionRequest }
+
+// agreementWrapper builds a ServiceAgreement fluently: makeAgreement("a", ns,
+// offering).group("g").goodsEntitlement("kit").obj().
+type agreementWrapper struct{ v1alpha1.ServiceAgreement }
+
+// makeAgreement starts an agreement with automatic approval for the consumer "C".
+func makeAgreement(name, namespace, offering string) *agreementWrapper {
+	return &agreementWrapper{v1alpha1.ServiceAgreement{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec: v1alpha1.ServiceAgreementSpec{Offering: v1alpha1.OfferingName(offering), Consumer: v1alpha1.Consumer{Name: "C"},
+			ApprovalPolicy: v1alpha1.ApprovalAutomatic},
+	}}
+}
+
+func (w *agreementWrapper) group(name string) *agreementWrapper {
+	w.Spec.Consumer.Subjects = append(w.Spec.Consumer.Subjects, v1alpha1.Subject{Kind: v1alpha1.SubjectGroup, Name: name})
+	return w
+}
+
+func (w *agreementWrapper) resourceEntitlement(item string) *agreementWrapper {
+	w.Spec.Entitlements.Resources = append(w.Spec.Entitlements.Resources, v1alpha1.ResourceEntitlement{Name: v1alpha1.ItemName(item)})
+	return w
+}
+
+func (w *agreementWrapper) goodsEntitlement(item string) *agreementWrapper {
+	w.Spec.Entitlements.Goods = append(w.Spec.Entitlements.Goods, v1alpha1.GoodsEntitlement{Name: v1alpha1.ItemName(item)})
+	return w
+}
+
+// approval sets the approval policy ("" leaves it to the API's default).
+func (w *agreementWrapper) approval(p v1alpha1.ApprovalPolicy) *agreementWrapper {
+	w.Spec.ApprovalPolicy = p
+	return w
+}
+
+func (w *agreementWrapper) obj() *v1alpha1.ServiceAgreement { return &w.ServiceAgreement }

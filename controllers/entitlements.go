@@ -14,9 +14,9 @@ import (
 )
 
 // requestsUnder lists, from the cache, the requests that name agr. The items
-// share their maps and slices with the cache, which is not copied (an
-// agreement with 10,000 requests would otherwise copy them all at each
-// roll-up): callers only read them.
+// share their maps and slices with the cache, which is not copied (a busy
+// agreement would otherwise copy all its requests at each roll-up): callers
+// only read them.
 func requestsUnder(ctx context.Context, c client.Reader, agr *v1alpha1.ServiceAgreement) ([]v1alpha1.ConsumptionRequest, error) {
 	var list v1alpha1.ConsumptionRequestList
 	if err := c.List(ctx, &list, client.InNamespace(agr.Namespace), client.MatchingFields{indexRequestAgreement: agr.Name}, client.UnsafeDisableDeepCopy); err != nil {
@@ -109,6 +109,12 @@ func entitlement(agr *v1alpha1.ServiceAgreement, kind v1alpha1.ItemKind, name v1
 	return nil, false
 }
 
+// entitles reports whether the agreement includes the item.
+func entitles(agr *v1alpha1.ServiceAgreement, kind v1alpha1.ItemKind, name v1alpha1.ItemName) bool {
+	_, included := entitlement(agr, kind, name)
+	return included
+}
+
 // allocated sums the quantity allocated to an item in the agreement's ledger.
 func allocated(agr *v1alpha1.ServiceAgreement, kind v1alpha1.ItemKind, name v1alpha1.ItemName) int32 {
 	var n int32
@@ -172,13 +178,13 @@ func updateLedger(ctx context.Context, c client.Client, live client.Reader, agr 
 	})
 }
 
-// admit claims the entitlement for a request. Unlimited entitlements need no
+// claimEntitlement claims the entitlement for a request. Unlimited entitlements need no
 // claim. Limited ones are claimed by adding an allocation to the agreement's
 // ledger (updateLedger): a claim computed from a stale cache fails with a
 // conflict and is retried on a live read, so an entitlement is never
 // over-granted, whatever the cache shows. Exhaustion is confirmed on a live
 // read before it is reported, because it is final.
-func admit(ctx context.Context, c client.Client, live client.Reader, agr *v1alpha1.ServiceAgreement, cr *v1alpha1.ConsumptionRequest) (admission, error) {
+func claimEntitlement(ctx context.Context, c client.Client, live client.Reader, agr *v1alpha1.ServiceAgreement, cr *v1alpha1.ConsumptionRequest) (admission, error) {
 	kind, name, qty := requestedItem(cr)
 	limit, _ := entitlement(agr, kind, name)
 	if limit == nil {

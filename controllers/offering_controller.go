@@ -2,13 +2,10 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -51,22 +48,15 @@ func (r *OfferingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.Get(ctx, req.NamespacedName, &off); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	now := metav1.NewTime(r.Options.Clock.Now())
-	status := off.Status.DeepCopy()
-
 	reason, msg, recheck, err := r.validate(ctx, &off)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	setCondition(&status.Conditions, v1alpha1.ConditionReady, boolStatus(reason == v1alpha1.ReasonValid), reason, msg, off.Generation, now)
+	status := off.Status.DeepCopy()
 	if err := r.rollup(ctx, &off, status); err != nil {
 		return ctrl.Result{}, err
 	}
-	status.ObservedGeneration = off.Generation
-	// Every reason an offering is not Ready needs a person: a missing or forbidden role, namespace or source.
-	setStalled(&status.Conditions, reason != v1alpha1.ReasonValid, off.Generation, now)
-	status.Conditions = keepConditions(status.Conditions, v1alpha1.ConditionReady, v1alpha1.ConditionStalled)
-
+	setOfferingConditions(&off, status, reason, msg, metav1.NewTime(r.Options.Clock.Now()))
 	if !equality.Semantic.DeepEqual(&off.Status, status) {
 		if err := applyStatus(ctx, r.Client, &off, status); err != nil {
 			return endOnConflict(ctrl.Result{}, err)
@@ -76,95 +66,6 @@ func (r *OfferingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{RequeueAfter: sourceRecheckInterval}, nil
 	}
 	return ctrl.Result{}, nil
-}
-
-// validate checks what the schema cannot: roles exist and are grantable,
-// the provider namespace is allowed (not the operator's own, and one of
-// --provider-namespaces if set), and it and the goods sources exist. The
-// provider namespace is checked only when the offering has goods or actions,
-// the only items that use it. It returns the Ready reason
-// and message, and whether to look again later (for objects not watched).
-func (r *OfferingReconciler) validate(ctx context.Context, off *v1alpha1.ServiceOffering) (reason, msg string, recheck bool, err error) {
-	for _, item := range off.Spec.Resources {
-		for _, name := range item.ClusterRoles {
-			var role rbacv1.ClusterRole
-			if err := r.Get(ctx, types.NamespacedName{Name: string(name)}, &role); err != nil {
-				if apierrors.IsNotFound(err) {
-					return v1alpha1.ReasonClusterRoleNotFound,
-						fmt.Sprintf("resources[%s]: ClusterRole %s does not exist", item.Name, name), false, nil
-				}
-				return "", "", false, err
-			}
-			if err := r.Policy.Check(&role); err != nil {
-				return v1alpha1.ReasonClusterRoleForbidden, fmt.Sprintf("resources[%s]: %v", item.Name, err), false, nil
-			}
-		}
-	}
-	if len(off.Spec.Goods) == 0 && len(off.Spec.Actions) == 0 {
-		return v1alpha1.ReasonValid, "all referenced ClusterRoles exist and are grantable", false, nil
-	}
-	if why := r.Options.providerNamespaceRefusal(string(off.Spec.ProviderNamespace)); why != "" {
-		return v1alpha1.ReasonProviderNamespaceForbidden, why + " (providerNamespace is immutable: create a new offering)", false, nil
-	}
-	var ns corev1.Namespace
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Name: string(off.Spec.ProviderNamespace)}, &ns); err != nil {
-		if apierrors.IsNotFound(err) {
-			return v1alpha1.ReasonProviderNamespaceNotFound,
-				fmt.Sprintf("provider namespace %s does not exist", off.Spec.ProviderNamespace), true, nil
-		}
-		return "", "", false, err
-	}
-	for _, item := range off.Spec.Goods {
-		for _, src := range item.Sources {
-			obj := &metav1.PartialObjectMetadata{}
-			obj.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(string(src.Kind)))
-			key := types.NamespacedName{Namespace: string(off.Spec.ProviderNamespace), Name: string(src.Name)}
-			if err := r.APIReader.Get(ctx, key, obj); err != nil {
-				if apierrors.IsNotFound(err) {
-					return v1alpha1.ReasonGoodsSourceNotFound,
-						fmt.Sprintf("goods[%s]: %s %s/%s does not exist", item.Name, src.Kind, key.Namespace, key.Name), true, nil
-				}
-				return "", "", false, err
-			}
-		}
-	}
-	return v1alpha1.ReasonValid, "all referenced ClusterRoles, the provider namespace and the goods sources exist and are allowed", false, nil
-}
-
-func (r *OfferingReconciler) rollup(ctx context.Context, off *v1alpha1.ServiceOffering, status *v1alpha1.ServiceOfferingStatus) error {
-	// Read only: the items share their contents with the cache (no copy).
-	var agreements v1alpha1.ServiceAgreementList
-	if err := r.List(ctx, &agreements, client.MatchingFields{indexAgreementOffering: off.Name}, client.UnsafeDisableDeepCopy); err != nil {
-		return err
-	}
-	var requests v1alpha1.ConsumptionRequestList
-	if err := r.List(ctx, &requests, client.MatchingFields{indexRequestOffering: off.Name}, client.UnsafeDisableDeepCopy); err != nil {
-		return err
-	}
-	status.Agreements = int32(len(agreements.Items))
-	status.ServiceLevels = rollupOfferingServiceLevels(agreements.Items)
-	status.ActiveConsumers = 0
-	for i := range agreements.Items {
-		if agreements.Items[i].Status.Phase == v1alpha1.AgreementActive {
-			status.ActiveConsumers++
-		}
-	}
-	status.OpenRequests = 0
-	for i := range requests.Items {
-		if isOpen(requests.Items[i].Status.Phase) {
-			status.OpenRequests++
-		}
-	}
-	return nil
-}
-
-// isOpen reports whether a request in phase p still waits for something.
-func isOpen(p v1alpha1.RequestPhase) bool {
-	switch p {
-	case "", v1alpha1.RequestPending, v1alpha1.RequestAwaitingApproval, v1alpha1.RequestProvisioning, v1alpha1.RequestDelivered:
-		return true
-	}
-	return false
 }
 
 // SetupWithManager registers the controller and its watches.

@@ -101,14 +101,7 @@ func TestOfferingRollsUpAgreementsAndRequests(t *testing.T) {
 func TestAgreementPendingWithoutOffering(t *testing.T) {
 	ns := uniq("early")
 	mustCreate(t, nsObj(ns))
-	agr := &v1alpha1.ServiceAgreement{
-		ObjectMeta: metav1.ObjectMeta{Name: "early", Namespace: ns},
-		Spec: v1alpha1.ServiceAgreementSpec{
-			Offering:     "not-there-yet",
-			Consumer:     v1alpha1.Consumer{Name: "C", Subjects: []v1alpha1.Subject{{Kind: v1alpha1.SubjectGroup, Name: "g"}}},
-			Entitlements: v1alpha1.Entitlements{Resources: []v1alpha1.ResourceEntitlement{{Name: "space"}}},
-		},
-	}
+	agr := makeAgreement("early", ns, "not-there-yet").group("g").resourceEntitlement("space").approval("").obj()
 	mustCreate(t, agr)
 	c := waitCondition(t, agr, v1alpha1.ConditionActive, metav1.ConditionFalse)
 	if c.Reason != v1alpha1.ReasonOfferingNotFound || agr.Status.Phase != v1alpha1.AgreementPending {
@@ -192,15 +185,7 @@ func TestProviderNamespacesFlagRestrictsOfferings(t *testing.T) {
 	// Its agreement waits, and a goods request under it gets no copy of the source.
 	consumer := uniq("consumer")
 	mustCreate(t, nsObj(consumer))
-	agr := &v1alpha1.ServiceAgreement{
-		ObjectMeta: metav1.ObjectMeta{Name: "agreement", Namespace: consumer},
-		Spec: v1alpha1.ServiceAgreementSpec{
-			Offering:       v1alpha1.OfferingName(refused.Name),
-			Consumer:       v1alpha1.Consumer{Name: "C", Subjects: []v1alpha1.Subject{{Kind: v1alpha1.SubjectGroup, Name: "g"}}},
-			Entitlements:   v1alpha1.Entitlements{Goods: []v1alpha1.GoodsEntitlement{{Name: "kit"}}},
-			ApprovalPolicy: v1alpha1.ApprovalAutomatic,
-		},
-	}
+	agr := makeAgreement("agreement", consumer, refused.Name).group("g").goodsEntitlement("kit").obj()
 	mustCreate(t, agr)
 	if a := waitCondition(t, agr, v1alpha1.ConditionActive, metav1.ConditionFalse); a.Reason != v1alpha1.ReasonOfferingNotReady ||
 		!strings.Contains(a.Message, "--provider-namespaces") {

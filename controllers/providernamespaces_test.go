@@ -270,7 +270,7 @@ func TestGoodsSourceNotReadOutsideProviderNamespaces(t *testing.T) {
 		c, log := recordingClient(t, objs...)
 		r := &RequestReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10), Options: opts}
 		s := newRequestState(cr, time.Now())
-		if _, err := r.deliver(context.Background(), cr, agr, off, item, s); err != nil {
+		if _, err := setRequestStatus(s, r.deliver(context.Background(), cr, agr, off, item, s)); err != nil {
 			t.Fatal(err)
 		}
 		log.wantUntouched(t, provider)
@@ -327,7 +327,7 @@ func TestGoodsSourceNotReadOutsideProviderNamespaces(t *testing.T) {
 			Options: Options{ProviderNamespaces: append([]string{provider}, allowed...)}}
 		cr := newRequest()
 		s := newRequestState(cr, time.Now())
-		if _, err := r.deliver(context.Background(), cr, agr, off, item, s); err != nil {
+		if _, err := setRequestStatus(s, r.deliver(context.Background(), cr, agr, off, item, s)); err != nil {
 			t.Fatal(err)
 		}
 		if s.status.Phase != v1alpha1.RequestDelivered || len(s.status.Delivered) != 1 {
@@ -366,7 +366,7 @@ func TestActionNotStartedOutsideProviderNamespaces(t *testing.T) {
 		c, log := recordingClient(t, token.DeepCopy())
 		r := &RequestReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10), Options: opts}
 		s := newRequestState(cr, time.Now())
-		res, err := r.runAction(context.Background(), cr, agr, off, item, s)
+		res, err := setRequestStatus(s, r.runAction(context.Background(), cr, agr, off, item, s))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -132,35 +132,6 @@ func endOnConflict(result ctrl.Result, err error) (ctrl.Result, error) {
 	return result, nil
 }
 
-// needsAttention are the Ready=False reasons of a request that is not final
-// but will not move on without a person.
-var needsAttention = map[string]bool{
-	v1alpha1.ReasonAccessDenied:               true,
-	v1alpha1.ReasonCopyConflict:               true,
-	v1alpha1.ReasonSourceNotFound:             true,
-	v1alpha1.ReasonSourceNotAllowed:           true,
-	v1alpha1.ReasonItemNotOffered:             true,
-	v1alpha1.ReasonUnsupportedItemKind:        true,
-	v1alpha1.ReasonUnsafeParameterExpansion:   true,
-	v1alpha1.ReasonProviderNamespaceForbidden: true,
-}
-
-// requestStalled reports whether a request is Stalled: a final outcome that is
-// not what was asked for, or a wait only a person can end. The same cases are
-// Degraded in the Argo CD health check (config/gitops/argocd).
-func requestStalled(phase v1alpha1.RequestPhase, ready *metav1.Condition) bool {
-	if ready == nil {
-		return false
-	}
-	switch phase {
-	case v1alpha1.RequestDenied, v1alpha1.RequestFailed:
-		return true
-	case v1alpha1.RequestRejected:
-		return ready.Reason != v1alpha1.ReasonRejectedByConsumer
-	}
-	return ready.Status == metav1.ConditionFalse && needsAttention[ready.Reason]
-}
-
 // setStalled sets Stalled=True with the Ready condition's reason and message
 // when stalled, and removes it otherwise (absent means not stalled).
 func setStalled(conds *[]metav1.Condition, stalled bool, gen int64, now metav1.Time) {

@@ -416,8 +416,10 @@ func readyMessage(t *testing.T, obj map[string]any) string {
 // --- Stalled ------------------------------------------------------------------
 
 // The rules by which the operator writes Stalled=True, with the Ready
-// condition's reason and message (controllers/status.go: requestStalled and
-// setStalled; the agreement and offering controllers). The fixtures above
+// condition's reason and message (for requests, setRequestStatus in
+// controllers/request_status.go, from the kind of outcome a step returns;
+// controllers/request_status_test.go holds the table of every reason; the
+// agreement and offering status setters). The fixtures above
 // hold the other conditions as the operator writes them; asTheOperatorWrites
 // adds Stalled where the operator would, so that kstatus reads the same
 // status the operator produces. The expectations (kstatus Failed exactly

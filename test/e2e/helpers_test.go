@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/offering-operator/offering-operator/internal/testutil"
 )
 
 // kubectlTimeout bounds every kubectl call made through the helpers.
@@ -83,22 +85,8 @@ func runKubectl(stdin string, timeout time.Duration, args ...string) (string, er
 	return stdout.String(), nil
 }
 
-// eventually calls f until it returns nil, failing the test with f's last
-// error after timeout.
-func eventually(t testing.TB, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not done after %s: %v", what, timeout, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
+// eventually waits for what a user would observe.
+var eventually = testutil.Eventually
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t testing.TB) int {

@@ -40,6 +40,7 @@ import (
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 	"github.com/offering-operator/offering-operator/controllers"
+	"github.com/offering-operator/offering-operator/internal/testutil"
 )
 
 var (
@@ -285,18 +286,7 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 	return w
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-}
+var eventually = testutil.Eventually
 
 // path is a course the operator takes with a world, from where a test put it
 // to an end state.

@@ -73,24 +73,12 @@ func newActionWorld(t *testing.T) *actionWorld {
 }
 
 func (w *actionWorld) installRequest(name string) *v1alpha1.ConsumptionRequest {
-	return &v1alpha1.ConsumptionRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: w.ns},
-		Spec: v1alpha1.ConsumptionRequestSpec{Agreement: "agreement", Action: &v1alpha1.ActionRequest{
-			Name:       installAction,
-			Parameters: []v1alpha1.ParameterValue{{Name: "RACK", Value: "rack-a"}, {Name: "DEVICE", Value: "ha-1"}},
-			SecretParameters: []v1alpha1.SecretParameterValue{{Name: "TOKEN",
-				SecretKeyRef: v1alpha1.SecretKeySelector{Name: v1alpha1.ObjectName(w.tokenSecret), Key: "token"}}},
-		}},
-	}
+	return makeRequest(name, w.ns).action(string(installAction), "RACK", "rack-a", "DEVICE", "ha-1").
+		secretParameter("TOKEN", w.tokenSecret, "token").obj()
 }
 
 func (w *actionWorld) supportRequest(name string) *v1alpha1.ConsumptionRequest {
-	return &v1alpha1.ConsumptionRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: w.ns},
-		Spec: v1alpha1.ConsumptionRequestSpec{Agreement: "agreement", Action: &v1alpha1.ActionRequest{
-			Name: supportAction, Parameters: []v1alpha1.ParameterValue{{Name: "TICKET", Value: "OPS-42"}},
-		}},
-	}
+	return makeRequest(name, w.ns).action(string(supportAction), "TICKET", "OPS-42").obj()
 }
 
 // startedJob creates cr and waits for its Job and the secret-parameter copy.
@@ -484,8 +472,7 @@ func TestValidateParametersAndCounting(t *testing.T) {
 
 	started := &v1alpha1.ActionRun{StartedAt: &metav1.Time{Time: time.Now()}}
 	mk := func(phase v1alpha1.RequestPhase, run *v1alpha1.ActionRun) v1alpha1.ConsumptionRequest {
-		return v1alpha1.ConsumptionRequest{Spec: v1alpha1.ConsumptionRequestSpec{Action: &v1alpha1.ActionRequest{Name: "a"}},
-			Status: v1alpha1.ConsumptionRequestStatus{Phase: phase, Action: run}}
+		return *makeRequest("", "").action("a").phase(phase).actionRun(run).obj()
 	}
 	reqs := []v1alpha1.ConsumptionRequest{
 		mk(v1alpha1.RequestProvisioning, started), mk(v1alpha1.RequestProvisioning, nil), mk(v1alpha1.RequestFulfilled, started),

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -58,14 +56,6 @@ var goodsLabelKeys = []string{
 	v1alpha1.LabelRequestUID, v1alpha1.LabelOffering, v1alpha1.LabelItem,
 }
 
-// isOurCopy reports whether obj is a copy the operator still manages for cr:
-// it carries both the managed-by label and cr's UID. Accepted copies carry
-// neither and are never touched.
-func isOurCopy(obj client.Object, cr *v1alpha1.ConsumptionRequest) bool {
-	l := obj.GetLabels()
-	return l[v1alpha1.LabelManagedBy] == v1alpha1.ManagedByValue && l[v1alpha1.LabelRequestUID] == string(cr.UID)
-}
-
 // goodsSettled reports whether a goods request is finished: accepted (the
 // consumer owns the goods) or returned. Nothing is done for it any more, not
 // even when its agreement ends.
@@ -83,7 +73,9 @@ func holdsDelivery(cr *v1alpha1.ConsumptionRequest) bool {
 // deadline ask for.
 type goodsOutcome struct {
 	accept, reject bool
-	reason, msg    string
+	// asked is true when the consumer's own decision asks for it.
+	asked       bool
+	reason, msg string
 	// deadline is the acceptance deadline, when there is one and it has not passed.
 	deadline *metav1.Time
 }
@@ -91,9 +83,9 @@ type goodsOutcome struct {
 func decideGoods(cr *v1alpha1.ConsumptionRequest, item *v1alpha1.GoodsItem, transferredAt *metav1.Time, now time.Time) goodsOutcome {
 	switch {
 	case cr.Spec.Goods.Decision == v1alpha1.GoodsReject:
-		return goodsOutcome{reject: true, reason: v1alpha1.ReasonRejectedByConsumer, msg: "the consumer rejected the goods"}
+		return goodsOutcome{reject: true, asked: true, reason: v1alpha1.ReasonRejectedByConsumer, msg: "the consumer rejected the goods"}
 	case cr.Spec.Goods.Decision == v1alpha1.GoodsAccept:
-		return goodsOutcome{accept: true, reason: v1alpha1.ReasonAcceptedByConsumer, msg: "the consumer accepted the goods"}
+		return goodsOutcome{accept: true, asked: true, reason: v1alpha1.ReasonAcceptedByConsumer, msg: "the consumer accepted the goods"}
 	case item.Acceptance == v1alpha1.AcceptanceImplicit:
 		return goodsOutcome{accept: true, reason: v1alpha1.ReasonAcceptedImplicitly, msg: "the goods need no acceptance: delivery is acceptance"}
 	case item.AcceptanceDeadline == nil || transferredAt == nil:
@@ -115,129 +107,150 @@ func decideGoods(cr *v1alpha1.ConsumptionRequest, item *v1alpha1.GoodsItem, tran
 // policy and the acceptance deadline.
 func (r *RequestReconciler) deliver(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, off *v1alpha1.ServiceOffering,
 	item *v1alpha1.GoodsItem, s *requestState,
-) (ctrl.Result, error) {
-	out := decideGoods(cr, item, s.status.TransferredAt, s.now.Time)
-	if out.reject {
-		return ctrl.Result{}, r.returnGoods(ctx, cr, s, out.reason, out.msg)
+) stepOutcome {
+	decision := decideGoods(cr, item, s.status.TransferredAt, s.now.Time)
+	if decision.reject {
+		return r.returnGoods(ctx, cr, s, decision)
 	}
-	if s.status.Phase != v1alpha1.RequestDelivered {
-		s.status.Phase = v1alpha1.RequestProvisioning
+	phase := v1alpha1.RequestProvisioning
+	if s.status.Phase == v1alpha1.RequestDelivered {
+		phase = v1alpha1.RequestDelivered
 	}
-
-	delivered, wrote, accepted, problem, err := r.ensureCopies(ctx, cr, agr, off, item, s.status.TransferredAt != nil)
-	if apierrors.IsConflict(err) {
-		// A copy changed under us (the cache is behind): try again, without reporting a failure.
-		return ctrl.Result{}, err
-	}
-	if err != nil || problem.reason != "" {
-		reason, msg := problem.reason, problem.msg
-		if err != nil {
-			reason, msg = v1alpha1.ReasonDeliveryFailed, err.Error()
+	delivered, wrote, accepted, o := r.ensureCopies(ctx, cr, agr, off, item, s.status.TransferredAt != nil)
+	if o.kind != proceed {
+		if s.status.TransferredAt == nil && o.reason != "" {
+			o = o.with(v1alpha1.ConditionTransferred, metav1.ConditionFalse, o.reason, o.message)
 		}
-		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, reason, msg)
-		s.set(v1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
-		if s.status.TransferredAt == nil {
-			s.set(v1alpha1.ConditionTransferred, metav1.ConditionFalse, reason, msg)
-		}
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		return ctrl.Result{RequeueAfter: goodsSourceRecheck}, nil
+		return o.orPhase(phase)
 	}
 	s.status.Delivered = delivered
+	what, first := r.recordDelivery(cr, item, s, delivered, wrote)
+	if first {
+		decision = decideGoods(cr, item, s.status.TransferredAt, s.now.Time)
+	}
+	if accepted && !decision.accept {
+		// The copies were already handed over (this request's state is behind the cluster's).
+		decision = goodsOutcome{accept: true, reason: v1alpha1.ReasonAcceptedByConsumer, msg: "the goods were accepted"}
+	}
+	if decision.accept {
+		o = r.acceptGoods(ctx, cr, s, delivered, decision.reason, decision.msg)
+	} else {
+		o = awaitDecision(item, s, decision)
+	}
+	return o.orPhase(phase).with(v1alpha1.ConditionTransferred, metav1.ConditionTrue, v1alpha1.ReasonDelivered, what).
+		with(v1alpha1.ConditionFulfilled, metav1.ConditionTrue, v1alpha1.ReasonDelivered, what)
+}
+
+// recordDelivery records the copies as delivered and says what they are, and
+// whether they were transferred just now.
+func (r *RequestReconciler) recordDelivery(cr *v1alpha1.ConsumptionRequest, item *v1alpha1.GoodsItem, s *requestState,
+	delivered []v1alpha1.DeliveredObject, wrote bool,
+) (what string, first bool) {
 	names := make([]string, 0, len(delivered))
 	for _, d := range delivered {
 		names = append(names, string(d.Kind)+" "+d.Name)
 	}
-	what := fmt.Sprintf("%s delivered into namespace %s", strings.Join(names, ", "), cr.Namespace)
+	what = fmt.Sprintf("%s delivered into namespace %s", strings.Join(names, ", "), cr.Namespace)
 	if s.status.TransferredAt == nil {
 		s.status.TransferredAt = &s.now
-		if s.status.FulfilledAt == nil {
-			s.status.FulfilledAt = &s.now
-			d := s.now.Sub(cr.CreationTimestamp.Time).Round(time.Millisecond)
-			s.status.FulfilmentDuration = &metav1.Duration{Duration: d}
-		}
+		recordFulfilment(cr, s)
 		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Delivered", "Deliver", "goods %s: %s", item.Name, what)
-		out = decideGoods(cr, item, s.status.TransferredAt, s.now.Time)
-	} else if wrote {
+		return what, true
+	}
+	if wrote {
 		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Repaired", "Deliver", "repaired drift in the delivered goods %s", item.Name)
 	}
-	s.set(v1alpha1.ConditionTransferred, metav1.ConditionTrue, v1alpha1.ReasonDelivered, what)
-	s.set(v1alpha1.ConditionFulfilled, metav1.ConditionTrue, v1alpha1.ReasonDelivered, what)
+	return what, false
+}
 
-	if accepted && !out.accept {
-		// The copies were already handed over (this request's state is behind the cluster's).
-		out = goodsOutcome{accept: true, reason: v1alpha1.ReasonAcceptedByConsumer, msg: "the goods were accepted"}
-	}
-	if out.accept {
-		return ctrl.Result{}, r.acceptGoods(ctx, cr, s, delivered, out.reason, out.msg)
-	}
-
-	s.status.AcceptBy = out.deadline
+// awaitDecision: the goods are delivered and wait for the consumer's
+// decision, until the acceptance deadline if there is one.
+func awaitDecision(item *v1alpha1.GoodsItem, s *requestState, decision goodsOutcome) stepOutcome {
+	s.status.AcceptBy = decision.deadline
 	msg := fmt.Sprintf("goods %s are delivered and wait for the consumer's decision: set spec.goods.decision to Accept or Reject", item.Name)
-	var result ctrl.Result
-	if out.deadline != nil {
+	var requeue time.Duration
+	if decision.deadline != nil {
 		policy := item.DeadlinePolicy
 		if policy == "" {
 			policy = v1alpha1.DeadlineReturn
 		}
-		msg += fmt.Sprintf(" by %s (then: %s)", out.deadline.UTC().Format(time.RFC3339), policy)
-		result.RequeueAfter = out.deadline.Sub(s.now.Time)
+		msg += fmt.Sprintf(" by %s (then: %s)", decision.deadline.UTC().Format(time.RFC3339), policy)
+		requeue = decision.deadline.Sub(s.now.Time)
 	}
-	s.status.Phase = v1alpha1.RequestDelivered
-	s.set(v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonAwaitingAcceptance, msg)
-	s.set(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonAwaitingAcceptance, msg)
-	return result, nil
+	return waitFor(v1alpha1.RequestDelivered, v1alpha1.ReasonAwaitingAcceptance, msg).
+		with(v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonAwaitingAcceptance, msg).after(requeue)
 }
-
-// deliveryProblem is a reason the goods cannot be delivered now that is not an
-// error to retry at once: the request waits.
-type deliveryProblem struct{ reason, msg string }
 
 // ensureCopies creates or repairs the copy of every source, and removes copies
 // of sources the item no longer names. accepted is true when a copy was
-// already handed over to the consumer for this request.
+// already handed over to the consumer for this request. A source that cannot
+// be delivered stalls the request; it is looked at again after
+// goodsSourceRecheck, since sources are not watched.
 func (r *RequestReconciler) ensureCopies(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, off *v1alpha1.ServiceOffering,
 	item *v1alpha1.GoodsItem, transferred bool,
-) (delivered []v1alpha1.DeliveredObject, wrote, accepted bool, problem deliveryProblem, err error) {
+) (delivered []v1alpha1.DeliveredObject, wrote, accepted bool, o stepOutcome) {
 	lbls := childLabels(cr, string(agr.Spec.Offering), item.Name)
 	keep := map[string]bool{}
 	for _, src := range item.Sources {
-		source, p, err := r.readSource(ctx, string(off.Spec.ProviderNamespace), src)
-		if err == nil && p.reason == v1alpha1.ReasonSourceNotFound && transferred {
-			// The source went away after delivery: the copy stays as it was delivered.
-			name := goodsCopyName(cr, src)
-			existing := emptyObjectFor(src.Kind)
-			if gerr := r.APIReader.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: name}, existing); gerr == nil &&
-				(isOurCopy(existing, cr) || existing.GetAnnotations()[v1alpha1.AnnotationAcceptedFrom] == string(cr.UID)) {
-				keep[string(src.Kind)+"/"+name] = true
-				delivered = append(delivered, v1alpha1.DeliveredObject{Kind: src.Kind, Name: name, Namespace: cr.Namespace})
-				continue
-			}
-		}
-		if err != nil || p.reason != "" {
-			return delivered, wrote, accepted, p, err
-		}
-		desired := desiredCopy(cr, agr, src, source, lbls)
-		w, acc, conflict, err := r.ensureCopy(ctx, cr, desired)
-		if err != nil {
-			return delivered, wrote, accepted, problem, fmt.Errorf("delivering %s %s/%s: %w", src.Kind, cr.Namespace, desired.GetName(), redact(err))
-		}
-		if conflict {
-			return delivered, wrote, accepted, deliveryProblem{v1alpha1.ReasonCopyConflict,
-				fmt.Sprintf("%s %s/%s already exists and was not delivered for this request; it is never overwritten: rename or delete it",
-					src.Kind, cr.Namespace, desired.GetName())}, nil
+		obj, kept, w, acc, o := r.deliverSource(ctx, cr, agr, off, src, lbls, transferred)
+		if o.kind != proceed {
+			return delivered, wrote, accepted, o
 		}
 		wrote, accepted = wrote || w, accepted || acc
-		keep[string(src.Kind)+"/"+desired.GetName()] = true
-		delivered = append(delivered, v1alpha1.DeliveredObject{Kind: src.Kind, Name: desired.GetName(), Namespace: cr.Namespace})
+		if kept {
+			keep[string(src.Kind)+"/"+obj.Name] = true
+			delivered = append(delivered, obj)
+		}
 	}
 	if accepted {
-		return delivered, wrote, accepted, problem, nil
+		return delivered, wrote, accepted, stepOutcome{}
 	}
 	// Remove copies of sources the item no longer names.
 	n, err := r.removeCopies(ctx, cr, func(kind v1alpha1.GoodsSourceKind, name string) bool { return keep[string(kind)+"/"+name] })
-	return delivered, wrote || n > 0, accepted, problem, err
+	if err != nil {
+		return delivered, wrote || n > 0, accepted, deliveryError(err)
+	}
+	return delivered, wrote || n > 0, accepted, stepOutcome{}
+}
+
+// deliveryError is an error delivering goods: a conflict (the cache is
+// behind) is retried without a report, others are reported as DeliveryFailed.
+func deliveryError(err error) stepOutcome {
+	if apierrors.IsConflict(err) {
+		return errored(err)
+	}
+	return failing("", v1alpha1.ReasonDeliveryFailed, err.Error(), err).fulfilment()
+}
+
+// deliverSource delivers the copy of one source. A source gone after
+// delivery leaves the copy as it was delivered.
+func (r *RequestReconciler) deliverSource(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement,
+	off *v1alpha1.ServiceOffering, src v1alpha1.GoodsSource, lbls map[string]string, transferred bool,
+) (obj v1alpha1.DeliveredObject, kept, wrote, accepted bool, o stepOutcome) {
+	source, o := r.readSource(ctx, string(off.Spec.ProviderNamespace), src)
+	name := goodsCopyName(cr, src)
+	obj = v1alpha1.DeliveredObject{Kind: src.Kind, Name: name, Namespace: cr.Namespace}
+	if o.reason == v1alpha1.ReasonSourceNotFound && transferred {
+		existing := emptyObjectFor(src.Kind)
+		if gerr := r.APIReader.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: name}, existing); gerr == nil &&
+			(isOurs(existing, cr) || existing.GetAnnotations()[v1alpha1.AnnotationAcceptedFrom] == string(cr.UID)) {
+			return obj, true, false, false, stepOutcome{}
+		}
+	}
+	if o.kind != proceed {
+		return obj, false, false, false, o
+	}
+	desired := desiredCopy(cr, agr, src, source, lbls)
+	wrote, accepted, conflict, err := r.ensureCopy(ctx, cr, desired)
+	if err != nil {
+		return obj, false, false, false, deliveryError(fmt.Errorf("delivering %s %s/%s: %w", src.Kind, cr.Namespace, name, redact(err)))
+	}
+	if conflict {
+		return obj, false, false, false, stall("", v1alpha1.ReasonCopyConflict,
+			fmt.Sprintf("%s %s/%s already exists and was not delivered for this request; it is never overwritten: rename or delete it",
+				src.Kind, cr.Namespace, name)).fulfilment().after(goodsSourceRecheck)
+	}
+	return obj, true, wrote, accepted, stepOutcome{}
 }
 
 // readSource reads a goods source live from the provider namespace: sources
@@ -245,32 +258,30 @@ func (r *RequestReconciler) ensureCopies(ctx context.Context, cr *v1alpha1.Consu
 // cluster. A provider namespace the operator may not use (the offering is
 // not Ready then, but the request may be reconciled before its agreement
 // shows it) is not read at all.
-func (r *RequestReconciler) readSource(ctx context.Context, providerNS string, src v1alpha1.GoodsSource) (client.Object, deliveryProblem, error) {
-	if why := r.Options.providerNamespaceRefusal(providerNS); why != "" {
-		return nil, deliveryProblem{v1alpha1.ReasonProviderNamespaceForbidden,
-			fmt.Sprintf("goods source %s %s/%s is not read: %s; the request waits", src.Kind, providerNS, src.Name, why)}, nil
+func (r *RequestReconciler) readSource(ctx context.Context, providerNS string, src v1alpha1.GoodsSource) (client.Object, stepOutcome) {
+	unusable := func(reason, msg string) (client.Object, stepOutcome) {
+		return nil, stall("", reason, msg).fulfilment().after(goodsSourceRecheck)
 	}
-	var obj client.Object
-	switch src.Kind {
-	case v1alpha1.GoodsSourceSecret:
-		obj = &corev1.Secret{}
-	case v1alpha1.GoodsSourceConfigMap:
-		obj = &corev1.ConfigMap{}
-	default:
-		return nil, deliveryProblem{v1alpha1.ReasonSourceNotAllowed, fmt.Sprintf("goods source kind %q cannot be delivered", src.Kind)}, nil
+	if why := r.Options.providerNamespaceRefusal(providerNS); why != "" {
+		return unusable(v1alpha1.ReasonProviderNamespaceForbidden,
+			fmt.Sprintf("goods source %s %s/%s is not read: %s; the request waits", src.Kind, providerNS, src.Name, why))
+	}
+	obj := emptyObjectFor(src.Kind)
+	if obj == nil {
+		return unusable(v1alpha1.ReasonSourceNotAllowed, fmt.Sprintf("goods source kind %q cannot be delivered", src.Kind))
 	}
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: providerNS, Name: string(src.Name)}, obj); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, deliveryProblem{v1alpha1.ReasonSourceNotFound,
-				fmt.Sprintf("goods source %s %s/%s does not exist; the request waits for the provider to create it", src.Kind, providerNS, src.Name)}, nil
+			return unusable(v1alpha1.ReasonSourceNotFound,
+				fmt.Sprintf("goods source %s %s/%s does not exist; the request waits for the provider to create it", src.Kind, providerNS, src.Name))
 		}
-		return nil, deliveryProblem{}, fmt.Errorf("reading goods source %s %s/%s: %w", src.Kind, providerNS, src.Name, redact(err))
+		return nil, deliveryError(fmt.Errorf("reading goods source %s %s/%s: %w", src.Kind, providerNS, src.Name, redact(err)))
 	}
 	if sec, ok := obj.(*corev1.Secret); ok && sec.Type == corev1.SecretTypeServiceAccountToken {
-		return nil, deliveryProblem{v1alpha1.ReasonSourceNotAllowed,
-			fmt.Sprintf("goods source Secret %s/%s is a ServiceAccount token, which is never copied", providerNS, src.Name)}, nil
+		return unusable(v1alpha1.ReasonSourceNotAllowed,
+			fmt.Sprintf("goods source Secret %s/%s is a ServiceAccount token, which is never copied", providerNS, src.Name))
 	}
-	return obj, deliveryProblem{}, nil
+	return obj, stepOutcome{}
 }
 
 // desiredCopy is the copy of source in the request's namespace.
@@ -305,15 +316,6 @@ func requestOwnerRef(cr *v1alpha1.ConsumptionRequest) metav1.OwnerReference {
 		APIVersion: v1alpha1.GroupVersion.String(), Kind: "ConsumptionRequest",
 		Name: cr.Name, UID: cr.UID, Controller: ptr.To(true),
 	}
-}
-
-func hasOwnerRef(obj client.Object, uid types.UID) bool {
-	for _, o := range obj.GetOwnerReferences() {
-		if o.UID == uid {
-			return true
-		}
-	}
-	return false
 }
 
 // copyContentEqual reports whether have holds desired's content. recreate is
@@ -372,7 +374,7 @@ func (r *RequestReconciler) ensureCopy(ctx context.Context, cr *v1alpha1.Consump
 	if err != nil {
 		return false, false, false, err
 	}
-	if !isOurCopy(have, cr) {
+	if !isOurs(have, cr) {
 		switch {
 		case have.GetAnnotations()[v1alpha1.AnnotationAcceptedFrom] == string(cr.UID):
 			return false, true, false, nil
@@ -415,21 +417,19 @@ func (r *RequestReconciler) ensureCopy(ctx context.Context, cr *v1alpha1.Consump
 // acceptGoods lets go of the copies for good: it removes the operator's
 // labels, its owner reference and finalizer, so they drop out of the cache,
 // are no longer reconciled and survive the request and the agreement.
-func (r *RequestReconciler) acceptGoods(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState, delivered []v1alpha1.DeliveredObject, reason, msg string) error {
+func (r *RequestReconciler) acceptGoods(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState, delivered []v1alpha1.DeliveredObject, reason, msg string) stepOutcome {
 	for _, d := range delivered {
 		if err := r.letGo(ctx, cr, d); err != nil {
-			return fmt.Errorf("handing over %s %s/%s: %w", d.Kind, d.Namespace, d.Name, redact(err))
+			return errored(fmt.Errorf("handing over %s %s/%s: %w", d.Kind, d.Namespace, d.Name, redact(err)))
 		}
 	}
-	s.status.Phase = v1alpha1.RequestAccepted
 	s.status.AcceptBy = nil
 	if s.status.AcceptedAt == nil {
 		s.status.AcceptedAt = &s.now
 		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Accepted", "Accept", "%s; %d object(s) handed over in namespace %s", msg, len(delivered), cr.Namespace)
 	}
-	s.set(v1alpha1.ConditionAccepted, metav1.ConditionTrue, reason, msg+"; the consumer owns the delivered objects")
-	s.set(v1alpha1.ConditionReady, metav1.ConditionTrue, reason, msg+"; the consumer owns the delivered objects")
-	return nil
+	msg += "; the consumer owns the delivered objects"
+	return readyAs(v1alpha1.RequestAccepted, reason, msg).with(v1alpha1.ConditionAccepted, metav1.ConditionTrue, reason, msg)
 }
 
 func (r *RequestReconciler) letGo(ctx context.Context, cr *v1alpha1.ConsumptionRequest, d v1alpha1.DeliveredObject) error {
@@ -443,7 +443,7 @@ func (r *RequestReconciler) letGo(ctx context.Context, cr *v1alpha1.ConsumptionR
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: d.Name}, obj); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	if !isOurCopy(obj, cr) {
+	if !isOurs(obj, cr) {
 		return nil
 	}
 	patch := client.MergeFromWithOptions(obj.DeepCopyObject().(client.Object), client.MergeFromWithOptimisticLock{})
@@ -481,43 +481,42 @@ func emptyObjectFor(kind v1alpha1.GoodsSourceKind) client.Object {
 
 // returnGoods removes the copies and gives the entitlement back: the consumer
 // rejected the goods, or the acceptance deadline returned them. Final.
-func (r *RequestReconciler) returnGoods(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState, reason, msg string) error {
+func (r *RequestReconciler) returnGoods(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState, decision goodsOutcome) stepOutcome {
 	n, err := r.removeCopies(ctx, cr, nil)
 	if err != nil {
-		return err
+		return errored(err)
 	}
 	// Returning is final and happens once: release on a confirmed read, not
 	// only when the cached agreement shows the allocation.
 	var agr v1alpha1.ServiceAgreement
 	if err := r.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: string(cr.Spec.Agreement)}, &agr); client.IgnoreNotFound(err) != nil {
-		return err
+		return errored(err)
 	} else if err == nil {
 		if err := releaseAllocations(ctx, r.Client, r.APIReader, &agr, string(cr.UID)); err != nil {
-			return err
+			return errored(err)
 		}
 	}
 	s.status.Delivered = nil
 	s.status.AcceptBy = nil
-	s.status.Phase = v1alpha1.RequestRejected
-	full := msg + "; the delivered objects were removed and the entitlement given back"
-	s.set(v1alpha1.ConditionTransferred, metav1.ConditionFalse, reason, full)
-	s.set(v1alpha1.ConditionAccepted, metav1.ConditionFalse, reason, full)
-	s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, reason, full)
-	s.set(v1alpha1.ConditionReady, metav1.ConditionFalse, reason, full)
 	if cr.Status.Phase != v1alpha1.RequestRejected {
-		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Returned", "Return", "%s; %d object(s) removed", msg, n)
+		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Returned", "Return", "%s; %d object(s) removed", decision.msg, n)
 	}
-	return nil
+	full := decision.msg + "; the delivered objects were removed and the entitlement given back"
+	o := stall(v1alpha1.RequestRejected, decision.reason, full)
+	if decision.asked {
+		// The consumer's own decision was carried out.
+		o = closeAs(v1alpha1.RequestRejected, decision.reason, full)
+	}
+	return o.fulfilment().with(v1alpha1.ConditionTransferred, metav1.ConditionFalse, decision.reason, full).with(v1alpha1.ConditionAccepted, metav1.ConditionFalse, decision.reason, full)
 }
 
-// reportGoodsRevoked records that unaccepted goods were removed because the agreement is not in force.
-func reportGoodsRevoked(s *requestState, why string) {
+// goodsRevoked records that unaccepted goods were removed because the agreement is not in force.
+func goodsRevoked(s *requestState, why string, o stepOutcome) stepOutcome {
 	s.status.Delivered = nil
 	s.status.TransferredAt = nil
 	s.status.AcceptBy = nil
 	msg := why + "; the delivered goods were not accepted and were removed"
-	s.set(v1alpha1.ConditionTransferred, metav1.ConditionFalse, v1alpha1.ReasonRevoked, msg)
-	s.set(v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonRevoked, msg)
+	return o.with(v1alpha1.ConditionTransferred, metav1.ConditionFalse, v1alpha1.ReasonRevoked, msg).with(v1alpha1.ConditionAccepted, metav1.ConditionFalse, v1alpha1.ReasonRevoked, msg)
 }
 
 // removeCopies deletes the copies the operator still manages for cr, except
@@ -567,7 +566,7 @@ func (r *RequestReconciler) removeCopies(ctx context.Context, cr *v1alpha1.Consu
 			}
 			return n, redact(err)
 		}
-		if !isOurCopy(obj, cr) || !obj.GetDeletionTimestamp().IsZero() {
+		if !isOurs(obj, cr) || !obj.GetDeletionTimestamp().IsZero() {
 			continue
 		}
 		uid, rv := obj.GetUID(), obj.GetResourceVersion()
@@ -584,22 +583,6 @@ func (r *RequestReconciler) removeCopies(ctx context.Context, cr *v1alpha1.Consu
 		}
 	}
 	return n, nil
-}
-
-// redact reduces an API error to its status reason and code, so that nothing
-// an API server echoes back about a Secret's contents reaches status, events
-// or logs. The result is still an API status error: apierrors.IsConflict and
-// the like keep working on it.
-func redact(err error) error {
-	var status apierrors.APIStatus
-	if err == nil || !errors.As(err, &status) {
-		return err
-	}
-	st := status.Status()
-	return &apierrors.StatusError{ErrStatus: metav1.Status{
-		Status: metav1.StatusFailure, Reason: st.Reason, Code: st.Code,
-		Message: fmt.Sprintf("%s (HTTP %d)", st.Reason, st.Code),
-	}}
 }
 
 // countGoods counts goods requests by delivered (awaiting the decision), accepted and returned.

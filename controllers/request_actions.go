@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
@@ -124,117 +122,114 @@ func validateParameters(item *v1alpha1.ActionItem, ar *v1alpha1.ActionRequest) s
 // runAction starts an approved action request's action, or follows it.
 func (r *RequestReconciler) runAction(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, off *v1alpha1.ServiceOffering,
 	item *v1alpha1.ActionItem, s *requestState,
-) (ctrl.Result, error) {
+) stepOutcome {
 	if msg := validateParameters(item, cr.Spec.Action); msg != "" {
-		return ctrl.Result{}, r.failBeforeRunning(ctx, cr, agr, s, v1alpha1.ReasonInvalidParameters, msg)
+		return r.failBeforeRunning(ctx, cr, agr, s, v1alpha1.ReasonInvalidParameters, msg)
 	}
 	if item.Type == v1alpha1.ActionManual {
 		s.disown(v1alpha1.ConditionFulfilled)
 		s.status.Action = &v1alpha1.ActionRun{Type: v1alpha1.ActionManual, StartedAt: &s.now}
 		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "AwaitingProvider", "Run", "manual action %s was handed to the provider", item.Name)
-		r.followManual(cr, s)
-		return ctrl.Result{}, nil
+		return r.followManual(cr, s)
+	}
+	if o := r.automatedActionRefusal(off, item); o.kind != proceed {
+		return o
+	}
+	providerNS := string(off.Spec.ProviderNamespace)
+	lbls := childLabels(cr, string(agr.Spec.Offering), item.Name)
+	secretData, o := r.readSecretParameters(ctx, cr)
+	if o.kind != proceed {
+		return o.orPhase(v1alpha1.RequestProvisioning)
+	}
+	secretName := actionSecretName(cr)
+	if len(secretData) > 0 {
+		if err := r.ensureActionSecret(ctx, cr, providerNS, secretName, lbls, secretData); err != nil {
+			return actionError(err)
+		}
+	}
+	job, o := r.startJob(ctx, cr, desiredJob(cr, agr, item, providerNS, secretName, lbls))
+	if o.kind != proceed {
+		return o
+	}
+	if len(secretData) > 0 {
+		if err := r.ownSecretByJob(ctx, providerNS, secretName, job); err != nil {
+			return actionError(err)
+		}
+	}
+	s.status.Action = &v1alpha1.ActionRun{Type: v1alpha1.ActionAutomated, Job: providerNS + "/" + job.Name, StartedAt: &s.now}
+	r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "ActionStarted", "Run", "action %s started as Job %s/%s", item.Name, providerNS, job.Name)
+	return r.followJob(ctx, cr, s).orPhase(v1alpha1.RequestProvisioning)
+}
+
+// automatedActionRefusal says why the offering's automated action cannot
+// run as it stands: the request waits for the offering to be fixed.
+func (r *RequestReconciler) automatedActionRefusal(off *v1alpha1.ServiceOffering, item *v1alpha1.ActionItem) stepOutcome {
+	refuse := func(reason, msg string) stepOutcome {
+		return stall(v1alpha1.RequestProvisioning, reason, msg).fulfilment()
 	}
 	if item.Job == nil {
-		msg := fmt.Sprintf("action %s of ServiceOffering %s is Automated but has no job; the request waits", item.Name, off.Name)
-		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonItemNotOffered, msg)
-		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonItemNotOffered, msg)
-		return ctrl.Result{}, nil
+		return refuse(v1alpha1.ReasonItemNotOffered,
+			fmt.Sprintf("action %s of ServiceOffering %s is Automated but has no job; the request waits", item.Name, off.Name))
 	}
 	if why := unsafeExpansion(item); why != "" {
-		msg := fmt.Sprintf("action %s of ServiceOffering %s is not run: %s; the request waits for the offering to be fixed", item.Name, off.Name, why)
-		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonUnsafeParameterExpansion, msg)
-		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonUnsafeParameterExpansion, msg)
-		return ctrl.Result{}, nil
+		return refuse(v1alpha1.ReasonUnsafeParameterExpansion,
+			fmt.Sprintf("action %s of ServiceOffering %s is not run: %s; the request waits for the offering to be fixed", item.Name, off.Name, why))
 	}
-	s.status.Phase = v1alpha1.RequestProvisioning
-	providerNS := string(off.Spec.ProviderNamespace)
-	if why := r.Options.providerNamespaceRefusal(providerNS); why != "" {
+	if why := r.Options.providerNamespaceRefusal(string(off.Spec.ProviderNamespace)); why != "" {
 		// The offering is not Ready then, but the request may be reconciled before its agreement shows it.
-		msg := fmt.Sprintf("action %s of ServiceOffering %s is not run: %s; no Job or secret copy was created and the request waits",
-			item.Name, off.Name, why)
-		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonProviderNamespaceForbidden, msg)
-		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonProviderNamespaceForbidden, msg)
-		return ctrl.Result{}, nil
+		return refuse(v1alpha1.ReasonProviderNamespaceForbidden,
+			fmt.Sprintf("action %s of ServiceOffering %s is not run: %s; no Job or secret copy was created and the request waits",
+				item.Name, off.Name, why))
 	}
-	lbls := childLabels(cr, string(agr.Spec.Offering), item.Name)
+	return stepOutcome{}
+}
 
-	// Secret parameters: read live from the consumer's namespace and copied to the provider namespace.
+// readSecretParameters reads the request's secret parameters live from the
+// consumer's namespace, to be copied to the provider namespace. A missing
+// Secret or key is waited for.
+func (r *RequestReconciler) readSecretParameters(ctx context.Context, cr *v1alpha1.ConsumptionRequest) (map[string][]byte, stepOutcome) {
+	waitForSecret := func(msg string) (map[string][]byte, stepOutcome) {
+		return nil, waitFor(v1alpha1.RequestProvisioning, v1alpha1.ReasonSecretParameterNotFound, msg).fulfilment().after(secretParameterRecheck)
+	}
 	secretData := map[string][]byte{}
 	for _, p := range cr.Spec.Action.SecretParameters {
 		var sec corev1.Secret
 		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: string(p.SecretKeyRef.Name)}, &sec)
 		if apierrors.IsNotFound(err) {
-			return r.waitForSecret(s, fmt.Sprintf("secret parameter %s: Secret %s/%s does not exist; the request waits for it",
+			return waitForSecret(fmt.Sprintf("secret parameter %s: Secret %s/%s does not exist; the request waits for it",
 				p.Name, cr.Namespace, p.SecretKeyRef.Name))
 		}
 		if err != nil {
-			return ctrl.Result{}, fmt.Errorf("reading secret parameter %s: %w", p.Name, redact(err))
+			return nil, errored(fmt.Errorf("reading secret parameter %s: %w", p.Name, redact(err)))
 		}
 		v, ok := sec.Data[p.SecretKeyRef.Key]
 		if !ok {
-			return r.waitForSecret(s, fmt.Sprintf("secret parameter %s: Secret %s/%s has no key %s; the request waits for it",
+			return waitForSecret(fmt.Sprintf("secret parameter %s: Secret %s/%s has no key %s; the request waits for it",
 				p.Name, cr.Namespace, p.SecretKeyRef.Name, p.SecretKeyRef.Key))
 		}
 		secretData[string(p.Name)] = v
 	}
-	secretName := actionSecretName(cr)
-	if len(secretData) > 0 {
-		if err := r.ensureActionSecret(ctx, cr, providerNS, secretName, lbls, secretData); err != nil {
-			return r.actionError(s, err)
-		}
-	}
-
-	desired := desiredJob(cr, agr, item, providerNS, secretName, lbls)
-	job, conflict, err := r.ensureJob(ctx, cr, desired)
-	if err != nil {
-		return r.actionError(s, err)
-	}
-	if conflict {
-		msg := fmt.Sprintf("Job %s/%s already exists and was not created for this request; it is never adopted: remove it", providerNS, desired.Name)
-		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonActionJobConflict, msg)
-		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonActionJobConflict, msg)
-		return ctrl.Result{RequeueAfter: secretParameterRecheck}, nil
-	}
-	if len(secretData) > 0 {
-		if err := r.ownSecretByJob(ctx, providerNS, secretName, job); err != nil {
-			return r.actionError(s, err)
-		}
-	}
-	s.status.Action = &v1alpha1.ActionRun{Type: v1alpha1.ActionAutomated, Job: providerNS + "/" + job.Name, StartedAt: &s.now}
-	r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "ActionStarted", "Run", "action %s started as Job %s/%s", item.Name, providerNS, job.Name)
-	return r.followJob(ctx, cr, s)
-}
-
-func (r *RequestReconciler) waitForSecret(s *requestState, msg string) (ctrl.Result, error) {
-	s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonSecretParameterNotFound, msg)
-	s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonSecretParameterNotFound, msg)
-	return ctrl.Result{RequeueAfter: secretParameterRecheck}, nil
+	return secretData, stepOutcome{}
 }
 
 // actionError reports an error starting the action; the operator retries.
-func (r *RequestReconciler) actionError(s *requestState, err error) (ctrl.Result, error) {
-	msg := "starting the action: " + err.Error()
-	s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonActionStartFailed, msg)
-	s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonActionStartFailed, msg)
-	return ctrl.Result{}, err
+func actionError(err error) stepOutcome {
+	return failing(v1alpha1.RequestProvisioning, v1alpha1.ReasonActionStartFailed, "starting the action: "+err.Error(), err).fulfilment()
 }
 
 // failBeforeRunning fails an action request that never ran: its entitlement is given back.
 func (r *RequestReconciler) failBeforeRunning(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, s *requestState,
 	reason, msg string,
-) error {
+) stepOutcome {
 	if hasAllocation(agr, string(cr.UID)) || s.status.AdmittedAt != nil {
 		if err := releaseAllocations(ctx, r.Client, r.APIReader, agr, string(cr.UID)); err != nil {
-			return err
+			return errored(err)
 		}
 	}
 	s.status.Action = nil
 	full := msg + "; nothing ran and the entitlement was given back"
-	s.notReady(v1alpha1.RequestFailed, reason, full)
-	s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, reason, full)
 	r.Recorder.Eventf(cr, nil, corev1.EventTypeWarning, "Failed", "Run", "%s", full)
-	return nil
+	return stall(v1alpha1.RequestFailed, reason, full).fulfilment()
 }
 
 // desiredJob is the Job that runs an automated action for cr.
@@ -298,14 +293,23 @@ func desiredJob(cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement,
 	}
 }
 
-// isOurs reports whether obj was created by the operator for cr.
-func isOurs(obj client.Object, cr *v1alpha1.ConsumptionRequest) bool {
-	l := obj.GetLabels()
-	return l[v1alpha1.LabelManagedBy] == v1alpha1.ManagedByValue && l[v1alpha1.LabelRequestUID] == string(cr.UID)
+// startJob creates the action's Job, or finds the one created earlier. A Job
+// of that name not created for cr is never adopted: the request waits.
+func (r *RequestReconciler) startJob(ctx context.Context, cr *v1alpha1.ConsumptionRequest, desired *batchv1.Job) (*batchv1.Job, stepOutcome) {
+	job, conflict, err := r.ensureJob(ctx, cr, desired)
+	if err != nil {
+		return nil, actionError(err)
+	}
+	if conflict {
+		return nil, waitFor(v1alpha1.RequestProvisioning, v1alpha1.ReasonActionJobConflict,
+			fmt.Sprintf("Job %s/%s already exists and was not created for this request; it is never adopted: remove it", desired.Namespace, desired.Name)).
+			fulfilment().after(secretParameterRecheck)
+	}
+	return job, stepOutcome{}
 }
 
-// ensureJob creates the action's Job, or finds the one created earlier. A Job
-// of that name not created for cr is never adopted: conflict is true.
+// ensureJob creates the action's Job, or finds the one created earlier.
+// conflict is true for a Job of that name not created for cr.
 func (r *RequestReconciler) ensureJob(ctx context.Context, cr *v1alpha1.ConsumptionRequest, desired *batchv1.Job) (*batchv1.Job, bool, error) {
 	var have batchv1.Job
 	err := r.Get(ctx, client.ObjectKeyFromObject(desired), &have)
@@ -405,34 +409,32 @@ func (r *RequestReconciler) ownSecretByJob(ctx context.Context, ns, name string,
 }
 
 // followAction follows an action that has started, whatever the agreement's state.
-func (r *RequestReconciler) followAction(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState) (ctrl.Result, error) {
+func (r *RequestReconciler) followAction(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState) stepOutcome {
 	if isManualAction(cr) {
-		r.followManual(cr, s)
-		return ctrl.Result{}, nil
+		return r.followManual(cr, s)
 	}
 	return r.followJob(ctx, cr, s)
 }
 
 // followManual reports a manual action: a provider's Fulfilled condition decides it.
-func (r *RequestReconciler) followManual(cr *v1alpha1.ConsumptionRequest, s *requestState) {
+func (r *RequestReconciler) followManual(cr *v1alpha1.ConsumptionRequest, s *requestState) stepOutcome {
 	s.disown(v1alpha1.ConditionFulfilled)
 	run := s.status.Action.DeepCopy()
 	s.status.Action = run
 	c := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionFulfilled)
 	switch {
 	case c != nil && c.Status == metav1.ConditionTrue:
-		r.finishAction(cr, s, true, v1alpha1.ReasonActionSucceeded, "a provider marked the action completed: "+c.Message, c.LastTransitionTime)
+		return r.finishAction(cr, s, actionSucceeded("a provider marked the action completed: "+c.Message), c.LastTransitionTime)
 	case c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.ReasonActionFailed:
-		r.finishAction(cr, s, false, v1alpha1.ReasonActionFailed, "a provider marked the action failed: "+c.Message, c.LastTransitionTime)
-	default:
-		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonAwaitingProvider,
-			fmt.Sprintf("manual action %s waits for a provider: add the condition Fulfilled=True when done (or Fulfilled=False "+
-				"with reason ActionFailed) through the status subresource", cr.Spec.Action.Name))
+		return r.finishAction(cr, s, actionFailed(v1alpha1.ReasonActionFailed, "a provider marked the action failed: "+c.Message), c.LastTransitionTime)
 	}
+	return waitFor(v1alpha1.RequestProvisioning, v1alpha1.ReasonAwaitingProvider,
+		fmt.Sprintf("manual action %s waits for a provider: add the condition Fulfilled=True when done (or Fulfilled=False "+
+			"with reason ActionFailed) through the status subresource", cr.Spec.Action.Name))
 }
 
 // followJob reports the outcome of the action's Job.
-func (r *RequestReconciler) followJob(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState) (ctrl.Result, error) {
+func (r *RequestReconciler) followJob(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState) stepOutcome {
 	run := s.status.Action.DeepCopy()
 	s.status.Action = run
 	ns, name, _ := strings.Cut(run.Job, "/")
@@ -443,21 +445,27 @@ func (r *RequestReconciler) followJob(ctx context.Context, cr *v1alpha1.Consumpt
 		// The cache may not show a Job created moments ago.
 		err = r.APIReader.Get(ctx, key, &job)
 	}
-	if apierrors.IsNotFound(err) {
-		if run.CompletedAt != nil {
-			return ctrl.Result{}, nil
-		}
-		r.finishAction(cr, s, false, v1alpha1.ReasonActionFailed, fmt.Sprintf("Job %s was deleted before it finished", run.Job), s.now)
-		return ctrl.Result{}, nil
-	}
-	if err != nil {
-		return ctrl.Result{}, redact(err)
-	}
-	if !isOurs(&job, cr) {
-		r.finishAction(cr, s, false, v1alpha1.ReasonActionFailed, fmt.Sprintf("Job %s was replaced by one not created for this request", run.Job), s.now)
-		return ctrl.Result{}, nil
+	switch {
+	case apierrors.IsNotFound(err) && run.CompletedAt != nil:
+		return stepOutcome{}
+	case apierrors.IsNotFound(err):
+		return r.finishAction(cr, s, actionFailed(v1alpha1.ReasonActionFailed, fmt.Sprintf("Job %s was deleted before it finished", run.Job)), s.now)
+	case err != nil:
+		return errored(redact(err))
+	case !isOurs(&job, cr):
+		return r.finishAction(cr, s, actionFailed(v1alpha1.ReasonActionFailed, fmt.Sprintf("Job %s was replaced by one not created for this request", run.Job)), s.now)
 	}
 	run.Attempts = job.Status.Failed + job.Status.Succeeded + job.Status.Active
+	if o := r.jobOutcome(cr, s, &job); o.kind != proceed {
+		return o
+	}
+	msg := fmt.Sprintf("Job %s is running (%d attempt(s))", run.Job, run.Attempts)
+	return waitFor(v1alpha1.RequestProvisioning, v1alpha1.ReasonActionRunning, msg).fulfilment()
+}
+
+// jobOutcome finishes the action when its Job has completed or failed. It
+// proceeds while the Job runs.
+func (r *RequestReconciler) jobOutcome(cr *v1alpha1.ConsumptionRequest, s *requestState, job *batchv1.Job) stepOutcome {
 	end := s.now
 	if job.Status.CompletionTime != nil {
 		end = *job.Status.CompletionTime
@@ -468,8 +476,7 @@ func (r *RequestReconciler) followJob(ctx context.Context, cr *v1alpha1.Consumpt
 		}
 		switch c.Type {
 		case batchv1.JobComplete:
-			r.finishAction(cr, s, true, v1alpha1.ReasonActionSucceeded, jobMessage(&job, c, "completed"), end)
-			return ctrl.Result{}, nil
+			return r.finishAction(cr, s, actionSucceeded(jobMessage(job, c, "completed")), end)
 		case batchv1.JobFailed:
 			reason := v1alpha1.ReasonActionFailed
 			if c.Reason == batchv1.JobReasonDeadlineExceeded {
@@ -478,14 +485,10 @@ func (r *RequestReconciler) followJob(ctx context.Context, cr *v1alpha1.Consumpt
 			if !c.LastTransitionTime.IsZero() {
 				end = c.LastTransitionTime
 			}
-			r.finishAction(cr, s, false, reason, jobMessage(&job, c, "failed"), end)
-			return ctrl.Result{}, nil
+			return r.finishAction(cr, s, actionFailed(reason, jobMessage(job, c, "failed")), end)
 		}
 	}
-	msg := fmt.Sprintf("Job %s is running (%d attempt(s))", run.Job, run.Attempts)
-	s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonActionRunning, msg)
-	s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonActionRunning, msg)
-	return ctrl.Result{}, nil
+	return stepOutcome{}
 }
 
 func jobMessage(job *batchv1.Job, c batchv1.JobCondition, what string) string {
@@ -499,136 +502,40 @@ func jobMessage(job *batchv1.Job, c batchv1.JobCondition, what string) string {
 	return msg
 }
 
-// finishAction records the outcome of an action.
-func (r *RequestReconciler) finishAction(cr *v1alpha1.ConsumptionRequest, s *requestState, ok bool, reason, msg string, at metav1.Time) {
-	msg = truncate(msg, 1024)
+// actionSucceeded: the action was performed.
+func actionSucceeded(msg string) stepOutcome {
+	return readyAs(v1alpha1.RequestFulfilled, v1alpha1.ReasonActionSucceeded, msg)
+}
+
+// actionFailed: the action ran and failed, for good; it keeps its entitlement used.
+func actionFailed(reason, msg string) stepOutcome {
+	return stall(v1alpha1.RequestFailed, reason, msg)
+}
+
+// finishAction records the outcome of an action: o is ready when it
+// succeeded, stalled when it failed. A manual action's Fulfilled is the
+// provider's and is left as the provider wrote it.
+func (r *RequestReconciler) finishAction(cr *v1alpha1.ConsumptionRequest, s *requestState, o stepOutcome, at metav1.Time) stepOutcome {
+	o.message = truncate(o.message, 1024)
 	run := s.status.Action
 	first := run.CompletedAt == nil
 	if first {
 		run.CompletedAt = &at
 	}
-	run.Message = msg
-	manual := run.Type == v1alpha1.ActionManual
+	run.Message = o.message
+	ok := o.kind == ready
+	event := corev1.EventTypeWarning
 	if ok {
-		s.status.Phase = v1alpha1.RequestFulfilled
-		if !manual {
-			s.set(v1alpha1.ConditionFulfilled, metav1.ConditionTrue, reason, msg)
-		}
-		s.set(v1alpha1.ConditionReady, metav1.ConditionTrue, reason, msg)
-		if s.status.FulfilledAt == nil {
-			s.status.FulfilledAt = &s.now
-			d := s.now.Sub(cr.CreationTimestamp.Time).Round(time.Millisecond)
-			s.status.FulfilmentDuration = &metav1.Duration{Duration: d}
-		}
-		if first {
-			r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, reason, "Run", "%s", msg)
-		}
-		return
-	}
-	s.notReady(v1alpha1.RequestFailed, reason, msg)
-	if !manual {
-		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, reason, msg)
+		event = corev1.EventTypeNormal
+		recordFulfilment(cr, s)
 	}
 	if first {
-		r.Recorder.Eventf(cr, nil, corev1.EventTypeWarning, reason, "Run", "%s", msg)
+		r.Recorder.Eventf(cr, nil, event, o.reason, "Run", "%s", o.message)
 	}
-}
-
-// cancelAction deletes the action's Job (with its Pods: background
-// propagation) and the copy of its secret parameters. It reports whether a
-// running Job was cancelled.
-func (r *RequestReconciler) cancelAction(ctx context.Context, cr *v1alpha1.ConsumptionRequest) (bool, error) {
-	if cr.Spec.Action == nil {
-		return false, nil
+	if run.Type == v1alpha1.ActionManual {
+		return o
 	}
-	sel := client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue, v1alpha1.LabelRequestUID: string(cr.UID)}
-	jobs := map[types.NamespacedName]bool{}
-	var list batchv1.JobList
-	if err := r.List(ctx, &list, sel); err != nil {
-		return false, err
-	}
-	for i := range list.Items {
-		jobs[client.ObjectKeyFromObject(&list.Items[i])] = true
-	}
-	secrets := map[types.NamespacedName]bool{}
-	if run := cr.Status.Action; run != nil && run.Job != "" {
-		ns, name, _ := strings.Cut(run.Job, "/")
-		jobs[types.NamespacedName{Namespace: ns, Name: name}] = true
-		secrets[types.NamespacedName{Namespace: ns, Name: actionSecretName(cr)}] = true
-	}
-	var secList corev1.SecretList
-	if err := r.List(ctx, &secList, sel); err != nil {
-		return false, err
-	}
-	for i := range secList.Items {
-		secrets[client.ObjectKeyFromObject(&secList.Items[i])] = true
-	}
-	cancelled, err := r.deleteActionJobs(ctx, cr, jobs)
-	if err != nil {
-		return cancelled, err
-	}
-	return cancelled, r.deleteActionSecrets(ctx, cr, secrets)
-}
-
-// deleteActionJobs deletes the given Jobs that were created for cr, with
-// their Pods. It reports whether one of them was still running.
-func (r *RequestReconciler) deleteActionJobs(ctx context.Context, cr *v1alpha1.ConsumptionRequest, jobs map[types.NamespacedName]bool) (bool, error) {
-	cancelled := false
-	keys := make([]types.NamespacedName, 0, len(jobs))
-	for k := range jobs {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
-	for _, k := range keys {
-		var job batchv1.Job
-		if err := r.APIReader.Get(ctx, k, &job); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			return cancelled, redact(err)
-		}
-		if !isOurs(&job, cr) || !job.DeletionTimestamp.IsZero() {
-			continue
-		}
-		uid := job.UID
-		err := r.Delete(ctx, &job, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &uid})
-		if client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
-			return cancelled, redact(err)
-		}
-		if !jobFinished(&job) {
-			cancelled = true
-		}
-	}
-	return cancelled, nil
-}
-
-// deleteActionSecrets deletes the given secret-parameter copies that were created for cr.
-func (r *RequestReconciler) deleteActionSecrets(ctx context.Context, cr *v1alpha1.ConsumptionRequest, secrets map[types.NamespacedName]bool) error {
-	for k := range secrets {
-		var sec corev1.Secret
-		if err := r.APIReader.Get(ctx, k, &sec); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			return redact(err)
-		}
-		if !isOurs(&sec, cr) {
-			continue
-		}
-		if err := deleteWithUID(ctx, r.Client, &sec); err != nil {
-			return redact(err)
-		}
-	}
-	return nil
-}
-
-func jobFinished(job *batchv1.Job) bool {
-	for _, c := range job.Status.Conditions {
-		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-			return true
-		}
-	}
-	return false
+	return o.with(v1alpha1.ConditionFulfilled, boolStatus(ok), o.reason, o.message)
 }
 
 // countActions counts action requests by running, succeeded and failed.

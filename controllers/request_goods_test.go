@@ -72,10 +72,7 @@ func newGoodsWorld(t *testing.T, goodsOpts []goodsOption, opts ...fixtureOption)
 }
 
 func (w *goodsWorld) goodsRequest(name string, qty int32) *v1alpha1.ConsumptionRequest {
-	return &v1alpha1.ConsumptionRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: w.ns},
-		Spec:       v1alpha1.ConsumptionRequestSpec{Agreement: "agreement", Goods: &v1alpha1.GoodsRequest{Name: goodsItem, Quantity: qty}},
-	}
+	return makeRequest(name, w.ns).goods(goodsItem, qty).obj()
 }
 
 // copies returns the (expected) copies of the two sources for cr.
@@ -529,10 +526,7 @@ func TestGoodsOnlyIntoTheRequestsNamespace(t *testing.T) {
 	// A request in another namespace cannot use this agreement to get goods delivered anywhere.
 	other := uniq("elsewhere")
 	mustCreate(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: other}})
-	stray := &v1alpha1.ConsumptionRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: "here", Namespace: other},
-		Spec:       v1alpha1.ConsumptionRequestSpec{Agreement: "agreement", Goods: &v1alpha1.GoodsRequest{Name: goodsItem, Quantity: 1}},
-	}
+	stray := makeRequest("here", other).goods(goodsItem, 1).obj()
 	mustCreate(t, stray)
 	c := waitCondition(t, stray, v1alpha1.ConditionReady, metav1.ConditionFalse)
 	if c.Reason != v1alpha1.ReasonAgreementNotFound {
@@ -621,7 +615,7 @@ func TestGoodsDecision(t *testing.T) {
 		return i
 	}
 	req := func(d v1alpha1.GoodsDecision) *v1alpha1.ConsumptionRequest {
-		return &v1alpha1.ConsumptionRequest{Spec: v1alpha1.ConsumptionRequestSpec{Goods: &v1alpha1.GoodsRequest{Name: "kit", Decision: d}}}
+		return makeRequest("", "").goods("kit", 0).decision(d).obj()
 	}
 	cases := []struct {
 		name           string

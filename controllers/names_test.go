@@ -1,0 +1,45 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+)
+
+func TestGrantNamespaceName(t *testing.T) {
+	req := func(ns, name, asked string) *v1alpha1.ConsumptionRequest {
+		cr := &v1alpha1.ConsumptionRequest{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: v1alpha1.ConsumptionRequestSpec{Resource: &v1alpha1.ResourceRequest{Name: "x", NamespaceName: v1alpha1.NamespaceName(asked)}}}
+		return cr
+	}
+	allow := &v1alpha1.ResourceItem{Namespace: v1alpha1.NamespaceTemplate{AllowRequestedName: true}}
+	deny := &v1alpha1.ResourceItem{}
+
+	if got := grantNamespaceName(req("team", "r", "wanted"), allow); got != "wanted" {
+		t.Errorf("allowed requested name: %s", got)
+	}
+	if got := grantNamespaceName(req("team", "r", "wanted"), deny); got == "wanted" {
+		t.Errorf("requested name used although not allowed")
+	}
+	a := grantNamespaceName(req("a-b", "c", ""), nil)
+	b := grantNamespaceName(req("a", "b-c", ""), nil)
+	if a == b {
+		t.Errorf("a-b/c and a/b-c derive the same name %s", a)
+	}
+	long := grantNamespaceName(req(strings.Repeat("n", 63), strings.Repeat("r", 63), ""), nil)
+	for _, n := range []string{a, b, long, grantNamespaceName(req("team.x", "UPPER_case", ""), nil)} {
+		if len(n) > 63 || !dnsLabel.MatchString(n) {
+			t.Errorf("%q is not a DNS label", n)
+		}
+	}
+	first, second := grantNamespaceName(req("team", "r", ""), nil), grantNamespaceName(req("team", "r", ""), nil)
+	if first != second {
+		t.Error("name is not deterministic")
+	}
+	if rb := roleBindingName("system:aggregate-to-edit"); strings.ContainsAny(rb, ":/") || len(rb) > 253 {
+		t.Errorf("role binding name %q", rb)
+	}
+}

@@ -9,6 +9,7 @@ IMG ?= offering-operator:dev
 BIN_DIR ?= bin
 CONTROLLER_GEN := $(BIN_DIR)/controller-gen
 GOLANGCI_LINT := $(BIN_DIR)/golangci-lint
+CRD_REF_DOCS := $(BIN_DIR)/crd-ref-docs
 # The same static build the Dockerfile performs.
 GO_BUILD_FLAGS := -trimpath -ldflags "-s -w"
 export CGO_ENABLED ?= 0
@@ -29,13 +30,17 @@ $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
 $(GOLANGCI_LINT): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && go build -o $(CURDIR)/$@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
+$(CRD_REF_DOCS): hack/tools/go.mod hack/tools/go.sum
+	cd hack/tools && go build -o $(CURDIR)/$@ github.com/elastic/crd-ref-docs
+
 .PHONY: generate
 generate: $(CONTROLLER_GEN) api-docs ## Generate deepcopy code and the API reference.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: api-docs
-api-docs: ## Generate docs/api-reference.md from the types' comments and markers (hack/apidocs).
-	go run ./hack/apidocs -out docs/api-reference.md api/v1alpha1
+api-docs: $(CRD_REF_DOCS) ## Generate docs/api-reference.md from the types' comments and markers (crd-ref-docs, templates in hack/apidocs).
+	$(CRD_REF_DOCS) --log-level=WARN --renderer=markdown --source-path=./api/v1alpha1 \
+		--config=hack/apidocs/config.yaml --templates-dir=hack/apidocs/templates --output-path=docs/api-reference.md
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and the operator's RBAC from markers.

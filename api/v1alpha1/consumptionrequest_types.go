@@ -263,7 +263,7 @@ type ConsumptionRequestStatus struct {
 	// +kubebuilder:validation:MaxLength=253
 	Offering string `json:"offering,omitempty"`
 
-	// conditions: Approved or Denied (a decision: by the operator for automatic
+	// conditions are Approved or Denied (a decision: by the operator for automatic
 	// approval and admission, by a provider for manual approval), Fulfilled,
 	// AccessVerified (resources), Transferred and Accepted (goods), Ready (True
 	// when the request holds what it asked for; for goods that wait for the

@@ -450,7 +450,7 @@ type ServiceAgreementStatus struct {
 	// +optional
 	Phase AgreementPhase `json:"phase,omitempty"`
 
-	// conditions: Active (requests are admitted and access held), Ready (the
+	// conditions are Active (requests are admitted and access held), Ready (the
 	// agreement is Active and everything under it is reconciled),
 	// EntitlementsExhausted (True when at least one entitlement is fully used),
 	// ServiceLevelsMet (compliance over the window meets the objective; absent

@@ -9,6 +9,7 @@ IMG ?= offering-operator:dev
 BIN_DIR ?= bin
 CONTROLLER_GEN := $(BIN_DIR)/controller-gen
 GOLANGCI_LINT := $(BIN_DIR)/golangci-lint
+CRD_REF_DOCS := $(BIN_DIR)/crd-ref-docs
 # The same static build the Dockerfile performs.
 GO_BUILD_FLAGS := -trimpath -ldflags "-s -w"
 export CGO_ENABLED ?= 0
@@ -26,16 +27,23 @@ help: ## Show the targets.
 $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && go build -o $(CURDIR)/$@ sigs.k8s.io/controller-tools/cmd/controller-gen
 
-$(GOLANGCI_LINT): hack/tools/go.mod hack/tools/go.sum
-	cd hack/tools && go build -o $(CURDIR)/$@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+# golangci-lint with the kube-api-linter module plugin compiled in: what
+# `golangci-lint custom` would build, but from the module proxy only (custom
+# clones golangci-lint from GitHub). See hack/tools/golangci-lint-kal.
+$(GOLANGCI_LINT): hack/tools/go.mod hack/tools/go.sum hack/tools/golangci-lint-kal/main.go
+	cd hack/tools && go build -o $(CURDIR)/$@ ./golangci-lint-kal
+
+$(CRD_REF_DOCS): hack/tools/go.mod hack/tools/go.sum
+	cd hack/tools && go build -o $(CURDIR)/$@ github.com/elastic/crd-ref-docs
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) api-docs ## Generate deepcopy code and the API reference.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: api-docs
-api-docs: ## Generate docs/api-reference.md from the types' comments and markers (hack/apidocs).
-	go run ./hack/apidocs -out docs/api-reference.md api/v1alpha1
+api-docs: $(CRD_REF_DOCS) ## Generate docs/api-reference.md from the types' comments and markers (crd-ref-docs, templates in hack/apidocs).
+	$(CRD_REF_DOCS) --log-level=WARN --renderer=markdown --source-path=./api/v1alpha1 \
+		--config=hack/apidocs/config.yaml --templates-dir=hack/apidocs/templates --output-path=docs/api-reference.md
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and the operator's RBAC from markers.
@@ -52,7 +60,7 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: lint
-lint: $(GOLANGCI_LINT) ## golangci-lint (config in .golangci.yml).
+lint: $(GOLANGCI_LINT) ## golangci-lint with kube-api-linter on api/ (config in .golangci.yml).
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: shellcheck

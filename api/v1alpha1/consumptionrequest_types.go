@@ -263,7 +263,7 @@ type ConsumptionRequestStatus struct {
 	// +kubebuilder:validation:MaxLength=253
 	Offering string `json:"offering,omitempty"`
 
-	// conditions: Approved or Denied (a decision: by the operator for automatic
+	// conditions are Approved or Denied (a decision: by the operator for automatic
 	// approval and admission, by a provider for manual approval), Fulfilled,
 	// AccessVerified (resources), Transferred and Accepted (goods), Ready (True
 	// when the request holds what it asked for; for goods that wait for the
@@ -271,6 +271,13 @@ type ConsumptionRequestStatus struct {
 	// WithinServiceLevel (the request meets its agreement's targets; absent
 	// when there are none). On a
 	// manual action, Fulfilled is written by a provider, never by the operator.
+	// ---
+	// The rule comparing lastTransitionTime with itself is deliberate, not a
+	// mistake: evaluating it makes the API server parse each time as a CEL
+	// timestamp, which refuses date-times the schema's looser format admits
+	// but Go's RFC 3339 parser does not. Approvers write conditions through
+	// the status subresource; such a time, once stored, would break every
+	// list of requests in the operator (TestConditionTimesMustParse).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

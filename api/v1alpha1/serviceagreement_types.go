@@ -199,12 +199,22 @@ type ServiceAgreementSpec struct {
 	ServiceLevels *ServiceLevels `json:"serviceLevels,omitempty"`
 
 	// validFrom is when the agreement starts; it is Pending before. Starts at once when omitted.
+	// ---
+	// The rule "self == self" is deliberate, not a mistake: evaluating it
+	// makes the API server parse the value as a CEL timestamp, which refuses
+	// date-times that the schema's looser date-time format admits but Go's
+	// RFC 3339 parser does not (a lower-case "t", an offset of +99:99). The
+	// object is then rejected with the rule's message, instead of being
+	// stored and breaking every list of agreements in the operator.
+	// TestConditionTimesMustParse checks it against the API server.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == self",message="must be an RFC 3339 date-time such as 2026-01-01T00:00:00Z"
 	ValidFrom *metav1.Time `json:"validFrom,omitempty"`
 
 	// validUntil is when the agreement ends: it then expires and everything
 	// granted under it is revoked. Open-ended when omitted.
+	// ---
+	// The rule "self == self" is deliberate: see validFrom.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == self",message="must be an RFC 3339 date-time such as 2026-01-01T00:00:00Z"
 	ValidUntil *metav1.Time `json:"validUntil,omitempty"`
@@ -440,7 +450,7 @@ type ServiceAgreementStatus struct {
 	// +optional
 	Phase AgreementPhase `json:"phase,omitempty"`
 
-	// conditions: Active (requests are admitted and access held), Ready (the
+	// conditions are Active (requests are admitted and access held), Ready (the
 	// agreement is Active and everything under it is reconciled),
 	// EntitlementsExhausted (True when at least one entitlement is fully used),
 	// ServiceLevelsMet (compliance over the window meets the objective; absent

@@ -385,8 +385,8 @@ type ServiceOfferingStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready is True when every referenced ClusterRole exists and is
-	// grantable and every goods source exists in the provider namespace.
+	// conditions hold Ready, True when every referenced ClusterRole exists and
+	// is grantable and every goods source exists in the provider namespace.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

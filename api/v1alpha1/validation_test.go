@@ -713,6 +713,7 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		"goods accepted":       aRequest().NoItem().Goods("ha-device", 2).Decision(v1alpha1.GoodsAccept),
 		"action request":       aRequest().NoItem().Action("installation", "RACK=rack-a"),
 		"63-character name":    aRequest().Name(strings.Repeat("a", 63)),
+		"quantities":           anOffering().Set("spec.resources.0.quota", map[string]any{"requests.cpu": "500m", "requests.memory": "2Gi", "pods": 20, "count/jobs": "1e3"}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := k8sClient.Create(testContext(t), b.Obj(), client.DryRunAll)
@@ -727,6 +728,7 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 	requireAPIServer(t)
 	const (
 		dnsLabel  = "must be a DNS label"
+		quantity  = "must be a quantity such as 500m or 2Gi"
 		exactly1  = "exactly one of resource, goods or action must be set"
 		subjectNS = "namespace is required for a ServiceAccount and not allowed for a User or Group"
 		objective = "objective must be a percentage greater than 0 and at most 100"
@@ -781,9 +783,12 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"parameter name starting with a digit", anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob, "1RACK")), "must be upper-case letters, digits and '_', starting with a letter"},
 		{"namespace label service.offering.dev/", anOffering().NamespaceLabel("service.offering.dev/item", "x"), "labels must not use the operator's own keys"},
 		{"namespace label managed-by", anOffering().NamespaceLabel("app.kubernetes.io/managed-by", "me"), "labels must not use the operator's own keys"},
-		{"quota with a fractional exponent", anOffering().Set("spec.resources.0.quota", map[string]any{"pods": "1e1.5"}), "spec.resources[0].quota.pods in body should match"},
-		{"quota with a twelve-digit exponent", anOffering().Set("spec.resources.0.quota", map[string]any{"pods": "1e999999999999"}), "spec.resources[0].quota.pods in body should match"},
-		{"quota with a trailing dot in its exponent", anOffering().Set("spec.resources.0.quota", map[string]any{"pods": "0e0."}), "spec.resources[0].quota.pods in body should match"},
+		{"quota with a fractional exponent", anOffering().Set("spec.resources.0.quota", map[string]any{"pods": "1e1.5"}), `spec.resources[0].quota[pods]: Invalid value: "1e1.5": ` + quantity},
+		{"quota with a twelve-digit exponent", anOffering().Set("spec.resources.0.quota", map[string]any{"pods": "1e999999999999"}), `spec.resources[0].quota[pods]: Invalid value: "1e999999999999": ` + quantity},
+		{"quota with a trailing dot in its exponent", anOffering().Set("spec.resources.0.quota", map[string]any{"pods": "0e0."}), `spec.resources[0].quota[pods]: Invalid value: "0e0.": ` + quantity},
+		{"quota of lots", anOffering().Set("spec.resources.0.quota", map[string]any{"requests.cpu": "lots"}), quantity},
+		{"limit of lots", anOffering().Set("spec.resources.0.limits", []any{map[string]any{"type": "Container", "max": map[string]any{"memory": "lots"}}}), `spec.resources[0].limits[0].max[memory]: Invalid value: "lots": ` + quantity},
+		{"job request of lots", anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob)).Set("spec.actions.0.job.resources.requests", map[string]any{"cpu": "lots"}), `spec.actions[0].job.resources.requests[cpu]: Invalid value: "lots": ` + quantity},
 		{"offering without clusterRoles", anOffering().Set("spec.resources.0.clusterRoles", []any{}), "spec.resources[0].clusterRoles in body should have at least 1 items"},
 		{"goods without sources", anOffering().Goods("ha-device"), "spec.goods[0].sources: Required value"},
 		{"goods with empty sources", anOffering().Goods("ha-device").Set("spec.goods.0.sources", []any{}), "spec.goods[0].sources in body should have at least 1 items"},
@@ -1165,6 +1170,19 @@ func TestShortNamesAreUnique(t *testing.T) {
 			if other, taken := others[s]; taken {
 				t.Errorf("%s short name %q is already used by %s", kind, s, other)
 			}
+		}
+	}
+}
+
+// TestQuantityErrorsAreReadable: a quota a person mistypes is refused with
+// words, not with the regular expression that checks it (hack/crdquantity).
+func TestQuantityErrorsAreReadable(t *testing.T) {
+	requireAPIServer(t)
+	err := k8sClient.Create(testContext(t), anOffering().Set("spec.resources.0.quota", map[string]any{"requests.cpu": "lots"}).Obj(), client.DryRunAll)
+	expectInvalid(t, err, `spec.resources[0].quota[requests.cpu]: Invalid value: "lots": must be a quantity such as 500m or 2Gi`)
+	for _, raw := range []string{"should match", "[KMGTPE]"} {
+		if strings.Contains(err.Error(), raw) {
+			t.Errorf("the rejection shows the expression (%q): %v", raw, err)
 		}
 	}
 }

@@ -367,7 +367,7 @@ cmd_up() {
 # start_nodes SCHEDULER_PORT KWOK_PORT: kube-scheduler, kwok and the simulated
 # nodes, which kwok reports Ready.
 start_nodes() {
-  local scheduler_port="$1" kwok_port="$2" i nodes=()
+  local scheduler_port="$1" kwok_port="$2" i nodes=() started=$SECONDS
   log "starting kube-scheduler"
   launch kube-scheduler "$BIN/kube-scheduler" \
     --kubeconfig="$STATE/kube-scheduler.kubeconfig" \
@@ -412,6 +412,14 @@ EOF
   wait_for "kube-scheduler /healthz" "$TIMEOUT" curl -fsSk "https://127.0.0.1:$scheduler_port/healthz"
   wait_for "kwok /healthz" "$TIMEOUT" curl -fsS "http://127.0.0.1:$kwok_port/healthz"
   wait_for "simulated nodes Ready" "$TIMEOUT" kc wait --for=condition=Ready --timeout=5s "${nodes[@]}"
+  # The API server taints a new node not-ready; the node lifecycle controller,
+  # which this cluster does not run, would lift the taint once the node is Ready.
+  for i in "${nodes[@]}"; do
+    if [ -n "$(kc get "$i" -o jsonpath='{.spec.taints[?(@.key=="node.kubernetes.io/not-ready")].key}')" ]; then
+      kc taint nodes "${i#node/}" node.kubernetes.io/not-ready- >/dev/null
+    fi
+  done
+  log "kube-scheduler, kwok and $NODES simulated node(s) ready in $((SECONDS - started))s"
 }
 
 cmd_down() {

@@ -343,7 +343,8 @@ print_next_steps() {
   dir="$(shown "$DEMO_DIR")"
   cat <<EOF
 
-${BOLD}The demo is running.${PLAIN}
+${BOLD}The demo is running.${PLAIN} Simulated: only the node (kwok plays its kubelet: pods are scheduled
+and reported Running, then Succeeded, but no container runs). The control plane and the operator are real.
 
 Point kubectl at the demo cluster (its kubectl v1.37 first on PATH, then the
 kubectl-offering plugin, so that \`kubectl offering\` works):

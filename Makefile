@@ -69,7 +69,7 @@ shellcheck: ## shellcheck the scripts (hack/*.sh, .ci/run).
 	shellcheck hack/*.sh .ci/run
 
 .PHONY: control-plane
-control-plane: ## Provide etcd, kube-apiserver, kube-controller-manager and kubectl (built once, then cached).
+control-plane: ## Provide etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok (built once, then cached).
 	@hack/control-plane.sh >/dev/null
 
 .PHONY: test
@@ -88,7 +88,7 @@ fuzz: ## Fuzz every target in controllers/ for FUZZTIME each (default 10s); a cr
 	done
 
 .PHONY: test-e2e
-test-e2e: build control-plane ## End-to-end tests: local control plane with kube-controller-manager, driven through kubectl.
+test-e2e: build control-plane ## End-to-end tests: local control plane with kube-controller-manager, kube-scheduler and a simulated node, driven through kubectl and the plugin.
 	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" OPERATOR_BINARY="$(CURDIR)/$(BIN_DIR)/manager" \
 		go test -tags e2e ./test/e2e/... -count=1 -timeout 30m -v
 

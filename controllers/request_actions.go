@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -279,7 +280,10 @@ func desiredJob(cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement,
 			ActiveDeadlineSeconds:   ptr.To(deadline),
 			TTLSecondsAfterFinished: ptr.To(jobTTLAfterFinished),
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{v1alpha1.LabelRequestUID: string(cr.UID)}},
+				ObjectMeta: metav1.ObjectMeta{
+					Labels:      map[string]string{v1alpha1.LabelRequestUID: string(cr.UID)},
+					Annotations: maps.Clone(item.Job.PodAnnotations),
+				},
 				Spec: corev1.PodSpec{
 					RestartPolicy:      corev1.RestartPolicyNever,
 					ServiceAccountName: item.Job.ServiceAccountName,

@@ -633,3 +633,31 @@ func TestActionRefusesParameterInShellScript(t *testing.T) {
 		return err
 	})
 }
+
+// TestDesiredJobPodAnnotations: the job template's podAnnotations reach the
+// pods (a simulated node reads its outcome there), next to the operator's own
+// label, and are copied, not shared with the offering in the cache.
+func TestDesiredJobPodAnnotations(t *testing.T) {
+	item := &v1alpha1.ActionItem{Name: installAction, Type: v1alpha1.ActionAutomated, Job: &v1alpha1.ActionJob{
+		Image: "busybox:1.36", PodAnnotations: map[string]string{"kwok.offering.dev/exit-code": "1", "sidecar.istio.io/inject": "false"},
+	}}
+	cr := &v1alpha1.ConsumptionRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "install-1", UID: "uid-1"},
+		Spec: v1alpha1.ConsumptionRequestSpec{Agreement: "agreement", Action: &v1alpha1.ActionRequest{Name: installAction}}}
+	agr := &v1alpha1.ServiceAgreement{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "agreement"}}
+	job := desiredJob(cr, agr, item, "provider", actionSecretName(cr), childLabels(cr, "offering", item.Name))
+	tpl := job.Spec.Template.ObjectMeta
+	if len(tpl.Annotations) != 2 || tpl.Annotations["kwok.offering.dev/exit-code"] != "1" || tpl.Annotations["sidecar.istio.io/inject"] != "false" {
+		t.Fatalf("pod annotations %v, want the template's podAnnotations", tpl.Annotations)
+	}
+	if tpl.Labels[v1alpha1.LabelRequestUID] != "uid-1" {
+		t.Fatalf("pod labels %v lack the request UID", tpl.Labels)
+	}
+	tpl.Annotations["kwok.offering.dev/exit-code"] = "0"
+	if item.Job.PodAnnotations["kwok.offering.dev/exit-code"] != "1" {
+		t.Fatal("the Job shares its annotations map with the offering")
+	}
+	item.Job.PodAnnotations = nil
+	if a := desiredJob(cr, agr, item, "provider", "", nil).Spec.Template.Annotations; a != nil {
+		t.Fatalf("pod annotations %v without podAnnotations, want none", a)
+	}
+}

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Provides etcd, kube-apiserver, kube-controller-manager and kubectl for the
-# Kubernetes version below, offline, from the Go module proxy.
+# Provides etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+# kubectl for the Kubernetes version below, and kwok (simulated nodes: the
+# local cluster's pods are scheduled and complete without a kubelet), offline,
+# from the Go module proxy.
 #
 # Order of preference:
-#   1. $KUBEBUILDER_ASSETS, when it already holds all four binaries;
+#   1. $KUBEBUILDER_ASSETS, when it already holds every binary;
 #   2. the cache (setup-envtest layout): $ENVTEST_CACHE/k8s/<version>-<os>-<arch>;
-#   3. a build from source: a throw-away wrapper module that requires
-#      k8s.io/kubernetes and pins every staging module to the matching v0.x tag,
-#      and a second one for etcd. First build: ~6 minutes on 2 cores.
+#   3. a build from source of what the cache lacks, and only that (a cache from
+#      before kube-scheduler and kwok gains them; nothing there is rebuilt): a
+#      throw-away wrapper module that requires k8s.io/kubernetes and pins every
+#      staging module to the matching v0.x tag, one for etcd and one for kwok.
+#      First build: see docs/performance.md. Two callers never build at once:
+#      the second waits for the first (a lock in the cache directory).
 #
 # Prints the directory holding the binaries on stdout (everything else goes to
 # stderr), so callers can do: export KUBEBUILDER_ASSETS=$(hack/control-plane.sh)
@@ -15,11 +20,13 @@ set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.16}"
+KWOK_VERSION="${KWOK_VERSION:-0.8.0}"
 GOOS="$(go env GOOS)"
 GOARCH="$(go env GOARCH)"
 ENVTEST_CACHE="${ENVTEST_CACHE:-${XDG_DATA_HOME:-$HOME/.local/share}/kubebuilder-envtest}"
 DEST="${ENVTEST_CACHE}/k8s/${K8S_VERSION}-${GOOS}-${GOARCH}"
-BINARIES=(etcd kube-apiserver kube-controller-manager kubectl)
+K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+BINARIES=(etcd "${K8S_BINARIES[@]}" kwok)
 
 log() { echo "control-plane: $*" >&2; }
 
@@ -39,13 +46,26 @@ if have_all "$DEST"; then
 fi
 
 mkdir -p "$DEST"
+exec 9>"$DEST/.build.lock"
+flock 9
+if have_all "$DEST"; then # built by the caller that held the lock
+  echo "$DEST"
+  exit 0
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 minor="${K8S_VERSION#*.}"; minor="${minor%%.*}"
 staging="0.${minor}.${K8S_VERSION##*.}"
 
+# missing BINARY...: the ones not yet in $DEST.
+missing() {
+  local b
+  for b in "$@"; do [ -x "$DEST/$b" ] || echo "$b"; done
+}
+
 build_kubernetes() {
-  log "building Kubernetes v${K8S_VERSION} binaries from the Go module proxy (first time only, ~6 min)"
+  local wanted=("$@") b
+  log "building ${wanted[*]} v${K8S_VERSION} from the Go module proxy (first time only)"
   mkdir -p "$work/k8s" && cd "$work/k8s"
   cat >go.mod <<MOD
 module local/control-plane
@@ -68,6 +88,7 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
@@ -75,36 +96,32 @@ GO
   local pkg="k8s.io/component-base/version"
   local ldflags="-s -w -X ${pkg}.gitVersion=v${K8S_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${minor} -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=1970-01-01T00:00:00Z"
   local ldflags_client="${ldflags} -X k8s.io/client-go/pkg/version.gitVersion=v${K8S_VERSION} -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=${minor}"
-  CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$DEST/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-  CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$DEST/kube-controller-manager.tmp" k8s.io/kubernetes/cmd/kube-controller-manager
-  CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags_client" -o "$DEST/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
-  for b in kube-apiserver kube-controller-manager kubectl; do mv "$DEST/$b.tmp" "$DEST/$b"; done
+  for b in "${wanted[@]}"; do
+    local flags="$ldflags"
+    [ "$b" = kubectl ] && flags="$ldflags_client"
+    CGO_ENABLED=0 go build -trimpath -ldflags "$flags" -o "$DEST/$b.tmp" "k8s.io/kubernetes/cmd/$b"
+  done
+  for b in "${wanted[@]}"; do mv "$DEST/$b.tmp" "$DEST/$b"; done
 }
 
-build_etcd() {
-  log "building etcd v${ETCD_VERSION} from the Go module proxy"
-  mkdir -p "$work/etcd" && cd "$work/etcd"
-  cat >go.mod <<MOD
-module local/etcd
-
-go 1.26
-
-require go.etcd.io/etcd/server/v3 v${ETCD_VERSION}
-MOD
-  cat >tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import _ "go.etcd.io/etcd/server/v3"
-GO
+# build_tool NAME MODULE VERSION PACKAGE: $DEST/NAME, built from PACKAGE of
+# MODULE at VERSION in a wrapper module (the module's own go.mod decides its
+# dependencies).
+build_tool() {
+  local name="$1" module="$2" version="$3" package="$4"
+  log "building $name v${version} from the Go module proxy"
+  mkdir -p "$work/$name" && cd "$work/$name"
+  printf 'module local/%s\n\ngo 1.26\n\nrequire %s v%s\n' "$name" "$module" "$version" >go.mod
+  printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$package" >tools.go
   GOFLAGS=-mod=mod go mod tidy >&2
-  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$DEST/etcd.tmp" go.etcd.io/etcd/server/v3
-  mv "$DEST/etcd.tmp" "$DEST/etcd"
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$DEST/$name.tmp" "$package"
+  mv "$DEST/$name.tmp" "$DEST/$name"
 }
 
-[ -x "$DEST/etcd" ] || (build_etcd)
-{ [ -x "$DEST/kube-apiserver" ] && [ -x "$DEST/kube-controller-manager" ] && [ -x "$DEST/kubectl" ]; } || (build_kubernetes)
+[ -x "$DEST/etcd" ] || (build_tool etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3)
+mapfile -t wanted < <(missing "${K8S_BINARIES[@]}")
+[ ${#wanted[@]} -eq 0 ] || (build_kubernetes "${wanted[@]}")
+[ -x "$DEST/kwok" ] || (build_tool kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok)
 have_all "$DEST" || { log "build finished but binaries are missing in $DEST"; exit 1; }
 log "binaries ready in $DEST"
 echo "$DEST"

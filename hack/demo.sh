@@ -5,6 +5,13 @@
 #   hack/demo.sh up     start (or reuse) the cluster and the manager, apply the
 #                       samples, walk the story and show the result
 #   hack/demo.sh down   stop the manager and the cluster, remove the state dir
+#   hack/demo.sh env    print the exports that point kubectl at the demo cluster
+#                       and put the kubectl-offering plugin on PATH
+#
+# What is simulated: the cluster's nodes. kube-scheduler places pods on nodes
+# that kwok plays (hack/local-cluster.sh, hack/kwok-stages.yaml): no container
+# runs, a Job's pod is reported Running and then Succeeded. Everything else is
+# a real Kubernetes control plane and the real operator.
 #
 # `make demo` builds bin/manager first and runs `hack/demo.sh up`; `make demo-down`
 # runs `hack/demo.sh down`. Idempotent: a second `up` reuses what runs and takes
@@ -18,13 +25,14 @@
 #   DEMO_MANAGER_ARGS   extra arguments for the manager (word-split; default
 #                       --allowed-cluster-roles=view, as the sample offering grants
 #                       the aggregated `view` ClusterRole)
-#   DEMO_READY_TIMEOUT  seconds to wait for the offerings to be Ready (default 60)
+#   DEMO_READY_TIMEOUT  seconds to wait for the sample offerings to be Ready (default 60)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEMO_DIR="${DEMO_DIR:-$PWD/.demo}"
 MANAGER_BINARY="${MANAGER_BINARY:-$ROOT/bin/manager}"
 PLUGIN_BINARY="${PLUGIN_BINARY:-$ROOT/bin/kubectl-offering}"
+PLUGIN_DIR="$(dirname "$PLUGIN_BINARY")"
 READY_TIMEOUT="${DEMO_READY_TIMEOUT:-60}"
 MANAGER_ARGS="${DEMO_MANAGER_ARGS---allowed-cluster-roles=view}"
 CLUSTER="$ROOT/hack/local-cluster.sh"
@@ -37,6 +45,12 @@ die() { log "error: $*"; exit 1; }
 
 # kc runs the control plane's kubectl against the demo cluster, bounded in time.
 kc() { timeout 150 "$KUBECTL" --kubeconfig "$DEMO_DIR/kubeconfig" "$@"; }
+
+# kubectl_offering runs `kubectl offering ...` as the user types it: kubectl
+# finds the plugin on PATH (the PATH that `hack/demo.sh env` prints).
+kubectl_offering() {
+  KUBECONFIG="$DEMO_DIR/kubeconfig" PATH="$PLUGIN_DIR:$PATH" timeout 150 "$KUBECTL" offering "$@"
+}
 
 # A path as the user would type it: relative to the current directory when below it.
 shown() {
@@ -196,11 +210,21 @@ step_samples() {
 
 OFFERINGS_READY=true
 
+# The ServiceOfferings among the samples (others in the cluster are not the demo's).
+sample_offerings() {
+  local files=() f
+  while IFS= read -r f; do files+=(-f "$f"); done < <(sample_files)
+  kc get "${files[@]}" -o name | grep '^serviceoffering' || true
+}
+
 story_offerings_ready() {
-  say "Waiting up to ${READY_TIMEOUT}s for the ServiceOfferings to be Ready"
-  if ! kc wait --for=condition=Ready --timeout="${READY_TIMEOUT}s" serviceofferings --all; then
+  local offerings
+  mapfile -t offerings < <(sample_offerings)
+  [ ${#offerings[@]} -gt 0 ] || die "no ServiceOffering among the samples in $(shown "$SAMPLES")"
+  say "Waiting up to ${READY_TIMEOUT}s for the sample ServiceOfferings to be Ready (${offerings[*]})"
+  if ! kc wait --for=condition=Ready --timeout="${READY_TIMEOUT}s" "${offerings[@]}"; then
     OFFERINGS_READY=false
-    log "WARNING: not every ServiceOffering is Ready; see the Reason column below and $(shown "$DEMO_DIR/manager.log")"
+    log "WARNING: not every sample ServiceOffering is Ready; see the Reason column below and $(shown "$DEMO_DIR/manager.log")"
   fi
 }
 
@@ -260,19 +284,24 @@ story_goods() {
 
 story_actions() {
   say "Service actions: installation runs as a Job in colo-provider; support is done by a person"
-  kc -n team-payments wait --for=jsonpath='{.status.phase}'=Provisioning consumptionrequest/install-ha --timeout=60s >/dev/null || true
-  kc -n colo-provider get jobs -l service.offering.dev/request-name=install-ha | sed 's/^/    /'
-  echo "  (this control plane has no kubelet, so the Job's pod never runs and install-ha stays Provisioning)"
   local fulfilled
   fulfilled="$(kc -n team-payments get consumptionrequest/support-ticket -o jsonpath='{.status.conditions[?(@.type=="Fulfilled")].status}')"
   if [ "$fulfilled" != True ]; then
     kc -n team-payments wait --for=jsonpath='{.status.phase}'=Provisioning consumptionrequest/support-ticket --timeout=60s >/dev/null
-    echo "  the provider marks the support ticket done through the status subresource:"
-    echo "    kubectl patch consumptionrequest support-ticket -n team-payments --subresource=status --type=json -p '[{\"op\":\"add\",\"path\":\"/status/conditions/-\",\"value\":{\"type\":\"Fulfilled\",\"status\":\"True\",...}}]'"
-    kc -n team-payments patch consumptionrequest/support-ticket --subresource=status --type=json -p \
-      "[{\"op\":\"add\",\"path\":\"/status/conditions/-\",\"value\":{\"type\":\"Fulfilled\",\"status\":\"True\",\"reason\":\"Completed\",\"message\":\"ticket OPS-1234 resolved\",\"lastTransitionTime\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}}]" >/dev/null
+    echo "  the provider marks the support ticket done:"
+    echo "    kubectl offering complete support-ticket -n team-payments --message \"ticket OPS-1234 resolved\""
+    kubectl_offering complete support-ticket -n team-payments --message "ticket OPS-1234 resolved" | sed 's/^/    /'
   fi
   kc -n team-payments wait --for=condition=Ready consumptionrequest/support-ticket --timeout=60s >/dev/null
+  kc -n team-payments wait --for=condition=Ready consumptionrequest/install-ha --timeout=60s >/dev/null ||
+    die "install-ha was not fulfilled; see: kubectl describe consumptionrequest install-ha -n team-payments, and the Job in colo-provider"
+  local job
+  job="$(kc -n team-payments get consumptionrequest/install-ha -o jsonpath='{.status.action.job}')"
+  echo "  install-ha ran as Job $job:"
+  kc -n colo-provider get "job/${job#*/}" 2>/dev/null | sed 's/^/    /'
+  kc -n colo-provider get pods -o wide -l "batch.kubernetes.io/job-name=${job#*/}" 2>/dev/null | sed 's/^/    /'
+  echo "  (simulated: kube-scheduler placed the pod on a node that kwok plays (NODE); no container ran:"
+  echo "   kwok reported it Running, then Succeeded 2s later, as hack/kwok-stages.yaml says)"
   kc -n team-payments get consumptionrequest/install-ha consumptionrequest/support-ticket
 }
 
@@ -290,9 +319,8 @@ story_service_levels() {
   kc -n team-payments get consumptionrequests \
     -o custom-columns='REQUEST:.metadata.name,PHASE:.status.phase,IN-SLO:.status.conditions[?(@.type=="WithinServiceLevel")].reason,FULFILMENT:.status.fulfilmentDuration' |
     sed 's/^/    /'
-  echo "  (install-ha never runs here, so 30s after it was created it is in breach although still open)"
   echo "  the provider's report: kubectl offering report acme-payments -n team-payments"
-  "$PLUGIN_BINARY" --kubeconfig "$DEMO_DIR/kubeconfig" report acme-payments -n team-payments | sed 's/^/    /'
+  kubectl_offering report acme-payments -n team-payments | sed 's/^/    /'
 }
 
 STORY=(
@@ -315,17 +343,20 @@ print_next_steps() {
   dir="$(shown "$DEMO_DIR")"
   cat <<EOF
 
-${BOLD}The demo is running.${PLAIN}
+${BOLD}The demo is running.${PLAIN} Simulated: only the node (kwok plays its kubelet: pods are scheduled
+and reported Running, then Succeeded, but no container runs). The control plane and the operator are real.
 
-Point kubectl at the demo cluster (its kubectl v1.37 comes first on PATH):
-  source <(hack/local-cluster.sh env $dir)
+Point kubectl at the demo cluster (its kubectl v1.37 first on PATH, then the
+kubectl-offering plugin, so that \`kubectl offering\` works):
+  source <(hack/demo.sh env)
 
 What to look at:
   kubectl get offering -A                                   # offerings, agreements and requests at once
   kubectl describe serviceoffering colocation               # the provider's catalogue entry and its Ready condition
   kubectl get serviceagreements -n team-payments -o wide    # the agreement, its phase and entitlements
   kubectl get consumptionrequests -n team-payments -o wide  # the requests: phase, granted namespace, fulfilment time, in SLO
-  bin/kubectl-offering report acme-payments -n team-payments   # service levels: compliance, breaches, per-request figures
+  kubectl offering report acme-payments -n team-payments    # service levels: compliance, breaches, per-request figures
+  kubectl get nodes,pods -A -o wide                         # the simulated node (kwok) and the pods it "runs"
   kubectl get events -A --sort-by=.lastTimestamp           # what the operator did
   tail -f $dir/manager.log                                  # the operator's log
 
@@ -347,6 +378,11 @@ cmd_up() {
   $OFFERINGS_READY || die "the ServiceOfferings did not become Ready within ${READY_TIMEOUT}s"
 }
 
+cmd_env() {
+  "$CLUSTER" env "$DEMO_DIR"
+  printf 'export PATH=%q:"$PATH"\n' "$(cd "$PLUGIN_DIR" && pwd)"
+}
+
 cmd_down() {
   if [ ! -d "$DEMO_DIR" ]; then
     log "nothing to do: $DEMO_DIR does not exist"
@@ -359,5 +395,6 @@ cmd_down() {
 case "${1:-}" in
   up) mkdir -p "$DEMO_DIR"; DEMO_DIR="$(cd "$DEMO_DIR" && pwd)"; cmd_up ;;
   down) [ -d "$DEMO_DIR" ] && DEMO_DIR="$(cd "$DEMO_DIR" && pwd)"; cmd_down ;;
-  *) echo "usage: $0 {up|down}" >&2; exit 2 ;;
+  env) [ -d "$DEMO_DIR" ] || die "no demo in $DEMO_DIR (run: make demo)"; DEMO_DIR="$(cd "$DEMO_DIR" && pwd)"; cmd_env ;;
+  *) echo "usage: $0 {up|down|env}" >&2; exit 2 ;;
 esac

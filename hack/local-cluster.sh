@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2016 # single-quoted $ expressions are for the inner shell or the output
 # A real, local Kubernetes control plane on 127.0.0.1 only: etcd,
-# kube-apiserver (RBAC, default admission plugins) and kube-controller-manager
+# kube-apiserver (RBAC, default admission plugins), kube-controller-manager
 # (garbage collector, namespace, resource quota, service accounts, cluster role
-# aggregation). No kubelet and no scheduler: pods never run.
+# aggregation, Jobs and their TTL) and kube-scheduler, with simulated nodes:
+# kwok plays the kubelet of LOCAL_CLUSTER_NODES nodes (hack/kwok-stages.yaml),
+# so that pods are scheduled, reported Running and then Succeeded or Failed,
+# without running any container. A Job's pod succeeds after 2s unless its
+# annotations say otherwise (see hack/kwok-stages.yaml).
 #
 #   hack/local-cluster.sh up   STATE_DIR   start (idempotent: returns at once when already healthy)
 #   hack/local-cluster.sh down STATE_DIR   stop the processes and remove STATE_DIR
@@ -18,6 +22,8 @@
 #
 # Environment:
 #   LOCAL_CLUSTER_TIMEOUT   seconds to wait for the control plane (default 120)
+#   LOCAL_CLUSTER_NODES     simulated nodes (default 1); 0 starts neither kube-scheduler
+#                           nor kwok, and pods are never scheduled
 #   KCM_CONTROLLERS         kube-controller-manager --controllers (default below)
 #   APISERVER_PROFILING     kube-apiserver --profiling, /debug/pprof for admins (default false; make bench sets true)
 set -euo pipefail
@@ -27,11 +33,15 @@ TIMEOUT="${LOCAL_CLUSTER_TIMEOUT:-120}"
 # Controller names as kube-controller-manager v1.37 lists them under --controllers
 # (the old short names are accepted as aliases). "serviceaccount" creates the
 # `default` ServiceAccount in every namespace, as in any real cluster.
-KCM_CONTROLLERS="${KCM_CONTROLLERS:-garbage-collector-controller,namespace-controller,resourcequota-controller,serviceaccount-token-controller,serviceaccount-controller,clusterrole-aggregation-controller}"
+KCM_CONTROLLERS="${KCM_CONTROLLERS:-garbage-collector-controller,namespace-controller,resourcequota-controller,serviceaccount-token-controller,serviceaccount-controller,clusterrole-aggregation-controller,job-controller,ttl-after-finished-controller}"
 APISERVER_PROFILING="${APISERVER_PROFILING:-false}"
+NODES="${LOCAL_CLUSTER_NODES:-1}"
 SERVICE_CIDR="10.0.0.0/24"
 SERVICE_IP="10.0.0.1" # the first address of SERVICE_CIDR: the `kubernetes` Service
+POD_CIDR="10.244.0.1/16" # kwok's pod IPs, apart from the Service range
 COMPONENTS=(etcd kube-apiserver kube-controller-manager)
+[[ "$NODES" =~ ^[0-9]+$ ]] || { echo "local-cluster: LOCAL_CLUSTER_NODES must be a number, not '$NODES'" >&2; exit 2; }
+[ "$NODES" -eq 0 ] || COMPONENTS+=(kube-scheduler kwok)
 
 log() { echo "local-cluster: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -47,8 +57,10 @@ abspath() {
 }
 
 bin_dir() {
-  if [ -f "$STATE/bindir" ] && [ -x "$(cat "$STATE/bindir")/kube-apiserver" ]; then
-    cat "$STATE/bindir"
+  local dir
+  dir="$(cat "$STATE/bindir" 2>/dev/null || true)"
+  if [ -n "$dir" ] && [ -x "$dir/kube-apiserver" ] && { [ "$NODES" -eq 0 ] || { [ -x "$dir/kube-scheduler" ] && [ -x "$dir/kwok" ]; }; }; then
+    echo "$dir"
     return
   fi
   "$ROOT/hack/control-plane.sh"
@@ -112,7 +124,8 @@ sign() {
 make_pki() {
   local pki="$STATE/pki"
   [ -s "$pki/ca.crt" ] && [ -s "$pki/apiserver.crt" ] && [ -s "$pki/admin.crt" ] &&
-    [ -s "$pki/kube-controller-manager.crt" ] && [ -s "$pki/sa.pub" ] && return 0
+    [ -s "$pki/kube-controller-manager.crt" ] && [ -s "$pki/kube-scheduler.crt" ] &&
+    [ -s "$pki/kwok.crt" ] && [ -s "$pki/sa.pub" ] && return 0
   log "generating certificates in $pki"
   rm -rf "$pki"
   mkdir -p "$pki"
@@ -134,6 +147,11 @@ extendedKeyUsage=clientAuth"
   # namespace controller delete arbitrary resources, which the bootstrap
   # system:kube-controller-manager role alone does not allow.
   sign kube-controller-manager "/O=system:masters/CN=system:kube-controller-manager" "$client"
+  # The scheduler as in any cluster: the bootstrap roles of system:kube-scheduler.
+  sign kube-scheduler "/CN=system:kube-scheduler" "$client"
+  # kwok plays every simulated node's kubelet (node and pod status, pod
+  # deletion); it is its own user, in system:masters as kwok's examples run it.
+  sign kwok "/O=system:masters/CN=kwok" "$client"
   ssl genrsa -out "$pki/sa.key" 2048
   ssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
 }
@@ -238,9 +256,9 @@ stop() {
   for c in "$@"; do rm -f "$STATE/$c.pid"; done
 }
 
-# stop_all: the controller manager and the API server together, etcd last.
+# stop_all: the API server's clients and the API server together, etcd last.
 stop_all() {
-  stop kube-controller-manager kube-apiserver
+  stop kwok kube-scheduler kube-controller-manager kube-apiserver
   stop etcd
 }
 
@@ -271,16 +289,19 @@ cmd_up() {
 
   make_pki
   rm -f "$STATE/.taken"
-  local etcd_port peer_port kcm_port
+  local etcd_port peer_port kcm_port scheduler_port kwok_port
   etcd_port="$(free_port etcd)"
   peer_port="$(free_port etcd-peer)"
   API_PORT="$(free_port apiserver)"
   kcm_port="$(free_port kube-controller-manager)"
-  printf 'etcd=%s\netcd-peer=%s\napiserver=%s\nkube-controller-manager=%s\n' \
-    "$etcd_port" "$peer_port" "$API_PORT" "$kcm_port" >"$STATE/ports"
+  scheduler_port="$(free_port kube-scheduler)"
+  kwok_port="$(free_port kwok)"
+  printf 'etcd=%s\netcd-peer=%s\napiserver=%s\nkube-controller-manager=%s\nkube-scheduler=%s\nkwok=%s\n' \
+    "$etcd_port" "$peer_port" "$API_PORT" "$kcm_port" "$scheduler_port" "$kwok_port" >"$STATE/ports"
   rm -f "$STATE/.taken"
+  local c
   write_kubeconfig "$STATE/kubeconfig" admin
-  write_kubeconfig "$STATE/kube-controller-manager.kubeconfig" kube-controller-manager
+  for c in kube-controller-manager kube-scheduler kwok; do write_kubeconfig "$STATE/$c.kubeconfig" "$c"; done
   local pki="$STATE/pki"
 
   log "starting etcd on 127.0.0.1:$etcd_port"
@@ -336,10 +357,69 @@ cmd_up() {
     --profiling=false \
     --v=1
   wait_for "kube-controller-manager /healthz" "$TIMEOUT" curl -fsSk "https://127.0.0.1:$kcm_port/healthz"
+  [ "$NODES" -eq 0 ] || start_nodes "$scheduler_port" "$kwok_port"
   wait_for "namespace default" "$TIMEOUT" kc get namespace default
   wait_for "cluster healthy" "$TIMEOUT" healthy
   trap - EXIT
   log "ready in $((SECONDS - started))s: https://127.0.0.1:$API_PORT; use: source <($0 env $STATE)"
+}
+
+# start_nodes SCHEDULER_PORT KWOK_PORT: kube-scheduler, kwok and the simulated
+# nodes, which kwok reports Ready.
+start_nodes() {
+  local scheduler_port="$1" kwok_port="$2" i nodes=() started=$SECONDS
+  log "starting kube-scheduler"
+  launch kube-scheduler "$BIN/kube-scheduler" \
+    --kubeconfig="$STATE/kube-scheduler.kubeconfig" \
+    --authentication-kubeconfig="$STATE/kube-scheduler.kubeconfig" \
+    --authorization-kubeconfig="$STATE/kube-scheduler.kubeconfig" \
+    --bind-address=127.0.0.1 \
+    --secure-port="$scheduler_port" \
+    --cert-dir="$STATE/scheduler-certs" \
+    --leader-elect=false \
+    --profiling=false \
+    --v=1
+  log "starting kwok ($NODES simulated node(s), stages in hack/kwok-stages.yaml)"
+  # HOME: kwok also reads ~/.kwok/kwok.yaml, which must not change this cluster.
+  HOME="$STATE" launch kwok "$BIN/kwok" \
+    --kubeconfig="$STATE/kwok.kubeconfig" \
+    --config="$ROOT/hack/kwok-stages.yaml" \
+    --manage-all-nodes=false \
+    --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --node-lease-duration-seconds=0 \
+    --cidr="$POD_CIDR" \
+    --node-ip=127.0.0.1 \
+    --server-address="127.0.0.1:$kwok_port"
+  for ((i = 0; i < NODES; i++)); do
+    nodes+=("node/kwok-node-$i")
+    kc apply --server-side --field-manager=local-cluster -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations:
+    kwok.x-k8s.io/node: fake
+  labels:
+    kubernetes.io/hostname: kwok-node-$i
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+status:
+  allocatable: {cpu: "16", memory: 64Gi, pods: "110"}
+  capacity: {cpu: "16", memory: 64Gi, pods: "110"}
+EOF
+  done
+  wait_for "kube-scheduler /healthz" "$TIMEOUT" curl -fsSk "https://127.0.0.1:$scheduler_port/healthz"
+  wait_for "kwok /healthz" "$TIMEOUT" curl -fsS "http://127.0.0.1:$kwok_port/healthz"
+  wait_for "simulated nodes Ready" "$TIMEOUT" kc wait --for=condition=Ready --timeout=5s "${nodes[@]}"
+  # The API server taints a new node not-ready; the node lifecycle controller,
+  # which this cluster does not run, would lift the taint once the node is Ready.
+  for i in "${nodes[@]}"; do
+    if [ -n "$(kc get "$i" -o jsonpath='{.spec.taints[?(@.key=="node.kubernetes.io/not-ready")].key}')" ]; then
+      kc taint nodes "${i#node/}" node.kubernetes.io/not-ready- >/dev/null
+    fi
+  done
+  log "kube-scheduler, kwok and $NODES simulated node(s) ready in $((SECONDS - started))s"
 }
 
 cmd_down() {

@@ -349,6 +349,16 @@ type ActionJob struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('87600h')",message="must be at most 87600h (10 years)"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// podAnnotations are added to the Job's pods, for example
+	// sidecar.istio.io/inject: "false", so that a mesh's sidecar does not keep
+	// the Job from finishing. On the simulated nodes of the local cluster
+	// (hack/local-cluster.sh), kwok.offering.dev/exit-code and
+	// kwok.offering.dev/run-time say how the pod ends.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('service.offering.dev/'))",message="podAnnotations must not use the operator's own keys (service.offering.dev/*)"
+	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
 }
 
 // ActionItem is a service action the provider performs for the consumer.

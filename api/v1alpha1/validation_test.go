@@ -796,6 +796,8 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"providerNamespace not a DNS label", anOffering().Set("spec.providerNamespace", "Colo"), dnsLabel},
 		{"job timeout malformed", anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob)).Set("spec.actions.0.job.timeout", "1 hour"), "spec.actions[0].job.timeout in body should match"},
 		{"job backoffLimit too high", anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob)).Set("spec.actions.0.job.backoffLimit", 11), "should be less than or equal to 10"},
+		{"job podAnnotations with the operator's keys", anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob)).
+			Set("spec.actions.0.job.podAnnotations", map[string]any{"service.offering.dev/request": "x"}), "podAnnotations must not use the operator's own keys"},
 		{"revocationPolicy unknown", anOffering().Set("spec.resources.0.revocationPolicy", "Archive"), `supported values: "Delete", "Retain"`},
 	}
 	for _, tc := range cases {

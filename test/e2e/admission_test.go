@@ -80,10 +80,16 @@ var requestPatchLine = regexp.MustCompile(`(?m)^offering_operator_api_requests_t
 // whatever their answer.
 func requestPatches(t testing.TB, op *Operator, token string) float64 {
 	t.Helper()
-	code, body, err := op.Metrics(token)
-	if err != nil || code != 200 {
-		t.Fatalf("metrics: %d %v", code, err)
-	}
+	// /readyz can answer before the metrics server listens: wait for it.
+	var body string
+	eventually(t, 30*time.Second, "the metrics endpoint to answer", func() error {
+		code, b, err := op.Metrics(token)
+		if err == nil && code != 200 {
+			err = fmt.Errorf("status %d", code)
+		}
+		body = b
+		return err
+	})
 	total := 0.0
 	for _, m := range requestPatchLine.FindAllStringSubmatch(body, -1) {
 		v, err := strconv.ParseFloat(m[1], 64)

@@ -58,7 +58,7 @@ func TestGitOpsSamplesShowNoDiffAfterReconcile(t *testing.T) {
 	mustKubectl(t, "wait", "-n", "team-payments", "--for=condition=Active", "serviceagreement/acme-payments", "--timeout=60s")
 	mustKubectl(t, "wait", "-n", "team-payments", "--for=condition=Ready", "consumptionrequest/rack-a", "--timeout=90s")
 	mustKubectl(t, "wait", "-n", "team-payments", "--for=condition=Transferred", "consumptionrequest/ha-pair", "--timeout=60s")
-	mustKubectl(t, "wait", "-n", "team-payments", "--for=jsonpath={.status.phase}=Provisioning", "consumptionrequest/install-ha", "--timeout=60s")
+	mustKubectl(t, "wait", "-n", "team-payments", "--for=condition=Ready", "consumptionrequest/install-ha", "--timeout=90s") // its Job ran on the simulated node
 	const statusOf = `{range .items[*]}{.kind}/{.metadata.name} generation={.metadata.generation} observed={.status.observedGeneration} phase={.status.phase} finalizers={.metadata.finalizers}{"\n"}{end}`
 	eventually(t, 60*time.Second, "every sample object reconciled at its generation", func() error {
 		out, err := kubectl(t, "get", "serviceofferings,serviceagreements,consumptionrequests", "-A", "-o", "jsonpath="+statusOf)

@@ -2,10 +2,11 @@
 
 // Package e2e holds the end-to-end tests of offering-operator: a real local
 // control plane (etcd, kube-apiserver with RBAC, kube-controller-manager with
-// the garbage collector, namespace, resource quota and service account
-// controllers) started by hack/local-cluster.sh, the CRDs installed with
-// kubectl, the manager binary run as a process, everything driven through
-// kubectl and HTTP.
+// the garbage collector, namespace, resource quota, service account, job and
+// TTL controllers, kube-scheduler, and a node simulated by kwok) started by
+// hack/local-cluster.sh, the CRDs installed with kubectl, the manager binary
+// run as a process, everything driven through kubectl, the kubectl-offering
+// plugin and HTTP.
 //
 // Run:
 //
@@ -16,9 +17,11 @@
 //
 // Environment:
 //
-//	KUBEBUILDER_ASSETS  directory with etcd, kube-apiserver, kube-controller-manager
-//	                    and kubectl (default: the output of hack/control-plane.sh)
+//	KUBEBUILDER_ASSETS  directory with etcd, kube-apiserver, kube-controller-manager,
+//	                    kube-scheduler, kubectl and kwok (default: the output of
+//	                    hack/control-plane.sh)
 //	OPERATOR_BINARY     the manager binary (default: bin/manager in the repository)
+//	PLUGIN_BINARY       the kubectl-offering plugin (default: bin/kubectl-offering)
 //	E2E_KEEP            "always": keep the cluster and the work dir after the run;
 //	                    "on-failure": keep them when a test failed. Default: remove.
 //	                    Either way, cluster logs and operator logs of a failed run are

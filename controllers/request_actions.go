@@ -237,27 +237,7 @@ func (r *RequestReconciler) failBeforeRunning(ctx context.Context, cr *v1alpha1.
 func desiredJob(cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, item *v1alpha1.ActionItem, ns, secretName string,
 	lbls map[string]string,
 ) *batchv1.Job {
-	values := map[v1alpha1.ParameterName]string{}
-	for _, p := range cr.Spec.Action.Parameters {
-		values[p.Name] = p.Value
-	}
-	secret := map[v1alpha1.ParameterName]bool{}
-	for _, p := range cr.Spec.Action.SecretParameters {
-		secret[p.Name] = true
-	}
-	var env []corev1.EnvVar
-	for _, p := range item.Parameters {
-		switch {
-		case secret[p.Name]:
-			env = append(env, corev1.EnvVar{Name: string(p.Name), ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-				LocalObjectReference: corev1.LocalObjectReference{Name: secretName}, Key: string(p.Name),
-			}}})
-		default:
-			if v, ok := values[p.Name]; ok {
-				env = append(env, corev1.EnvVar{Name: string(p.Name), Value: v})
-			}
-		}
-	}
+	env := actionEnv(cr, item, secretName)
 	timeout := defaultActionTimeout
 	if item.Job.Timeout != nil && item.Job.Timeout.Duration > 0 {
 		timeout = item.Job.Timeout.Duration
@@ -295,6 +275,34 @@ func desiredJob(cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement,
 			},
 		},
 	}
+}
+
+// actionEnv passes the request's parameters to the Job as environment
+// variables, in the order the item declares them; a secret parameter is read
+// from the copy made in the provider namespace (secretName).
+func actionEnv(cr *v1alpha1.ConsumptionRequest, item *v1alpha1.ActionItem, secretName string) []corev1.EnvVar {
+	values := map[v1alpha1.ParameterName]string{}
+	for _, p := range cr.Spec.Action.Parameters {
+		values[p.Name] = p.Value
+	}
+	secret := map[v1alpha1.ParameterName]bool{}
+	for _, p := range cr.Spec.Action.SecretParameters {
+		secret[p.Name] = true
+	}
+	var env []corev1.EnvVar
+	for _, p := range item.Parameters {
+		switch {
+		case secret[p.Name]:
+			env = append(env, corev1.EnvVar{Name: string(p.Name), ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: secretName}, Key: string(p.Name),
+			}}})
+		default:
+			if v, ok := values[p.Name]; ok {
+				env = append(env, corev1.EnvVar{Name: string(p.Name), Value: v})
+			}
+		}
+	}
+	return env
 }
 
 // startJob creates the action's Job, or finds the one created earlier. A Job

@@ -141,21 +141,15 @@ func (r *RequestReconciler) runAction(ctx context.Context, cr *v1alpha1.Consumpt
 		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonItemNotOffered, msg)
 		return ctrl.Result{}, nil
 	}
-	if why := unsafeExpansion(item); why != "" {
-		msg := fmt.Sprintf("action %s of ServiceOffering %s is not run: %s; the request waits for the offering to be fixed", item.Name, off.Name, why)
-		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonUnsafeParameterExpansion, msg)
-		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonUnsafeParameterExpansion, msg)
-		return ctrl.Result{}, nil
-	}
 	s.status.Phase = v1alpha1.RequestProvisioning
 	providerNS := string(off.Spec.ProviderNamespace)
-	if why := r.Options.providerNamespaceRefusal(providerNS); why != "" {
+	ns, reason, why, err := r.Options.providerNamespace(ctx, r.APIReader, providerNS)
+	if err == nil && reason == "" {
+		reason, why = r.Options.actionRefusal(ns, item)
+	}
+	if err != nil || reason != "" {
 		// The offering is not Ready then, but the request may be reconciled before its agreement shows it.
-		msg := fmt.Sprintf("action %s of ServiceOffering %s is not run: %s; no Job or secret copy was created and the request waits",
-			item.Name, off.Name, why)
-		s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonProviderNamespaceForbidden, msg)
-		s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonProviderNamespaceForbidden, msg)
-		return ctrl.Result{}, nil
+		return r.actionRefused(s, item, off, reason, why, err)
 	}
 	lbls := childLabels(cr, string(agr.Spec.Offering), item.Name)
 
@@ -204,6 +198,21 @@ func (r *RequestReconciler) runAction(ctx context.Context, cr *v1alpha1.Consumpt
 	s.status.Action = &v1alpha1.ActionRun{Type: v1alpha1.ActionAutomated, Job: providerNS + "/" + job.Name, StartedAt: &s.now}
 	r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "ActionStarted", "Run", "action %s started as Job %s/%s", item.Name, providerNS, job.Name)
 	return r.followJob(ctx, cr, s)
+}
+
+// actionRefused reports an action the operator may not run (actionRefusal,
+// providerNamespace): nothing was created, and the request waits.
+func (r *RequestReconciler) actionRefused(s *requestState, item *v1alpha1.ActionItem, off *v1alpha1.ServiceOffering, reason, why string, err error,
+) (ctrl.Result, error) {
+	if err != nil {
+		return r.actionError(s, err)
+	}
+	msg := fmt.Sprintf("action %s of ServiceOffering %s is not run: %s; no Job or secret copy was created and the request waits",
+		item.Name, off.Name, why)
+	s.notReady(v1alpha1.RequestProvisioning, reason, msg)
+	s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, reason, msg)
+	// Namespaces are not watched: a cluster admin's mark is looked for again.
+	return ctrl.Result{RequeueAfter: secretParameterRecheck}, nil
 }
 
 func (r *RequestReconciler) waitForSecret(s *requestState, msg string) (ctrl.Result, error) {

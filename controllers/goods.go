@@ -246,9 +246,8 @@ func (r *RequestReconciler) ensureCopies(ctx context.Context, cr *v1alpha1.Consu
 // not Ready then, but the request may be reconciled before its agreement
 // shows it) is not read at all.
 func (r *RequestReconciler) readSource(ctx context.Context, providerNS string, src v1alpha1.GoodsSource) (client.Object, deliveryProblem, error) {
-	if why := r.Options.providerNamespaceRefusal(providerNS); why != "" {
-		return nil, deliveryProblem{v1alpha1.ReasonProviderNamespaceForbidden,
-			fmt.Sprintf("goods source %s %s/%s is not read: %s; the request waits", src.Kind, providerNS, src.Name, why)}, nil
+	if _, reason, why, err := r.Options.providerNamespace(ctx, r.APIReader, providerNS); err != nil || reason != "" {
+		return nil, deliveryProblem{reason, fmt.Sprintf("goods source %s %s/%s is not read: %s; the request waits", src.Kind, providerNS, src.Name, why)}, err
 	}
 	var obj client.Object
 	switch src.Kind {

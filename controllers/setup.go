@@ -51,10 +51,16 @@ type Options struct {
 	// Setup loads it from GrantKeySecret, or creates it.
 	grantKey []byte
 	// ProviderNamespaces are the namespaces offerings may use as their
-	// provider namespace (--provider-namespaces): namespace names, or prefix
-	// patterns ending in "*" such as "team-*". Empty: any namespace (but the
-	// operator's own). Setup refuses a malformed entry (ParseProviderNamespaces).
+	// provider namespace (--provider-namespaces) besides those labelled
+	// service.offering.dev/provider-namespace=true: namespace names, or prefix
+	// patterns ending in "*" such as "team-*". Empty: only the labelled ones.
+	// Setup refuses a malformed entry (ParseProviderNamespaces).
 	ProviderNamespaces []string
+	// ActionServiceAccounts are ServiceAccounts ("namespace/name") that action
+	// Jobs may run as (--action-service-accounts), besides those a provider
+	// namespace's service.offering.dev/action-service-accounts annotation
+	// lists. Empty: only the annotated ones.
+	ActionServiceAccounts []string
 	// VerifyTimeout is how long a grant may wait for its SubjectAccessReviews
 	// to succeed before AccessVerified turns False. Defaults to 30 seconds.
 	VerifyTimeout time.Duration

@@ -135,14 +135,15 @@ func endOnConflict(result ctrl.Result, err error) (ctrl.Result, error) {
 // needsAttention are the Ready=False reasons of a request that is not final
 // but will not move on without a person.
 var needsAttention = map[string]bool{
-	v1alpha1.ReasonAccessDenied:               true,
-	v1alpha1.ReasonCopyConflict:               true,
-	v1alpha1.ReasonSourceNotFound:             true,
-	v1alpha1.ReasonSourceNotAllowed:           true,
-	v1alpha1.ReasonItemNotOffered:             true,
-	v1alpha1.ReasonUnsupportedItemKind:        true,
-	v1alpha1.ReasonUnsafeParameterExpansion:   true,
-	v1alpha1.ReasonProviderNamespaceForbidden: true,
+	v1alpha1.ReasonAccessDenied:                  true,
+	v1alpha1.ReasonCopyConflict:                  true,
+	v1alpha1.ReasonSourceNotFound:                true,
+	v1alpha1.ReasonSourceNotAllowed:              true,
+	v1alpha1.ReasonItemNotOffered:                true,
+	v1alpha1.ReasonUnsupportedItemKind:           true,
+	v1alpha1.ReasonUnsafeParameterExpansion:      true,
+	v1alpha1.ReasonProviderNamespaceForbidden:    true,
+	v1alpha1.ReasonActionServiceAccountForbidden: true,
 }
 
 // requestStalled reports whether a request is Stalled: a final outcome that is

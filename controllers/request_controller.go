@@ -381,9 +381,8 @@ func (r *RequestReconciler) admit(ctx context.Context, cr *v1alpha1.ConsumptionR
 		return false, r.deny(ctx, cr, s, v1alpha1.ReasonItemNotOffered,
 			fmt.Sprintf("ServiceOffering %s has no %s item named %s", off.Name, kind, name))
 	}
-	if kind == v1alpha1.ItemKindResource && cr.Spec.Resource.NamespaceName != "" && !findResourceItem(off, name).Namespace.AllowRequestedName {
-		return false, r.deny(ctx, cr, s, v1alpha1.ReasonRequestedNameNotAllowed,
-			fmt.Sprintf("resource %s does not allow choosing the namespace name; remove spec.resource.namespaceName", name))
+	if why := requestedNameRefusal(cr, findResourceItem(off, name)); kind == v1alpha1.ItemKindResource && why != "" {
+		return false, r.deny(ctx, cr, s, v1alpha1.ReasonRequestedNameNotAllowed, why)
 	}
 	res, err := admit(ctx, r.Client, r.APIReader, agr, cr)
 	if err != nil {

@@ -70,6 +70,32 @@ func TestEvaluateLifecycle(t *testing.T) {
 	}
 }
 
+func TestRequestedNameRefusal(t *testing.T) {
+	allow := &v1alpha1.ResourceItem{Namespace: v1alpha1.NamespaceTemplate{AllowRequestedName: true}}
+	for _, tc := range []struct {
+		asked string
+		item  *v1alpha1.ResourceItem
+		want  string // part of the refusal; "" when allowed
+	}{
+		{"", nil, ""},
+		{"", allow, ""},
+		{"team-a-dev", allow, ""},
+		{"team-a-dev", &v1alpha1.ResourceItem{}, "does not allow choosing"},
+		{"team-a-dev", nil, "does not allow choosing"},
+		{"team-a-", allow, `must start with "team-a-"`},
+		{"team-ab", allow, `must start with "team-a-"`},
+		{"team-b-dev", allow, `must start with "team-a-"`},
+		{"colo-provider", allow, "(for example team-a-colo-provider)"},
+	} {
+		cr := &v1alpha1.ConsumptionRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "r"},
+			Spec: v1alpha1.ConsumptionRequestSpec{Resource: &v1alpha1.ResourceRequest{Name: "x", NamespaceName: v1alpha1.NamespaceName(tc.asked)}}}
+		got := requestedNameRefusal(cr, tc.item)
+		if (got == "") != (tc.want == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("requestedNameRefusal(%q, %+v) = %q, want %q", tc.asked, tc.item, got, tc.want)
+		}
+	}
+}
+
 func TestGrantNamespaceName(t *testing.T) {
 	req := func(ns, name, asked string) *v1alpha1.ConsumptionRequest {
 		cr := &v1alpha1.ConsumptionRequest{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -133,6 +159,18 @@ func TestRolePolicy(t *testing.T) {
 			Rules: []rbacv1.PolicyRule{rule([]string{"get"}, []string{"*"})}}, nil, "wildcard resource"},
 		{"aggregated", rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "agg", Labels: labelled},
 			AggregationRule: &rbacv1.AggregationRule{}}, nil, "aggregated"},
+		{"writes RoleBindings", rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "rb", Labels: labelled},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"rbac.authorization.k8s.io"}, Verbs: []string{"get", "create"}, Resources: []string{"rolebindings"}}}},
+			nil, "may create RoleBindings"},
+		{"patches RoleBindings in any group", rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "rbp", Labels: labelled},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Verbs: []string{"patch"}, Resources: []string{"rolebindings", "roles"}}}},
+			nil, "may patch RoleBindings"},
+		{"reads RoleBindings", rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "rbr", Labels: labelled},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"rbac.authorization.k8s.io"}, Verbs: []string{"get", "list", "delete"}, Resources: []string{"rolebindings"}}}},
+			nil, ""},
+		{"writes RoleBindings, allowed", rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "rb"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"rbac.authorization.k8s.io"}, Verbs: []string{"create"}, Resources: []string{"rolebindings"}}}},
+			[]string{"rb"}, ""},
 		{"powerful but allowed", rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "edit"},
 			Rules: []rbacv1.PolicyRule{rule([]string{"impersonate"}, []string{"serviceaccounts"})}}, []string{"edit"}, ""},
 	}

@@ -164,8 +164,9 @@ type NamespaceTemplate struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 
 	// allowRequestedName lets a request choose the namespace name
-	// (spec.resource.namespaceName). Otherwise the name is derived from the
-	// request's namespace and name.
+	// (spec.resource.namespaceName), within the consumer's space: the name
+	// must start with the request's namespace and "-". Otherwise the name is
+	// derived from the request's namespace and name.
 	// +optional
 	AllowRequestedName bool `json:"allowRequestedName,omitempty"`
 }

@@ -200,21 +200,6 @@ func (r *RequestReconciler) runAction(ctx context.Context, cr *v1alpha1.Consumpt
 	return r.followJob(ctx, cr, s)
 }
 
-// actionRefused reports an action the operator may not run (actionRefusal,
-// providerNamespace): nothing was created, and the request waits.
-func (r *RequestReconciler) actionRefused(s *requestState, item *v1alpha1.ActionItem, off *v1alpha1.ServiceOffering, reason, why string, err error,
-) (ctrl.Result, error) {
-	if err != nil {
-		return r.actionError(s, err)
-	}
-	msg := fmt.Sprintf("action %s of ServiceOffering %s is not run: %s; no Job or secret copy was created and the request waits",
-		item.Name, off.Name, why)
-	s.notReady(v1alpha1.RequestProvisioning, reason, msg)
-	s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, reason, msg)
-	// Namespaces are not watched: a cluster admin's mark is looked for again.
-	return ctrl.Result{RequeueAfter: secretParameterRecheck}, nil
-}
-
 func (r *RequestReconciler) waitForSecret(s *requestState, msg string) (ctrl.Result, error) {
 	s.notReady(v1alpha1.RequestProvisioning, v1alpha1.ReasonSecretParameterNotFound, msg)
 	s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, v1alpha1.ReasonSecretParameterNotFound, msg)

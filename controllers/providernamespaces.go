@@ -9,8 +9,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
@@ -198,4 +200,19 @@ func ParseActionServiceAccounts(value string) ([]string, error) {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
 	return out, nil
+}
+
+// actionRefused reports an action the operator may not run (actionRefusal,
+// providerNamespace): nothing was created, and the request waits.
+func (r *RequestReconciler) actionRefused(s *requestState, item *v1alpha1.ActionItem, off *v1alpha1.ServiceOffering, reason, why string, err error,
+) (ctrl.Result, error) {
+	if err != nil {
+		return r.actionError(s, err)
+	}
+	msg := fmt.Sprintf("action %s of ServiceOffering %s is not run: %s; no Job or secret copy was created and the request waits",
+		item.Name, off.Name, why)
+	s.notReady(v1alpha1.RequestProvisioning, reason, msg)
+	s.set(v1alpha1.ConditionFulfilled, metav1.ConditionFalse, reason, msg)
+	// Namespaces are not watched: a cluster admin's mark is looked for again.
+	return ctrl.Result{RequeueAfter: secretParameterRecheck}, nil
 }

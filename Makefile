@@ -96,6 +96,9 @@ test-e2e: build control-plane ## End-to-end tests: local control plane with kube
 bench: build control-plane ## Performance harness: local control plane, the manager as a process, load; prints a table (docs/performance.md).
 	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" OPERATOR_BINARY="$(CURDIR)/$(BIN_DIR)/manager" \
 		go test -tags bench ./test/bench/... -run TestBenchmark -count=1 -timeout 20m -v
+	@echo "bench: the manager's heap with a thousand labelled ConfigMaps of a MiB each (docs/security.md#memory-what-a-tenants-objects-cost-the-manager)"
+	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" HOSTILE_CONFIGMAPS=1000 \
+		go test ./controllers -run '^TestHostileLabelledObjectsStayOutOfTheCache$$' -count=1 -timeout 20m -v
 
 .PHONY: verify
 verify: generate manifests fmt lint shellcheck ## Regenerate everything, lint, and fail when the tree is not clean.

@@ -29,7 +29,7 @@ func main() {
 		enableLeaderElection, secureMetrics, enableHTTP2           bool
 		apiCompression                                             bool
 		allowedRoles, omitEventReasons, watchNamespaces            string
-		providerNamespaces                                         string
+		providerNamespaces, actionServiceAccounts                  string
 		concurrency                                                int
 		qps                                                        float64
 		burst                                                      int
@@ -53,9 +53,13 @@ func main() {
 			"cluster-admin is granted only if named here.")
 	flag.StringVar(&providerNamespaces, "provider-namespaces", "",
 		"Comma-separated namespaces that offerings may name as their providerNamespace, where the operator reads goods "+
-			"sources (Secrets, ConfigMaps) and runs action Jobs as their ServiceAccounts. Each entry is a namespace name or "+
-			"a prefix ending in * (team-* allows every namespace whose name starts with team-). Default: any namespace "+
-			"except the operator's own.")
+			"sources (Secrets, ConfigMaps) and runs action Jobs, besides those labelled "+servicev1alpha1.LabelProviderNamespace+"=true. "+
+			"Each entry is a namespace name or a prefix ending in * (team-* allows every namespace whose name starts with team-). "+
+			"Default: none, only the labelled namespaces. Never the operator's own, nor a namespace it granted to a consumer.")
+	flag.StringVar(&actionServiceAccounts, "action-service-accounts", "",
+		"Comma-separated ServiceAccounts (namespace/name) that action Jobs may run as, besides those a provider namespace's "+
+			servicev1alpha1.AnnotationActionServiceAccounts+" annotation lists. Default: none, only the annotated ones "+
+			"(the namespace's default ServiceAccount included only if listed).")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address to serve net/http/pprof on (empty: disabled).")
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 16,
 		"Workers per controller. A reconcile mostly waits on the API server, so more workers than cores pay off (docs/performance.md).")
@@ -83,6 +87,12 @@ func main() {
 	if err != nil {
 		log.Error(err, "invalid --provider-namespaces: each entry is a namespace name or a prefix ending in * (team-*)",
 			"value", providerNamespaces)
+		os.Exit(1)
+	}
+
+	allowedActionServiceAccounts, err := controllers.ParseActionServiceAccounts(actionServiceAccounts)
+	if err != nil {
+		log.Error(err, "invalid --action-service-accounts: each entry is namespace/name of a ServiceAccount", "value", actionServiceAccounts)
 		os.Exit(1)
 	}
 
@@ -126,6 +136,7 @@ func main() {
 	if err := controllers.Setup(mgr, controllers.Options{
 		OperatorNamespace:       operatorNamespace(),
 		ProviderNamespaces:      allowedProviderNamespaces,
+		ActionServiceAccounts:   allowedActionServiceAccounts,
 		AllowedClusterRoles:     splitList(allowedRoles),
 		MaxConcurrentReconciles: concurrency,
 		Clock:                   clock.RealClock{},

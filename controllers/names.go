@@ -3,6 +3,7 @@ package controllers
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
@@ -37,6 +38,29 @@ func grantNamespaceName(cr *v1alpha1.ConsumptionRequest, item *v1alpha1.Resource
 		name = derivedName("ns-"+cr.Namespace+"-"+cr.Name, key, 63)
 	}
 	return name
+}
+
+// requestedNameRefusal says why a resource request may not have the namespace
+// name it asks for (spec.resource.namespaceName), and what to do instead; ""
+// when it may, or asks for none. The item must allow choosing the name, and
+// the name must start with the request's namespace and "-": a consumer names
+// namespaces only in its own space, never the future namespace of a tenant
+// onboarded later or a provider namespace still to be created (a name that
+// exists already is never adopted, see ensureNamespace).
+func requestedNameRefusal(cr *v1alpha1.ConsumptionRequest, item *v1alpha1.ResourceItem) string {
+	if cr.Spec.Resource == nil || cr.Spec.Resource.NamespaceName == "" {
+		return ""
+	}
+	asked := string(cr.Spec.Resource.NamespaceName)
+	switch prefix := cr.Namespace + "-"; {
+	case item == nil || !item.Namespace.AllowRequestedName:
+		return fmt.Sprintf("resource %s does not allow choosing the namespace name; remove spec.resource.namespaceName", cr.Spec.Resource.Name)
+	case !strings.HasPrefix(asked, prefix) || len(asked) == len(prefix):
+		return fmt.Sprintf("namespace name %s is not in this namespace's space: a requested name must start with %q "+
+			"(for example %s%s), so that no consumer can claim the name of another tenant's or a provider's future namespace",
+			asked, prefix, prefix, asked)
+	}
+	return ""
 }
 
 // roleBindingName is the RoleBinding that binds a ClusterRole in a granted namespace.

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -8,6 +9,8 @@ import (
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 )
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 func TestGrantNamespaceName(t *testing.T) {
 	req := func(ns, name, asked string) *v1alpha1.ConsumptionRequest {
@@ -41,5 +44,31 @@ func TestGrantNamespaceName(t *testing.T) {
 	}
 	if rb := roleBindingName("system:aggregate-to-edit"); strings.ContainsAny(rb, ":/") || len(rb) > 253 {
 		t.Errorf("role binding name %q", rb)
+	}
+}
+
+func TestRequestedNameRefusal(t *testing.T) {
+	allow := &v1alpha1.ResourceItem{Namespace: v1alpha1.NamespaceTemplate{AllowRequestedName: true}}
+	for _, tc := range []struct {
+		asked string
+		item  *v1alpha1.ResourceItem
+		want  string // part of the refusal; "" when allowed
+	}{
+		{"", nil, ""},
+		{"", allow, ""},
+		{"team-a-dev", allow, ""},
+		{"team-a-dev", &v1alpha1.ResourceItem{}, "does not allow choosing"},
+		{"team-a-dev", nil, "does not allow choosing"},
+		{"team-a-", allow, `must start with "team-a-"`},
+		{"team-ab", allow, `must start with "team-a-"`},
+		{"team-b-dev", allow, `must start with "team-a-"`},
+		{"colo-provider", allow, "(for example team-a-colo-provider)"},
+	} {
+		cr := &v1alpha1.ConsumptionRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "r"},
+			Spec: v1alpha1.ConsumptionRequestSpec{Resource: &v1alpha1.ResourceRequest{Name: "x", NamespaceName: v1alpha1.NamespaceName(tc.asked)}}}
+		got := requestedNameRefusal(cr, tc.item)
+		if (got == "") != (tc.want == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("requestedNameRefusal(%q, %+v) = %q, want %q", tc.asked, tc.item, got, tc.want)
+		}
 	}
 }

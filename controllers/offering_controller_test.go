@@ -173,7 +173,8 @@ func TestProviderNamespacesFlagRestrictsOfferings(t *testing.T) {
 	if c.Reason != v1alpha1.ReasonProviderNamespaceForbidden {
 		t.Errorf("Ready reason %s (%s), want %s", c.Reason, c.Message, v1alpha1.ReasonProviderNamespaceForbidden)
 	}
-	for _, want := range []string{"provider namespace " + outside + " ", "--provider-namespaces", "(" + strings.Join(providerNamespaces, ", ") + ")", "create a new offering"} {
+	for _, want := range []string{"provider namespace " + outside + " ", "--provider-namespaces", "(" + strings.Join(providerNamespaces, ", ") + ")",
+		"kubectl label namespace " + outside + " " + v1alpha1.LabelProviderNamespace + "=true"} {
 		if !strings.Contains(c.Message, want) {
 			t.Errorf("Ready message %q does not contain %q", c.Message, want)
 		}
@@ -234,4 +235,80 @@ func TestProviderNamespacesFlagRestrictsOfferings(t *testing.T) {
 	resourcesOnly.Spec.ProviderNamespace = v1alpha1.NamespaceName(outside)
 	mustCreate(t, resourcesOnly)
 	waitCondition(t, resourcesOnly, v1alpha1.ConditionReady, metav1.ConditionTrue)
+}
+
+// TestProviderNamespaceClosedByDefault: a provider (the shipped provider role)
+// cannot make the operator read goods from, or run action Jobs in, a
+// namespace a cluster admin has not marked, nor run an action's Job as a
+// ServiceAccount the admin has not allowed (here one bound to cluster-admin,
+// in a namespace the admin did mark). Each offering is not Ready with a reason
+// and a message saying what the admin does; once the admin labels the
+// namespace and annotates the ServiceAccount, the offering is Ready.
+func TestProviderNamespaceClosedByDefault(t *testing.T) {
+	requireAPIServer(t)
+	provider := userClient(t, providerUser)
+	unmarked := uniq("unmarked")
+	mustCreate(t, nsObj(unmarked))
+	mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "device-credentials", Namespace: unmarked},
+		Data: map[string][]byte{"password": []byte("s3cr3t")}})
+	goods := &v1alpha1.ServiceOffering{ObjectMeta: metav1.ObjectMeta{Name: uniq("unmarked-goods")},
+		Spec: v1alpha1.ServiceOfferingSpec{Provider: v1alpha1.Provider{Name: "Test"}, ProviderNamespace: v1alpha1.NamespaceName(unmarked),
+			Goods: []v1alpha1.GoodsItem{{Name: "kit", Acceptance: v1alpha1.AcceptanceImplicit,
+				Sources: []v1alpha1.GoodsSource{{Kind: v1alpha1.GoodsSourceSecret, Name: "device-credentials"}}}}}}
+	if err := provider.Create(testCtx, goods); err != nil {
+		t.Fatal(err)
+	}
+	c := waitCondition(t, goods, v1alpha1.ConditionReady, metav1.ConditionFalse)
+	if c.Reason != v1alpha1.ReasonProviderNamespaceForbidden || !strings.Contains(c.Message, "kubectl label namespace "+unmarked) {
+		t.Errorf("Ready %s %q, want %s saying how to mark the namespace", c.Reason, c.Message, v1alpha1.ReasonProviderNamespaceForbidden)
+	}
+
+	// A marked namespace, whose ServiceAccount root is bound to cluster-admin.
+	marked := uniq("marked")
+	mustCreate(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: marked, Labels: map[string]string{v1alpha1.LabelProviderNamespace: "true"}}})
+	mustCreate(t, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "root", Namespace: marked}})
+	mustCreate(t, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: marked + "-root"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "root", Namespace: marked}}})
+	action := &v1alpha1.ServiceOffering{ObjectMeta: metav1.ObjectMeta{Name: uniq("root-action")},
+		Spec: v1alpha1.ServiceOfferingSpec{Provider: v1alpha1.Provider{Name: "Test"}, ProviderNamespace: v1alpha1.NamespaceName(marked),
+			Actions: []v1alpha1.ActionItem{{Name: "install", Type: v1alpha1.ActionAutomated,
+				Job: &v1alpha1.ActionJob{Image: "busybox:1.36", Command: []string{"sh", "-c", "kubectl get secrets -A"}, ServiceAccountName: "root"}}}}}
+	if err := provider.Create(testCtx, action); err != nil {
+		t.Fatal(err)
+	}
+	c = waitCondition(t, action, v1alpha1.ConditionReady, metav1.ConditionFalse)
+	if c.Reason != v1alpha1.ReasonActionServiceAccountForbidden || !strings.Contains(c.Message, "ServiceAccount "+marked+"/root") {
+		t.Errorf("Ready %s %q, want %s naming the ServiceAccount", c.Reason, c.Message, v1alpha1.ReasonActionServiceAccountForbidden)
+	}
+	// The provider role cannot mark a namespace itself.
+	for _, name := range []string{unmarked, marked} {
+		ns := nsObj(name)
+		patch := client.MergeFrom(ns.DeepCopy())
+		ns.Labels = map[string]string{v1alpha1.LabelProviderNamespace: "true"}
+		if err := provider.Patch(testCtx, ns, patch); !apierrors.IsForbidden(err) {
+			t.Errorf("the provider labelling namespace %s: %v, want Forbidden", name, err)
+		}
+	}
+
+	// The cluster admin marks the namespace and allows the ServiceAccount.
+	for name, ann := range map[string]map[string]string{unmarked: nil, marked: {v1alpha1.AnnotationActionServiceAccounts: "root"}} {
+		ns := nsObj(name)
+		get(t, ns)
+		patch := client.MergeFrom(ns.DeepCopy())
+		ns.Labels[v1alpha1.LabelProviderNamespace] = "true"
+		ns.Annotations = ann
+		if err := admin.Patch(testCtx, ns, patch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, off := range []*v1alpha1.ServiceOffering{goods, action} {
+		eventually(t, 2*sourceRecheckInterval, off.Name+" Ready once the cluster admin marked it", func() error {
+			get(t, off)
+			if c := meta.FindStatusCondition(off.Status.Conditions, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
+				return fmt.Errorf("Ready %+v", c)
+			}
+			return nil
+		})
+	}
 }

@@ -14,8 +14,10 @@ import (
 )
 
 // validate checks what the schema cannot: roles exist and are grantable,
-// the provider namespace is allowed (not the operator's own, and one of
-// --provider-namespaces if set), and it and the goods sources exist. The
+// the provider namespace exists and a cluster admin marked it
+// (providerNamespace), every action's Job template reads parameters only from
+// the environment and runs as an allowed ServiceAccount (actionRefusal), and
+// the goods sources exist. The
 // provider namespace is checked only when the offering has goods or actions,
 // the only items that use it. It returns the Ready reason
 // and message, and whether to look again later (for objects not watched).
@@ -38,16 +40,15 @@ func (r *OfferingReconciler) validate(ctx context.Context, off *v1alpha1.Service
 	if len(off.Spec.Goods) == 0 && len(off.Spec.Actions) == 0 {
 		return v1alpha1.ReasonValid, "all referenced ClusterRoles exist and are grantable", false, nil
 	}
-	if why := r.Options.providerNamespaceRefusal(string(off.Spec.ProviderNamespace)); why != "" {
-		return v1alpha1.ReasonProviderNamespaceForbidden, why + " (providerNamespace is immutable: create a new offering)", false, nil
+	ns, reason, msg, err := r.Options.providerNamespace(ctx, r.APIReader, string(off.Spec.ProviderNamespace))
+	if err != nil || reason != "" {
+		// Namespaces are not watched: a missing or unmarked one is looked at again.
+		return reason, msg, true, err
 	}
-	var ns corev1.Namespace
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Name: string(off.Spec.ProviderNamespace)}, &ns); err != nil {
-		if apierrors.IsNotFound(err) {
-			return v1alpha1.ReasonProviderNamespaceNotFound,
-				fmt.Sprintf("provider namespace %s does not exist", off.Spec.ProviderNamespace), true, nil
+	for i := range off.Spec.Actions {
+		if reason, msg := r.Options.actionRefusal(ns, &off.Spec.Actions[i]); reason != "" {
+			return reason, fmt.Sprintf("actions[%s]: %s", off.Spec.Actions[i].Name, msg), true, nil
 		}
-		return "", "", false, err
 	}
 	for _, item := range off.Spec.Goods {
 		for _, src := range item.Sources {

@@ -80,9 +80,10 @@ func TestProviderNamespaceAllowed(t *testing.T) {
 		ns      string
 		want    bool
 	}{
-		{nil, "anything", true},
-		{nil, "colo-provider", true},
-		{[]string{}, "colo-provider", true},
+		// No list allows none: only the label marks a provider namespace then.
+		{nil, "anything", false},
+		{nil, "colo-provider", false},
+		{[]string{}, "colo-provider", false},
 
 		{[]string{"colo-provider"}, "colo-provider", true},
 		{[]string{"colo-provider"}, "colo-provider-2", false},
@@ -111,32 +112,55 @@ func TestProviderNamespaceAllowed(t *testing.T) {
 }
 
 func TestProviderNamespaceRefusal(t *testing.T) {
+	marked := map[string]string{v1alpha1.LabelProviderNamespace: "true"}
+	granted := map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue, v1alpha1.LabelRequestNamespace: "team-a",
+		v1alpha1.LabelRequestName: "rack", v1alpha1.LabelProviderNamespace: "true"}
 	cases := []struct {
-		opts Options
-		ns   string
-		// want is part of the refusal; "" when the namespace may be used.
+		name        string
+		opts        Options
+		ns          string
+		labels, ann map[string]string
+		// want is part of the refusal; nil when the namespace may be used.
 		want []string
 	}{
-		{Options{}, "anything", nil},
-		{Options{OperatorNamespace: "offering-operator-system"}, "colo", nil},
-		{Options{OperatorNamespace: "offering-operator-system"}, "offering-operator-system",
-			[]string{"provider namespace offering-operator-system is the operator's own"}},
-		// The operator's own namespace is refused even when the list names it.
-		{Options{OperatorNamespace: "offering-operator-system", ProviderNamespaces: []string{"offering-*"}}, "offering-operator-system",
-			[]string{"the operator's own"}},
-		{Options{ProviderNamespaces: []string{"colo", "team-*"}}, "team-a", nil},
-		{Options{ProviderNamespaces: []string{"colo", "team-*"}}, "default",
-			[]string{"provider namespace default is not one of", "--provider-namespaces", "(colo, team-*)"}},
+		{"closed by default", Options{}, "colo", nil, nil,
+			[]string{"provider namespace colo is not marked as one", "kubectl label namespace colo " + v1alpha1.LabelProviderNamespace + "=true"}},
+		{"labelled", Options{}, "colo", marked, nil, nil},
+		{"labelled other than true", Options{}, "colo", map[string]string{v1alpha1.LabelProviderNamespace: "yes"}, nil, []string{"not marked"}},
+		{"in the flag", Options{ProviderNamespaces: []string{"colo", "team-*"}}, "team-a", nil, nil, nil},
+		{"labelled, outside the flag", Options{ProviderNamespaces: []string{"colo"}}, "team-a", marked, nil, nil},
+		{"neither", Options{ProviderNamespaces: []string{"colo", "team-*"}}, "default", nil, nil,
+			[]string{"provider namespace default is neither labelled", "--provider-namespaces", "(colo, team-*)", "kubectl label namespace default"}},
+		// A namespace the operator granted never serves, whatever marks it.
+		{"granted, labelled", Options{}, "team-a-rack", granted, nil, []string{"was granted to a consumer by the operator (request team-a/rack)"}},
+		{"granted, in the flag", Options{ProviderNamespaces: []string{"team-*"}}, "team-a-rack", granted, nil, []string{"was granted to a consumer"}},
+		{"grant marker only", Options{}, "team-a-rack", marked, map[string]string{v1alpha1.AnnotationGrantMarker: "x"}, []string{"was granted to a consumer"}},
 	}
 	for _, tc := range cases {
-		got := tc.opts.providerNamespaceRefusal(tc.ns)
-		if (got == "") != (tc.want == nil) {
-			t.Errorf("%+v, %s: refusal %q, want one containing %q", tc.opts, tc.ns, got, tc.want)
-		}
-		for _, w := range tc.want {
-			if !strings.Contains(got, w) {
-				t.Errorf("%+v, %s: refusal %q, want it to contain %q", tc.opts, tc.ns, got, w)
+		t.Run(tc.name, func(t *testing.T) {
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tc.ns, Labels: tc.labels, Annotations: tc.ann}}
+			got := tc.opts.providerNamespaceRefusal(ns)
+			if (got == "") != (tc.want == nil) {
+				t.Errorf("refusal %q, want one containing %q", got, tc.want)
 			}
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("refusal %q, want it to contain %q", got, w)
+				}
+			}
+		})
+	}
+}
+
+func TestProviderNamespaceReadsTheNamespace(t *testing.T) {
+	c, _ := recordingClient(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "colo", Labels: map[string]string{v1alpha1.LabelProviderNamespace: "true"}}})
+	opts := Options{OperatorNamespace: "offering-operator-system"}
+	for name, want := range map[string]string{
+		"colo": "", "missing": v1alpha1.ReasonProviderNamespaceNotFound, "offering-operator-system": v1alpha1.ReasonProviderNamespaceForbidden,
+	} {
+		ns, reason, msg, err := opts.providerNamespace(context.Background(), c, name)
+		if err != nil || reason != want || (reason == "") != (ns != nil) {
+			t.Errorf("providerNamespace(%s) = %v, %q, %q, %v; want reason %q", name, ns, reason, msg, err, want)
 		}
 	}
 }
@@ -267,7 +291,7 @@ func TestGoodsSourceNotReadOutsideProviderNamespaces(t *testing.T) {
 	// provider namespace was touched and nothing was written.
 	deliverRefused := func(t *testing.T, opts Options, cr *v1alpha1.ConsumptionRequest, objs ...client.Object) (client.Client, *requestState) {
 		t.Helper()
-		c, log := recordingClient(t, objs...)
+		c, log := recordingClient(t, append(objs, nsObj(provider))...)
 		r := &RequestReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10), Options: opts}
 		s := newRequestState(cr, time.Now())
 		if _, err := setRequestStatus(s, r.deliver(context.Background(), cr, agr, off, item, s)); err != nil {
@@ -283,6 +307,7 @@ func TestGoodsSourceNotReadOutsideProviderNamespaces(t *testing.T) {
 	}{
 		{"not in --provider-namespaces", Options{ProviderNamespaces: allowed}},
 		{"the operator's own", Options{OperatorNamespace: provider}},
+		{"not marked", Options{}},
 	} {
 		t.Run(tc.name+", nothing delivered yet", func(t *testing.T) {
 			_, s := deliverRefused(t, tc.opts, newRequest(), source.DeepCopy())
@@ -293,8 +318,8 @@ func TestGoodsSourceNotReadOutsideProviderNamespaces(t *testing.T) {
 			if tc.opts.ProviderNamespaces != nil {
 				wantRefused(t, s, provider, allowed, v1alpha1.ConditionReady, v1alpha1.ConditionFulfilled, v1alpha1.ConditionTransferred)
 			} else if c := meta.FindStatusCondition(s.status.Conditions, v1alpha1.ConditionReady); c == nil ||
-				c.Reason != v1alpha1.ReasonProviderNamespaceForbidden || !strings.Contains(c.Message, "operator's own") {
-				t.Errorf("Ready = %+v, want ProviderNamespaceForbidden naming the operator's own namespace", c)
+				c.Reason != v1alpha1.ReasonProviderNamespaceForbidden || !strings.Contains(c.Message, "provider namespace "+provider+" is") {
+				t.Errorf("Ready = %+v, want ProviderNamespaceForbidden naming the namespace", c)
 			}
 		})
 	}
@@ -322,7 +347,7 @@ func TestGoodsSourceNotReadOutsideProviderNamespaces(t *testing.T) {
 	})
 
 	t.Run("allowed", func(t *testing.T) {
-		c, _ := recordingClient(t, source.DeepCopy())
+		c, _ := recordingClient(t, source.DeepCopy(), nsObj(provider))
 		r := &RequestReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10),
 			Options: Options{ProviderNamespaces: append([]string{provider}, allowed...)}}
 		cr := newRequest()
@@ -363,7 +388,9 @@ func TestActionNotStartedOutsideProviderNamespaces(t *testing.T) {
 	cr.Status.AdmittedAt = &admitted
 
 	run := func(opts Options) (*requestState, ctrl.Result, *callLog, client.Client) {
-		c, log := recordingClient(t, token.DeepCopy())
+		ns := nsObj(provider)
+		ns.Annotations = map[string]string{v1alpha1.AnnotationActionServiceAccounts: "installer"}
+		c, log := recordingClient(t, token.DeepCopy(), ns)
 		r := &RequestReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10), Options: opts}
 		s := newRequestState(cr, time.Now())
 		res, err := setRequestStatus(s, r.runAction(context.Background(), cr, agr, off, item, s))
@@ -374,8 +401,8 @@ func TestActionNotStartedOutsideProviderNamespaces(t *testing.T) {
 	}
 
 	s, res, log, c := run(Options{ProviderNamespaces: allowed})
-	if res.RequeueAfter != 0 {
-		t.Errorf("requeue after %s: the refusal lasts as long as the flag and the offering, nothing to look at again", res.RequeueAfter)
+	if res.RequeueAfter != secretParameterRecheck {
+		t.Errorf("requeue after %s, want %s: namespaces are not watched, a cluster admin's mark is looked for again", res.RequeueAfter, secretParameterRecheck)
 	}
 	log.wantUntouched(t, provider)
 	if calls := log.touching(consumer); len(calls) != 0 {

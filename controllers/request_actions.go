@@ -133,7 +133,7 @@ func (r *RequestReconciler) runAction(ctx context.Context, cr *v1alpha1.Consumpt
 		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "AwaitingProvider", "Run", "manual action %s was handed to the provider", item.Name)
 		return r.followManual(cr, s)
 	}
-	if o := r.automatedActionRefusal(off, item); o.kind != proceed {
+	if o := r.automatedActionRefusal(ctx, off, item); o.kind != proceed {
 		return o
 	}
 	providerNS := string(off.Spec.ProviderNamespace)
@@ -163,24 +163,21 @@ func (r *RequestReconciler) runAction(ctx context.Context, cr *v1alpha1.Consumpt
 }
 
 // automatedActionRefusal says why the offering's automated action cannot
-// run as it stands: the request waits for the offering to be fixed.
-func (r *RequestReconciler) automatedActionRefusal(off *v1alpha1.ServiceOffering, item *v1alpha1.ActionItem) stepOutcome {
-	refuse := func(reason, msg string) stepOutcome {
-		return stall(v1alpha1.RequestProvisioning, reason, msg).fulfilment()
-	}
+// run as it stands (no job; a provider namespace or ServiceAccount no cluster
+// admin marked; parameters pasted into its command line): the request waits
+// for the offering or the marks to be fixed.
+func (r *RequestReconciler) automatedActionRefusal(ctx context.Context, off *v1alpha1.ServiceOffering, item *v1alpha1.ActionItem) stepOutcome {
 	if item.Job == nil {
-		return refuse(v1alpha1.ReasonItemNotOffered,
-			fmt.Sprintf("action %s of ServiceOffering %s is Automated but has no job; the request waits", item.Name, off.Name))
+		return stall(v1alpha1.RequestProvisioning, v1alpha1.ReasonItemNotOffered, fmt.Sprintf("action %s of ServiceOffering %s is Automated but has no job; the request waits",
+			item.Name, off.Name)).fulfilment()
 	}
-	if why := unsafeExpansion(item); why != "" {
-		return refuse(v1alpha1.ReasonUnsafeParameterExpansion,
-			fmt.Sprintf("action %s of ServiceOffering %s is not run: %s; the request waits for the offering to be fixed", item.Name, off.Name, why))
+	// The offering is not Ready then, but the request may be reconciled before its agreement shows it.
+	ns, reason, why, err := r.Options.providerNamespace(ctx, r.APIReader, string(off.Spec.ProviderNamespace))
+	if err == nil && reason == "" {
+		reason, why = r.Options.actionRefusal(ns, item)
 	}
-	if why := r.Options.providerNamespaceRefusal(string(off.Spec.ProviderNamespace)); why != "" {
-		// The offering is not Ready then, but the request may be reconciled before its agreement shows it.
-		return refuse(v1alpha1.ReasonProviderNamespaceForbidden,
-			fmt.Sprintf("action %s of ServiceOffering %s is not run: %s; no Job or secret copy was created and the request waits",
-				item.Name, off.Name, why))
+	if err != nil || reason != "" {
+		return actionRefused(item, off, reason, why, err)
 	}
 	return stepOutcome{}
 }

@@ -84,14 +84,15 @@ func (r *RequestReconciler) admit(ctx context.Context, cr *v1alpha1.ConsumptionR
 // request, before any entitlement is counted: reason "" admits it so far.
 func admissionRefusal(cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, off *v1alpha1.ServiceOffering) (reason, msg string) {
 	kind, name, _ := requestedItem(cr)
+	// "" for any request but a resource one that asks for a namespace name.
+	nameRefusal := requestedNameRefusal(cr, findResourceItem(off, name))
 	switch {
 	case !entitles(agr, kind, name):
 		return v1alpha1.ReasonItemNotEntitled, fmt.Sprintf("ServiceAgreement %s does not include %s %s", agr.Name, kind, name)
 	case !offers(off, kind, name):
 		return v1alpha1.ReasonItemNotOffered, fmt.Sprintf("ServiceOffering %s has no %s item named %s", off.Name, kind, name)
-	case kind == v1alpha1.ItemKindResource && cr.Spec.Resource.NamespaceName != "" && !findResourceItem(off, name).Namespace.AllowRequestedName:
-		return v1alpha1.ReasonRequestedNameNotAllowed,
-			fmt.Sprintf("resource %s does not allow choosing the namespace name; remove spec.resource.namespaceName", name)
+	case nameRefusal != "":
+		return v1alpha1.ReasonRequestedNameNotAllowed, nameRefusal
 	}
 	return "", ""
 }

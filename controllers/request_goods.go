@@ -262,9 +262,12 @@ func (r *RequestReconciler) readSource(ctx context.Context, providerNS string, s
 	unusable := func(reason, msg string) (client.Object, stepOutcome) {
 		return nil, stall("", reason, msg).fulfilment().after(goodsSourceRecheck)
 	}
-	if why := r.Options.providerNamespaceRefusal(providerNS); why != "" {
-		return unusable(v1alpha1.ReasonProviderNamespaceForbidden,
-			fmt.Sprintf("goods source %s %s/%s is not read: %s; the request waits", src.Kind, providerNS, src.Name, why))
+	_, reason, why, err := r.Options.providerNamespace(ctx, r.APIReader, providerNS)
+	if err != nil {
+		return nil, deliveryError(err)
+	}
+	if reason != "" {
+		return unusable(reason, fmt.Sprintf("goods source %s %s/%s is not read: %s; the request waits", src.Kind, providerNS, src.Name, why))
 	}
 	obj := emptyObjectFor(src.Kind)
 	if obj == nil {

@@ -275,7 +275,7 @@ func TestExistingNamespaceIsNeverAdopted(t *testing.T) {
 func TestRequestedNamespaceName(t *testing.T) {
 	f := newFixture(t, withAllowRequestedName())
 	cr := f.resourceRequest("named")
-	cr.Spec.Resource.NamespaceName = v1alpha1.NamespaceName(uniq("my-space"))
+	cr.Spec.Resource.NamespaceName = v1alpha1.NamespaceName(uniq(f.ns + "-my-space"))
 	mustCreate(t, cr)
 	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
 	if cr.Status.Grant.Namespace != string(cr.Spec.Resource.NamespaceName) {

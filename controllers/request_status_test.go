@@ -80,6 +80,8 @@ var requestReadyCases = []readyCase{
 	{v1alpha1.ReasonUnsafeParameterExpansion, stalled, "Provisioning", ksFailed},
 	{v1alpha1.ReasonUnsupportedItemKind, stalled, "Provisioning", ksFailed},
 	{v1alpha1.ReasonProviderNamespaceForbidden, stalled, "Provisioning", ksFailed},
+	{v1alpha1.ReasonProviderNamespaceNotFound, stalled, "Provisioning", ksFailed},
+	{v1alpha1.ReasonActionServiceAccountForbidden, stalled, "Provisioning", ksFailed},
 }
 
 // agreementReadyCases is every Ready reason of a ServiceAgreement (kind unused).
@@ -102,6 +104,8 @@ var offeringReadyCases = []readyCase{
 	{reason: v1alpha1.ReasonProviderNamespaceForbidden, kstatus: ksFailed},
 	{reason: v1alpha1.ReasonProviderNamespaceNotFound, kstatus: ksFailed},
 	{reason: v1alpha1.ReasonGoodsSourceNotFound, kstatus: ksFailed},
+	{reason: v1alpha1.ReasonUnsafeParameterExpansion, kstatus: ksFailed},
+	{reason: v1alpha1.ReasonActionServiceAccountForbidden, kstatus: ksFailed},
 }
 
 // notReadyReasons are the reasons of conditions other than Ready.

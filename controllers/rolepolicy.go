@@ -19,9 +19,16 @@ var dangerousVerbs = []string{"*", "escalate", "bind", "impersonate"}
 // --allowed-cluster-roles flag, or when it carries the label
 // service.offering.dev/grantable=true and holds no escalate, bind or
 // impersonate verb, no wildcard verb or resource ("*", or "*/<subresource>",
-// which RBAC matches against that subresource of every resource), and no
-// aggregation rule (whose rules could grow after validation). cluster-admin is
-// grantable only when named in the flag.
+// which RBAC matches against that subresource of every resource), no write
+// (create, update, patch) on RoleBindings, and no aggregation rule (whose
+// rules could grow after validation). cluster-admin is grantable only when
+// named in the flag.
+//
+// A role that may write RoleBindings lets the consumer bind its own subjects
+// in the granted namespace; revocation removes only the operator's bindings,
+// so those would keep access to a namespace kept after suspension, expiry or
+// revocation. Such a role is granted only when a cluster admin names it in
+// --allowed-cluster-roles, accepting that (docs/security.md).
 type RolePolicy struct {
 	allowed map[string]bool
 }
@@ -58,6 +65,11 @@ func (p *RolePolicy) Check(role *rbacv1.ClusterRole) error {
 					"name it in --allowed-cluster-roles to grant it anyway", role.Name, v)
 			}
 		}
+		if verb, ok := writesRoleBindings(rule); ok {
+			return fmt.Errorf("ClusterRole %s may %s RoleBindings, so the consumer could bind its own subjects in the granted namespace "+
+				"and keep access after revocation; grant a role without it, or name it in --allowed-cluster-roles to grant it anyway",
+				role.Name, verb)
+		}
 		if r, ok := wildcardResource(rule.Resources); ok {
 			return fmt.Errorf("ClusterRole %s holds the wildcard resource %q; name it in --allowed-cluster-roles to grant it anyway",
 				role.Name, r)
@@ -72,6 +84,23 @@ func wildcardResource(resources []string) (string, bool) {
 	for _, r := range resources {
 		if r == "*" || strings.HasPrefix(r, "*/") {
 			return r, true
+		}
+	}
+	return "", false
+}
+
+// writesRoleBindings returns the verb by which rule lets its holder create or
+// change RoleBindings (in any API group matching rbac.authorization.k8s.io).
+func writesRoleBindings(rule rbacv1.PolicyRule) (string, bool) {
+	if !slices.Contains(rule.APIGroups, rbacv1.GroupName) && !slices.Contains(rule.APIGroups, "*") {
+		return "", false
+	}
+	if !slices.Contains(rule.Resources, "rolebindings") {
+		return "", false
+	}
+	for _, v := range rule.Verbs {
+		if v == "create" || v == "update" || v == "patch" {
+			return v, true
 		}
 	}
 	return "", false

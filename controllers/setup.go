@@ -5,6 +5,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 	"unique"
 
@@ -51,10 +52,16 @@ type Options struct {
 	// Setup loads it from GrantKeySecret, or creates it.
 	grantKey []byte
 	// ProviderNamespaces are the namespaces offerings may use as their
-	// provider namespace (--provider-namespaces): namespace names, or prefix
-	// patterns ending in "*" such as "team-*". Empty: any namespace (but the
-	// operator's own). Setup refuses a malformed entry (ParseProviderNamespaces).
+	// provider namespace (--provider-namespaces) besides those labelled
+	// service.offering.dev/provider-namespace=true: namespace names, or prefix
+	// patterns ending in "*" such as "team-*". Empty: only the labelled ones.
+	// Setup refuses a malformed entry (ParseProviderNamespaces).
 	ProviderNamespaces []string
+	// ActionServiceAccounts are ServiceAccounts ("namespace/name") that action
+	// Jobs may run as (--action-service-accounts), besides those a provider
+	// namespace's service.offering.dev/action-service-accounts annotation
+	// lists. Empty: only the annotated ones.
+	ActionServiceAccounts []string
 	// VerifyTimeout is how long a grant may wait for its SubjectAccessReviews
 	// to succeed before AccessVerified turns False. Defaults to 30 seconds.
 	VerifyTimeout time.Duration
@@ -81,6 +88,11 @@ func (o *Options) defaults() {
 
 // CacheOptions scopes the informers of the kinds the operator creates to the
 // objects it manages, and strips managedFields from everything it caches.
+// The managed-by label that scopes them is one any namespace editor can set,
+// so what a tenant can create with it must cost the cache little: Secrets and
+// ConfigMaps are cached without their content, annotations or foreign labels
+// (contentless), Jobs without their spec (jobStatusOnly). A thousand
+// labelled ConfigMaps of a MiB each then hold a few hundred bytes each.
 // ResourceQuotas are cached without their status: the operator compares only
 // their spec, and kube-controller-manager rewrites the usage in the status
 // whenever something is created in the namespace.
@@ -100,11 +112,13 @@ func CacheOptions(namespaces ...string) cache.Options {
 			&corev1.ResourceQuota{}:       {Label: selector, Transform: stripQuotaStatus},
 			&corev1.LimitRange{}:          managed,
 			&networkingv1.NetworkPolicy{}: managed,
-			// Goods copies; they leave the cache when accepted (the label is removed).
-			&corev1.Secret{}:    managed,
-			&corev1.ConfigMap{}: managed,
-			// Action Jobs in provider namespaces.
-			&batchv1.Job{}: managed,
+			// Goods copies and copies of secret parameters; they leave the cache when
+			// accepted (the label is removed). Cached without content (contentless):
+			// liveContent reads the content from the API server.
+			&corev1.Secret{}:    {Label: selector, Transform: contentless},
+			&corev1.ConfigMap{}: {Label: selector, Transform: contentless},
+			// Action Jobs in provider namespaces; only their status is read.
+			&batchv1.Job{}: {Label: selector, Transform: jobStatusOnly},
 		},
 	}
 	if len(namespaces) > 0 {
@@ -154,6 +168,62 @@ func interned(in map[string]string, value func(key string) bool) map[string]stri
 	return out
 }
 
+// contentless is what the cache keeps of a Secret or ConfigMap: its identity,
+// resourceVersion, timestamps and the operator's own labels (which map events
+// to requests and select lists), not its content, annotations or other
+// labels, which the object's writer, perhaps a tenant, chose the size of. The
+// reconcilers read content through liveContent.
+func contentless(in any) (any, error) {
+	meta := func(m *metav1.ObjectMeta) metav1.ObjectMeta {
+		labels := map[string]string{}
+		for k, v := range m.Labels {
+			if k == v1alpha1.LabelManagedBy || strings.HasPrefix(k, v1alpha1.GroupVersion.Group+"/") {
+				labels[k] = v
+			}
+		}
+		return metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
+			CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp,
+			Labels: interned(labels, func(key string) bool { return !uniqueLabelValues[key] })}
+	}
+	switch o := in.(type) {
+	case *corev1.Secret:
+		return &corev1.Secret{TypeMeta: o.TypeMeta, ObjectMeta: meta(&o.ObjectMeta)}, nil
+	case *corev1.ConfigMap:
+		return &corev1.ConfigMap{TypeMeta: o.TypeMeta, ObjectMeta: meta(&o.ObjectMeta)}, nil
+	}
+	return forCache(in)
+}
+
+// jobStatusOnly drops the spec of a Job before it enters the cache: the
+// operator reads only the status of the Jobs it created.
+func jobStatusOnly(in any) (any, error) {
+	out, err := forCache(in)
+	if j, ok := out.(*batchv1.Job); ok {
+		j.Spec = batchv1.JobSpec{}
+	}
+	return out, err
+}
+
+// liveContent is the reconcilers' client: Secrets and ConfigMaps, which the
+// cache holds without content (contentless), are looked up in the cache and,
+// when there, read whole from the API server. Everything else is the
+// manager's client.
+type liveContent struct {
+	client.Client
+	live client.Reader
+}
+
+func (c liveContent) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if err := c.Client.Get(ctx, key, obj, opts...); err != nil {
+		return err
+	}
+	switch obj.(type) {
+	case *corev1.Secret, *corev1.ConfigMap:
+		return c.live.Get(ctx, key, obj, opts...)
+	}
+	return nil
+}
+
 // stripQuotaStatus drops managedFields and the status of a ResourceQuota
 // before it enters the cache.
 func stripQuotaStatus(in any) (any, error) {
@@ -182,20 +252,21 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	policy := NewRolePolicy(opts.AllowedClusterRoles)
 	events := omitEvents(mgr.GetEventRecorder("offering-operator"), opts.OmitEvents)
+	c := liveContent{Client: mgr.GetClient(), live: mgr.GetAPIReader()}
 	if err := (&OfferingReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Policy: policy,
+		Client: c, APIReader: mgr.GetAPIReader(), Policy: policy,
 		Recorder: events, Options: opts,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("offering controller: %w", err)
 	}
 	if err := (&AgreementReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+		Client: c, APIReader: mgr.GetAPIReader(),
 		Recorder: events, Options: opts,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("agreement controller: %w", err)
 	}
 	if err := (&RequestReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Policy: policy,
+		Client: c, APIReader: mgr.GetAPIReader(), Policy: policy,
 		Recorder: events, Options: opts,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("request controller: %w", err)

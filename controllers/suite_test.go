@@ -47,6 +47,8 @@ var (
 	testUsers = map[string]*rest.Config{}
 	// metricsURL is the test manager's metrics endpoint.
 	metricsURL string
+	// managerCache is the test manager's cache: what the operator holds in memory.
+	managerCache client.Reader
 )
 
 const (
@@ -240,6 +242,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	managerCache = mgr.GetCache()
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(testCtx) }()
 	code := m.Run()

@@ -437,8 +437,6 @@ func TestNamespaceReachRefused(t *testing.T) {
 	mustCreate(t, granted)
 	waitCondition(t, granted, v1alpha1.ConditionReady, metav1.ConditionTrue)
 	attacker := newFixture(t, withAllowRequestedName())
-	provider := uniq("provider")
-	mustCreate(t, nsObj(provider))
 
 	// Reserved names never reach the operator: the API server refuses them.
 	for _, name := range []string{"default", "kube-system", "kube-public", "kube-node-lease", "openshift-config"} {
@@ -451,11 +449,13 @@ func TestNamespaceReachRefused(t *testing.T) {
 		})
 	}
 
-	// Existing namespaces are refused with NamespaceConflict and never adopted.
+	// Names outside the consumer's space are denied at admission (see
+	// TestRequestedNameSquattingRefused); an existing namespace inside it is
+	// refused with NamespaceConflict and never adopted.
+	inSpace := attacker.ns + "-planted"
+	mustCreate(t, nsObj(inSpace))
 	for _, tc := range []struct{ what, name string }{
-		{"another tenant's granted namespace", granted.Status.Grant.Namespace},
-		{"another tenant's own namespace", victim.ns},
-		{"a provider namespace", provider},
+		{"a namespace someone created in the consumer's space", inSpace},
 	} {
 		t.Run("existing/"+tc.what, func(t *testing.T) {
 			var before corev1.Namespace
@@ -554,6 +554,9 @@ func TestEscalationRefused(t *testing.T) {
 		{"wildcard resource", dangerousRole(uniq("wildres"), rule("", "*", "get"), false), `wildcard resource "*"`},
 		{"wildcard subresource", dangerousRole(uniq("wildsub"), rule("", "*/exec", "create"), false), `wildcard resource "*/exec"`},
 		{"aggregated", dangerousRole(uniq("aggregated"), rule("", "pods", "get"), true), "is aggregated"},
+		// The consumer could bind its own subjects and keep access after revocation.
+		{"writes RoleBindings", dangerousRole(uniq("rbwriter"), rule("rbac.authorization.k8s.io", "rolebindings", "get", "create"), false),
+			"may create RoleBindings"},
 		{"built-in admin", nil, "not grantable"},
 		{"built-in edit", nil, "not grantable"},
 		{"built-in cluster-admin", nil, "cluster-admin is never granted"},
@@ -794,4 +797,76 @@ func TestGoodsSourcesStayInTheProviderNamespace(t *testing.T) {
 			t.Errorf("the token was copied: %d copies", len(secrets.Items))
 		}
 	})
+}
+
+// TestRequestedNameSquattingRefused: a consumer (the shipped consumer role, in
+// its own namespace only) under an offering that lets requests choose the
+// namespace name asks for names outside its space: another tenant's granted
+// or own namespace, the namespace of a tenant onboarded later, a provider
+// namespace still to be created. Each request is Denied
+// (RequestedNameNotAllowed) and no namespace is created; a name in its space
+// is granted. A namespace the operator granted never serves as a provider
+// namespace: an offering naming it is not Ready.
+func TestRequestedNameSquattingRefused(t *testing.T) {
+	victim := newFixture(t)
+	granted := victim.grantedRequest("granted")
+	attacker := newFixture(t, withAllowRequestedName())
+	_, consumer := tenantUser(t, attacker.ns)
+	for _, tc := range []struct{ what, name string }{
+		{"another tenant's granted namespace", granted.Status.Grant.Namespace},
+		{"another tenant's own namespace", victim.ns},
+		{"a tenant's future namespace", uniq("team-onboarded-later")},
+		{"a provider's future namespace", uniq("provider")},
+		{"the bare prefix's neighbour", attacker.ns + "x"},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			cr := attacker.resourceRequest(uniq("squat"))
+			cr.Spec.Resource.NamespaceName = v1alpha1.NamespaceName(tc.name)
+			if err := consumer.Create(testCtx, cr); err != nil {
+				t.Fatal(err)
+			}
+			c := waitCondition(t, cr, v1alpha1.ConditionDenied, metav1.ConditionTrue)
+			if c.Reason != v1alpha1.ReasonRequestedNameNotAllowed || !strings.Contains(c.Message, `must start with "`+attacker.ns+`-"`) {
+				t.Errorf("Denied %s %q, want %s naming the prefix", c.Reason, c.Message, v1alpha1.ReasonRequestedNameNotAllowed)
+			}
+			get(t, cr)
+			if cr.Status.Grant != nil {
+				t.Errorf("grant %+v", cr.Status.Grant)
+			}
+		})
+	}
+	future := &corev1.Namespace{}
+	if err := admin.Get(testCtx, nsKey(uniq("team-onboarded-later")), future); !apierrors.IsNotFound(err) {
+		t.Errorf("a future namespace exists: %v", err)
+	}
+
+	mine := attacker.resourceRequest("mine")
+	mine.Spec.Resource.NamespaceName = v1alpha1.NamespaceName(attacker.ns + "-mine")
+	if err := consumer.Create(testCtx, mine); err != nil {
+		t.Fatal(err)
+	}
+	waitCondition(t, mine, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	if mine.Status.Grant.Namespace != attacker.ns+"-mine" {
+		t.Errorf("granted %s, want %s-mine", mine.Status.Grant.Namespace, attacker.ns)
+	}
+
+	// The granted namespace, even marked by mistake, never serves as a provider namespace.
+	ns := nsObj(mine.Status.Grant.Namespace)
+	get(t, ns)
+	patch := client.MergeFrom(ns.DeepCopy())
+	ns.Labels[v1alpha1.LabelProviderNamespace] = "true"
+	if err := admin.Patch(testCtx, ns, patch); err != nil {
+		t.Fatal(err)
+	}
+	off := &v1alpha1.ServiceOffering{ObjectMeta: metav1.ObjectMeta{Name: uniq("from-granted")},
+		Spec: v1alpha1.ServiceOfferingSpec{Provider: v1alpha1.Provider{Name: "Test"}, ProviderNamespace: v1alpha1.NamespaceName(ns.Name),
+			Goods: []v1alpha1.GoodsItem{{Name: "kit", Acceptance: v1alpha1.AcceptanceImplicit,
+				Sources: []v1alpha1.GoodsSource{{Kind: v1alpha1.GoodsSourceSecret, Name: "anything"}}}}}}
+	if err := userClient(t, providerUser).Create(testCtx, off); err != nil {
+		t.Fatal(err)
+	}
+	c := waitCondition(t, off, v1alpha1.ConditionReady, metav1.ConditionFalse)
+	if c.Reason != v1alpha1.ReasonProviderNamespaceForbidden || !strings.Contains(c.Message, "was granted to a consumer") {
+		t.Errorf("Ready %s %q, want %s: a granted namespace", c.Reason, c.Message, v1alpha1.ReasonProviderNamespaceForbidden)
+	}
 }

@@ -107,10 +107,12 @@ const (
 	ReasonGoodsSourceNotFound = "GoodsSourceNotFound"
 	// ReasonProviderNamespaceForbidden: the operator may not use the offering's
 	// provider namespace: it is the operator's own (which holds the operator's
-	// credentials), or it is not one of the namespaces the operator's
-	// --provider-namespaces flag allows. Goods would be read from it and action
-	// Jobs run with its ServiceAccounts. Use an allowed namespace of the
-	// provider's, or have a cluster admin allow it. On a request: the operator
+	// credentials), a namespace the operator granted to a consumer, or a
+	// cluster admin has not marked it as a provider namespace (the label
+	// service.offering.dev/provider-namespace=true, or the --provider-namespaces
+	// flag). Goods would be read from it and action Jobs run with its
+	// ServiceAccounts. Use a marked namespace of the provider's, or have a
+	// cluster admin mark it. On a request: the operator
 	// refused to read a goods source or start an action's Job there; nothing
 	// was read or created, and nothing delivered is removed. The request waits.
 	ReasonProviderNamespaceForbidden = "ProviderNamespaceForbidden"
@@ -241,12 +243,19 @@ const (
 	// the provider namespace and was not created for this request; it is never
 	// adopted. The request waits until it is removed.
 	ReasonActionJobConflict = "ActionJobConflict"
-	// ReasonUnsafeParameterExpansion: the action's Job template puts a
-	// parameter, as $(NAME), into code a program parses from its command
-	// line (the script of a shell's -c, python -c, perl -e, an awk program),
-	// where a consumer's value would run as code. Nothing runs; the request
-	// waits until the provider fixes the offering.
+	// ReasonUnsafeParameterExpansion: the action's Job template references a
+	// parameter as $(NAME) in its command or args, where the kubelet would
+	// paste the consumer's value into the command line (and a program may run
+	// it as code). Parameters reach the Job only as environment variables: read
+	// "$NAME" from the environment instead. On an offering: Ready=False. On a
+	// request: nothing runs; it waits until the provider fixes the offering.
 	ReasonUnsafeParameterExpansion = "UnsafeParameterExpansion"
+	// ReasonActionServiceAccountForbidden: the action's Job would run as a
+	// ServiceAccount a cluster admin has not allowed for action Jobs (the
+	// provider namespace's service.offering.dev/action-service-accounts
+	// annotation, or --action-service-accounts). On an offering: Ready=False.
+	// On a request: nothing runs; it waits.
+	ReasonActionServiceAccountForbidden = "ActionServiceAccountForbidden"
 
 	// ReasonUnsupportedItemKind: this version of the operator does not fulfil this kind of item yet.
 	ReasonUnsupportedItemKind = "UnsupportedItemKind"

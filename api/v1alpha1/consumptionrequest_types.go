@@ -11,9 +11,11 @@ type ResourceRequest struct {
 	Name ItemName `json:"name"`
 
 	// namespaceName asks for a specific name for the granted namespace. Only
-	// honoured when the item allows it (namespace.allowRequestedName);
-	// otherwise the name is derived from the request. Names of existing
-	// namespaces and reserved names (default, kube-*) are refused.
+	// honoured when the item allows it (namespace.allowRequestedName), and
+	// only for a name that starts with the request's namespace and "-"
+	// (team-a-dev for a request in team-a); otherwise the request is denied.
+	// Names of existing namespaces and reserved names (default, kube-*) are
+	// refused.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self != 'default' && !self.startsWith('kube-') && !self.startsWith('openshift-')",message="namespaceName must not be 'default' or start with 'kube-' or 'openshift-'"
 	NamespaceName NamespaceName `json:"namespaceName,omitempty"`

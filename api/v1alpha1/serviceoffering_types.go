@@ -21,8 +21,10 @@ type ServiceOfferingSpec struct {
 	// providerNamespace is the provider's own namespace: goods sources are read
 	// from it and automated service actions run in it. Immutable. Not a
 	// system namespace (kube-*, openshift-*); the operator also refuses its
-	// own namespace and, when its --provider-namespaces flag is set, every
-	// namespace that flag does not allow (reason ProviderNamespaceForbidden).
+	// own namespace, any namespace it granted to a consumer, and every
+	// namespace a cluster admin has not marked with the label
+	// service.offering.dev/provider-namespace=true or named in
+	// --provider-namespaces (reason ProviderNamespaceForbidden).
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="providerNamespace is immutable"
 	// +kubebuilder:validation:XValidation:rule="!self.startsWith('kube-') && !self.startsWith('openshift-')",message="providerNamespace must not be a system namespace (kube-*, openshift-*): the operator would read its Secrets and run Jobs in it"
@@ -162,8 +164,9 @@ type NamespaceTemplate struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 
 	// allowRequestedName lets a request choose the namespace name
-	// (spec.resource.namespaceName). Otherwise the name is derived from the
-	// request's namespace and name.
+	// (spec.resource.namespaceName), within the consumer's space: the name
+	// must start with the request's namespace and "-". Otherwise the name is
+	// derived from the request's namespace and name.
 	// +optional
 	AllowRequestedName bool `json:"allowRequestedName,omitempty"`
 }
@@ -307,24 +310,29 @@ type ActionJob struct {
 	// +kubebuilder:validation:MaxLength=512
 	Image string `json:"image"`
 
-	// command overrides the image's entrypoint. $(NAME) expands to a parameter,
-	// as an argument of its own; inside code (sh -c, python -c, perl -e) read
-	// the environment variable NAME instead, or the action is refused.
+	// command overrides the image's entrypoint. Parameters reach the Job only
+	// as environment variables: read them there ("$NAME" in a shell script);
+	// an offering that references a parameter as $(NAME) in command or args
+	// is not Ready (UnsafeParameterExpansion).
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=4096
 	Command []string `json:"command,omitempty"`
 
-	// args are the arguments to the entrypoint. $(NAME) expands to a parameter,
-	// with the same rule as in command.
+	// args are the arguments to the entrypoint. As in command, a parameter
+	// may not be referenced as $(NAME): read it from the environment.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=4096
 	Args []string `json:"args,omitempty"`
 
-	// serviceAccountName is the service account in the provider namespace the Job runs as.
+	// serviceAccountName is the service account in the provider namespace the
+	// Job runs as (default: "default"). A cluster admin must allow it: listed
+	// in the namespace's service.offering.dev/action-service-accounts
+	// annotation or in --action-service-accounts; otherwise the offering is
+	// not Ready (ActionServiceAccountForbidden).
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`

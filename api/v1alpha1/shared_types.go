@@ -64,6 +64,15 @@ const (
 	// LabelGrantable, set to "true" on a ClusterRole, allows offerings to grant it,
 	// unless it holds dangerous permissions (escalate, bind, impersonate, wildcards).
 	LabelGrantable = "service.offering.dev/grantable"
+	// LabelProviderNamespace, set to "true" on a namespace by a cluster admin,
+	// lets offerings name it as their providerNamespace: goods are read and
+	// action Jobs run there. Without it (or the --provider-namespaces flag)
+	// no namespace serves as one.
+	LabelProviderNamespace = "service.offering.dev/provider-namespace"
+	// AnnotationActionServiceAccounts, set on a provider namespace by a cluster
+	// admin, lists (comma-separated) the ServiceAccounts of that namespace that
+	// action Jobs may run as; "default" is allowed only when listed.
+	AnnotationActionServiceAccounts = "service.offering.dev/action-service-accounts"
 	// AnnotationAgreement names the ServiceAgreement (namespace/name) an object was created under.
 	AnnotationAgreement = "service.offering.dev/agreement"
 	// AnnotationGrantMarker, on a namespace the operator created for a grant,

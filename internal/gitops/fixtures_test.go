@@ -112,6 +112,20 @@ func offeringCases() []healthCase {
 				"resources[rack-space]: ClusterRole cluster-admin is never granted unless named in --allowed-cluster-roles")},
 		{name: "ProviderNamespaceNotFound", argo: argoDegraded, kstatus: ksFailed,
 			obj: offeringReady(metav1.ConditionFalse, v1alpha1.ReasonProviderNamespaceNotFound, "provider namespace colo-provider does not exist")},
+		{name: "ProviderNamespaceForbidden", argo: argoDegraded, kstatus: ksFailed,
+			obj: offeringReady(metav1.ConditionFalse, v1alpha1.ReasonProviderNamespaceForbidden,
+				"provider namespace colo-provider is not marked as one: goods are read and action Jobs run only in namespaces a cluster "+
+					"admin labelled service.offering.dev/provider-namespace=true (or named in --provider-namespaces); ask one to run: "+
+					"kubectl label namespace colo-provider service.offering.dev/provider-namespace=true")},
+		{name: "UnsafeParameterExpansion", argo: argoDegraded, kstatus: ksFailed,
+			obj: offeringReady(metav1.ConditionFalse, v1alpha1.ReasonUnsafeParameterExpansion,
+				"actions[install]: job.command[2] references parameter RACK as $(RACK), which the kubelet replaces by the consumer's value "+
+					"before the program starts (a value could then run as code); parameters reach the Job only as environment variables: "+
+					"read it from the environment instead, as \"$RACK\" in a shell")},
+		{name: "ActionServiceAccountForbidden", argo: argoDegraded, kstatus: ksFailed,
+			obj: offeringReady(metav1.ConditionFalse, v1alpha1.ReasonActionServiceAccountForbidden,
+				"actions[install]: action install would run as ServiceAccount colo-provider/installer, which a cluster admin has not "+
+					"allowed to run action Jobs")},
 		{name: "GoodsSourceNotFound", argo: argoDegraded, kstatus: ksFailed,
 			obj: offeringReady(metav1.ConditionFalse, v1alpha1.ReasonGoodsSourceNotFound,
 				"goods[ha-device]: Secret colo-provider/ha-device-credentials does not exist")},
@@ -323,12 +337,27 @@ func requestCaseList() []healthCase {
 				notReady(v1alpha1.ReasonAccessDenied, accessDenied))},
 		{name: "action UnsafeParameterExpansion", argo: argoDegraded, kstatus: ksFailed,
 			obj: waiting(v1alpha1.RequestProvisioning, v1alpha1.ReasonUnsafeParameterExpansion,
-				"action install of ServiceOffering colo is not run: $(RACK) is in the script of a shell's -c, where the kubelet would paste the consumer's value "+
-					"into the code before it is parsed; the request waits for the offering to be fixed")},
+				"action install of ServiceOffering colo is not run: job.command[2] references parameter RACK as $(RACK), which the kubelet replaces by "+
+					"the consumer's value before the program starts (a value could then run as code); parameters reach the Job only as "+
+					"environment variables: read it from the environment instead, as \"$RACK\" in a shell; "+
+					"no Job or secret copy was created and the request waits")},
 		{name: "action ProviderNamespaceForbidden", argo: argoDegraded, kstatus: ksFailed,
 			obj: waiting(v1alpha1.RequestProvisioning, v1alpha1.ReasonProviderNamespaceForbidden,
-				"action install of ServiceOffering colo is not run: provider namespace colo-provider is not one of the namespaces the operator's "+
-					"--provider-namespaces flag allows (team-*); no Job or secret copy was created and the request waits")},
+				"action install of ServiceOffering colo is not run: provider namespace colo-provider is not marked as one: goods are read and "+
+					"action Jobs run only in namespaces a cluster admin labelled service.offering.dev/provider-namespace=true (or named in "+
+					"--provider-namespaces); ask one to run: kubectl label namespace colo-provider service.offering.dev/provider-namespace=true; "+
+					"no Job or secret copy was created and the request waits")},
+		{name: "action ProviderNamespaceNotFound", argo: argoDegraded, kstatus: ksFailed,
+			obj: waiting(v1alpha1.RequestProvisioning, v1alpha1.ReasonProviderNamespaceNotFound,
+				"action install of ServiceOffering colo is not run: provider namespace colo-provider does not exist; "+
+					"no Job or secret copy was created and the request waits")},
+		{name: "action ActionServiceAccountForbidden", argo: argoDegraded, kstatus: ksFailed,
+			obj: waiting(v1alpha1.RequestProvisioning, v1alpha1.ReasonActionServiceAccountForbidden,
+				"action install of ServiceOffering colo is not run: action install would run as ServiceAccount colo-provider/installer, which a "+
+					"cluster admin has not allowed to run action Jobs: allowed are the ServiceAccounts listed in the namespace's "+
+					"service.offering.dev/action-service-accounts annotation (\"default\") and those named namespace/name in "+
+					"--action-service-accounts; ask one to add it, for example: kubectl annotate namespace colo-provider "+
+					"service.offering.dev/action-service-accounts=installer; no Job or secret copy was created and the request waits")},
 		{name: "action UnsupportedItemKind", argo: argoDegraded, kstatus: ksFailed,
 			obj: waiting(v1alpha1.RequestProvisioning, v1alpha1.ReasonUnsupportedItemKind,
 				"this version of offering-operator does not fulfil Action items yet; the request stays approved and waits")},
@@ -441,7 +470,7 @@ func requestStalled(phase string, ready map[string]any) bool {
 	switch ready["reason"] {
 	case v1alpha1.ReasonAccessDenied, v1alpha1.ReasonCopyConflict, v1alpha1.ReasonSourceNotFound, v1alpha1.ReasonSourceNotAllowed,
 		v1alpha1.ReasonItemNotOffered, v1alpha1.ReasonUnsupportedItemKind, v1alpha1.ReasonUnsafeParameterExpansion,
-		v1alpha1.ReasonProviderNamespaceForbidden:
+		v1alpha1.ReasonProviderNamespaceForbidden, v1alpha1.ReasonProviderNamespaceNotFound, v1alpha1.ReasonActionServiceAccountForbidden:
 		return ready["status"] == "False"
 	}
 	return false

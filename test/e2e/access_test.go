@@ -156,7 +156,7 @@ func TestExistingNamespaceRefused(t *testing.T) {
 apiVersion: v1
 kind: Namespace
 metadata:
-  name: e2e-taken
+  name: e2e-team2-taken
 ---
 apiVersion: v1
 kind: Namespace
@@ -213,18 +213,18 @@ spec:
   agreement: e2e-agreement
   resource:
     name: named
-    namespaceName: e2e-taken
+    namespaceName: e2e-team2-taken
 `)
 	mustKubectl(t, "wait", "-n", "e2e-team2", "--for=jsonpath={.status.phase}=Failed", "consumptionrequest/squatter", "--timeout=60s")
 	reason := mustKubectl(t, "get", "-n", "e2e-team2", "consumptionrequest/squatter", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].reason}`)
 	if reason != "NamespaceConflict" {
 		t.Errorf("reason %q, want NamespaceConflict", reason)
 	}
-	if out := mustKubectl(t, "get", "rolebindings", "-n", "e2e-taken", "-o", "name"); strings.TrimSpace(out) != "" {
+	if out := mustKubectl(t, "get", "rolebindings", "-n", "e2e-team2-taken", "-o", "name"); strings.TrimSpace(out) != "" {
 		t.Errorf("RoleBindings created in a namespace the operator does not own: %s", out)
 	}
 	mustKubectl(t, "delete", "-n", "e2e-team2", "consumptionrequest/squatter", "--timeout=60s")
-	mustKubectl(t, "get", "namespace", "e2e-taken")
+	mustKubectl(t, "get", "namespace", "e2e-team2-taken")
 }
 
 // canI checks, with a bounded retry for the authorizer's cache, what e2e-dev may do in ns.

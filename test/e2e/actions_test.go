@@ -26,6 +26,10 @@ apiVersion: v1
 kind: Namespace
 metadata:
   name: e2e-actions-provider
+  labels:
+    service.offering.dev/provider-namespace: "true"
+  annotations:
+    service.offering.dev/action-service-accounts: default
 ---
 apiVersion: v1
 kind: Namespace

@@ -20,6 +20,8 @@ apiVersion: v1
 kind: Namespace
 metadata:
   name: e2e-goods-provider
+  labels:
+    service.offering.dev/provider-namespace: "true"
 ---
 apiVersion: v1
 kind: Namespace

@@ -271,7 +271,10 @@ func newWorld(t *testing.T, opts ...worldOption) *world {
 		Spec: v1alpha1.ConsumptionRequestSpec{Agreement: "agreement", Resource: &v1alpha1.ResourceRequest{Name: "space"}}}
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: w.ns}},
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: w.provider}},
+		// Marked by a cluster admin: goods are read and action Jobs run (as default) only there.
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: w.provider,
+			Labels:      map[string]string{v1alpha1.LabelProviderNamespace: "true"},
+			Annotations: map[string]string{v1alpha1.AnnotationActionServiceAccounts: "default"}}},
 		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: w.role, Labels: map[string]string{v1alpha1.LabelGrantable: "true"}},
 			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}}}},
 	}

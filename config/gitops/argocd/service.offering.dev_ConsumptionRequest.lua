@@ -20,6 +20,8 @@ local needsAttention = {
   UnsupportedItemKind = true, -- this operator version does not fulfil the item kind
   UnsafeParameterExpansion = true,   -- the action's Job template pastes a parameter into code
   ProviderNamespaceForbidden = true, -- the operator may not use the offering's provider namespace
+  ProviderNamespaceNotFound = true,  -- the offering's provider namespace does not exist
+  ActionServiceAccountForbidden = true, -- the action's Job would run as a ServiceAccount no cluster admin allowed
 }
 if obj.status == nil then
   return hs

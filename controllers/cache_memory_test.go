@@ -1,0 +1,159 @@
+package controllers
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+)
+
+// hostileObjectsBound is how much the manager's heap may grow when a tenant
+// fills its namespace with objects carrying the operator's labels.
+const hostileObjectsBound = 50 << 20
+
+// hostileConfigMaps is how many labelled ConfigMaps of almost a MiB
+// TestHostileLabelledObjectsStayOutOfTheCache creates: HOSTILE_CONFIGMAPS, or
+// enough to exceed the bound several times over when cached whole.
+func hostileConfigMaps(t *testing.T) int {
+	if v := os.Getenv("HOSTILE_CONFIGMAPS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("HOSTILE_CONFIGMAPS=%q: want a positive count", v)
+		}
+		return n
+	}
+	return 200
+}
+
+// heapInUse is the live heap after a full collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// TestHostileLabelledObjectsStayOutOfTheCache: a namespace editor (what the
+// built-in edit role allows on ConfigMaps, in its own namespace only) creates ConfigMaps of almost
+// a MiB each that carry the operator's managed-by and request labels, so that
+// the manager's informers receive them. The cache keeps them (the label is all
+// it selects by) but without their content, annotations or foreign labels:
+// the manager's heap grows by less than hostileObjectsBound. The figures are
+// printed for docs/performance.md (HOSTILE_CONFIGMAPS=1000 for the figure of
+// a thousand).
+func TestHostileLabelledObjectsStayOutOfTheCache(t *testing.T) {
+	requireAPIServer(t)
+	n := hostileConfigMaps(t)
+	ns := uniq("hostile")
+	mustCreate(t, nsObj(ns))
+	t.Cleanup(func() { _ = admin.Delete(testCtx, nsObj(ns)) })
+	// What the built-in edit role gives on ConfigMaps (envtest runs no
+	// aggregation controller, so edit itself holds no rules there).
+	user := uniq("editor")
+	mustCreate(t, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "edit", Namespace: ns},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"},
+			Verbs: []string{"create", "delete", "deletecollection", "patch", "update", "get", "list", "watch"}}}})
+	mustCreate(t, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "edit", Namespace: ns},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "edit"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}})
+	cfg := rest.CopyConfig(testEnv.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: []string{"system:authenticated"}}
+	cfg.QPS, cfg.Burst = 100, 100
+	editor, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "editor authorized", func() error {
+		return editor.List(testCtx, &corev1.ConfigMapList{}, client.InNamespace(ns))
+	})
+
+	before := heapInUse()
+	payload := strings.Repeat("x", 1000<<10)
+	annotation := strings.Repeat("a", 200<<10)
+	start := time.Now()
+	for i := range n {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("junk-%d", i), Namespace: ns,
+			Labels: map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue, v1alpha1.LabelRequestUID: fmt.Sprintf("forged-%d", i),
+				v1alpha1.LabelRequestNamespace: ns, v1alpha1.LabelRequestName: "junk", "tenant.example/junk": "x"},
+			Annotations: map[string]string{v1alpha1.AnnotationSource: annotation}},
+			Data: map[string]string{"junk": payload[:len(payload)-len(annotation)]}}
+		if err := editor.Create(testCtx, cm); err != nil {
+			t.Fatalf("the editor creating ConfigMap %d: %v", i, err)
+		}
+	}
+	created := time.Since(start)
+	eventually(t, 2*time.Minute, "the manager's cache holds every labelled ConfigMap", func() error {
+		var list corev1.ConfigMapList
+		if err := managerCache.List(testCtx, &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		if len(list.Items) != n {
+			return fmt.Errorf("%d of %d", len(list.Items), n)
+		}
+		for i := range list.Items {
+			if cm := &list.Items[i]; len(cm.Data) != 0 || len(cm.Annotations) != 0 || cm.Labels["tenant.example/junk"] != "" {
+				return fmt.Errorf("ConfigMap %s is cached with its content: %d keys, %d annotations, labels %v",
+					cm.Name, len(cm.Data), len(cm.Annotations), cm.Labels)
+			}
+		}
+		return nil
+	})
+	after := heapInUse()
+	growth := int64(after) - int64(before)
+	t.Logf("%d labelled ConfigMaps of %d KiB (created in %s): manager heap %.1f MiB before, %.1f MiB after, growth %.1f MiB (bound %d MiB)",
+		n, len(payload)>>10, created.Round(time.Second), float64(before)/(1<<20), float64(after)/(1<<20),
+		float64(growth)/(1<<20), hostileObjectsBound>>20)
+	if growth > hostileObjectsBound {
+		t.Errorf("the heap grew by %.1f MiB with %d hostile ConfigMaps, more than %d MiB", float64(growth)/(1<<20), n, hostileObjectsBound>>20)
+	}
+}
+
+func TestContentless(t *testing.T) {
+	meta := metav1.ObjectMeta{Name: "copy", Namespace: "team-a", UID: "u", ResourceVersion: "7",
+		Labels:          map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue, v1alpha1.LabelRequestUID: "r", "tenant/x": "y"},
+		Annotations:     map[string]string{v1alpha1.AnnotationSource: "colo/src", "big": strings.Repeat("a", 1024)},
+		OwnerReferences: []metav1.OwnerReference{{Name: "owner"}},
+		ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}}
+	wantLabels := map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue, v1alpha1.LabelRequestUID: "r"}
+	for _, in := range []client.Object{
+		&corev1.Secret{ObjectMeta: *meta.DeepCopy(), Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"k": []byte("v")}},
+		&corev1.ConfigMap{ObjectMeta: *meta.DeepCopy(), Data: map[string]string{"k": "v"}, BinaryData: map[string][]byte{"b": {1}}},
+	} {
+		out, err := contentless(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := out.(client.Object)
+		if o.GetName() != "copy" || o.GetNamespace() != "team-a" || o.GetUID() != "u" || o.GetResourceVersion() != "7" {
+			t.Errorf("%T: identity lost: %+v", o, o)
+		}
+		if fmt.Sprint(o.GetLabels()) != fmt.Sprint(wantLabels) || len(o.GetAnnotations()) != 0 || len(o.GetOwnerReferences()) != 0 || len(o.GetManagedFields()) != 0 {
+			t.Errorf("%T: labels %v, annotations %v, owners %v, managedFields %v; want only the operator's labels",
+				o, o.GetLabels(), o.GetAnnotations(), o.GetOwnerReferences(), o.GetManagedFields())
+		}
+		switch c := o.(type) {
+		case *corev1.Secret:
+			if c.Data != nil || c.Type != "" {
+				t.Errorf("Secret content kept: %v %s", c.Data, c.Type)
+			}
+		case *corev1.ConfigMap:
+			if c.Data != nil || c.BinaryData != nil {
+				t.Errorf("ConfigMap content kept: %v %v", c.Data, c.BinaryData)
+			}
+		}
+	}
+}

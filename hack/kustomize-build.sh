@@ -10,10 +10,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 KUBECTL="${KUBECTL:-kubectl}"
-tmp="$(mktemp -d)"
+# kustomize takes no absolute paths: the work dir sits in config/ (ignored by Git).
+tmp="$(mktemp -d "$root/config/.build.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
-# kustomize takes no absolute paths: point at config/ relative to the work dir.
-config="$(realpath --relative-to="$tmp" "$root/config")"
+config=..
 {
   echo "apiVersion: kustomize.config.k8s.io/v1beta1"
   echo "kind: Kustomization"
@@ -22,7 +22,7 @@ config="$(realpath --relative-to="$tmp" "$root/config")"
   echo "components:"
   for c in "$@"; do
     if [ ! -f "$root/config/components/$c/kustomization.yaml" ]; then
-      echo "kustomize-build: no component $c; choose from: $(ls "$root/config/components" | tr '\n' ' ')" >&2
+      echo "kustomize-build: no component $c; choose from: $(cd "$root/config/components" && echo *)" >&2
       exit 1
     fi
     echo "- $config/components/$c"

@@ -37,9 +37,10 @@ func TestHelmChartInstallsAWorkingOperator(t *testing.T) {
 		return string(out)
 	}
 	// TestMain applied the CRDs and the admission policy with kubectl; the
-	// release takes them over.
+	// release takes them over, with their fields: kubectl's kustomize writes
+	// the policy's folded CEL expression back with other whitespace.
 	helm("install", release, filepath.Join(repoRoot, "charts", "offering-operator"), "--namespace", ns,
-		"--create-namespace", "--take-ownership", "--set", "providerNamespaces={chart-provider}")
+		"--create-namespace", "--take-ownership", "--force-conflicts", "--set", "providerNamespaces={chart-provider}")
 	t.Cleanup(func() {
 		helm("uninstall", release, "--namespace", ns, "--wait")
 		if _, err := kubectl(t, "get", "crd", "consumptionrequests.service.offering.dev"); err != nil {

@@ -159,7 +159,11 @@ func (r *RequestReconciler) runAction(ctx context.Context, cr *v1alpha1.Consumpt
 	}
 	lbls := childLabels(cr, string(agr.Spec.Offering), item.Name)
 
-	// Secret parameters: read live from the consumer's namespace and copied to the provider namespace.
+	// Secret parameters: read live from the consumer's namespace and copied to the provider namespace,
+	// only those the request's creator may read itself (request_secret_access.go).
+	if why, err := secretAccessRefusal(ctx, r.Client, r.APIReader, cr); why != "" || err != nil {
+		return r.refuseSecretAccess(s, why, err)
+	}
 	secretData := map[string][]byte{}
 	for _, p := range cr.Spec.Action.SecretParameters {
 		var sec corev1.Secret

@@ -143,6 +143,7 @@ var needsAttention = map[string]bool{
 	v1alpha1.ReasonUnsupportedItemKind:        true,
 	v1alpha1.ReasonUnsafeParameterExpansion:   true,
 	v1alpha1.ReasonProviderNamespaceForbidden: true,
+	v1alpha1.ReasonSecretNotReadable:          true,
 }
 
 // requestStalled reports whether a request is Stalled: a final outcome that is

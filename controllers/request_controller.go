@@ -290,6 +290,9 @@ func (r *RequestReconciler) reconcileSettled(ctx context.Context, cr *v1alpha1.C
 		// nothing is left to do, whatever happens to the agreement.
 		return ctrl.Result{}, true, nil
 	case denied != nil && denied.Status == metav1.ConditionTrue:
+		if s.status.Phase != v1alpha1.RequestDenied {
+			r.recordDecision(cr, v1alpha1.ConditionDenied)
+		}
 		return ctrl.Result{}, true, r.finishDenied(ctx, cr, s, denied.Reason, denied.Message)
 	case s.status.Phase == v1alpha1.RequestFailed:
 		return ctrl.Result{}, true, nil
@@ -426,6 +429,7 @@ func (r *RequestReconciler) approve(cr *v1alpha1.ConsumptionRequest, agr *v1alph
 		if s.status.ApprovedAt == nil {
 			t := c.LastTransitionTime
 			s.status.ApprovedAt = &t
+			r.recordDecision(cr, v1alpha1.ConditionApproved)
 		}
 		return true
 	}

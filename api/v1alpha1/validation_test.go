@@ -236,6 +236,10 @@ func (b *offeringBuilder) NamespaceLabel(k, v string) *offeringBuilder {
 	b.obj.Spec.Resources[0].Namespace.Labels = map[string]string{k: v}
 	return b
 }
+func (b *offeringBuilder) NamespaceAnnotation(k, v string) *offeringBuilder {
+	b.obj.Spec.Resources[0].Namespace.Annotations = map[string]string{k: v}
+	return b
+}
 func (b *offeringBuilder) Action(a v1alpha1.ActionItem) *offeringBuilder {
 	b.obj.Spec.Actions = append(b.obj.Spec.Actions, a)
 	return b
@@ -694,25 +698,29 @@ func TestSamplesTellOneStory(t *testing.T) {
 func TestValidObjectsAreAccepted(t *testing.T) {
 	requireAPIServer(t)
 	for name, b := range map[string]builder{
-		"offering":             anOffering(),
-		"offering with goods":  anOffering().Goods("ha-device", v1alpha1.GoodsSource{Kind: "Secret", Name: "ha-device-credentials"}),
-		"offering with action": anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob, "RACK", "DEVICE_2")),
-		"manual action":        anOffering().Action(action("support", v1alpha1.ActionManual, noJob, "TICKET")),
-		"agreement":            anAgreement(),
-		"service account":      anAgreement().Subject(v1alpha1.SubjectServiceAccount, "deployer", "team-payments"),
-		"validity window":      anAgreement().Valid("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z"),
-		"objective 99.5":       anAgreement().Objective("99.5"),
-		"objective 100":        anAgreement().Objective("100"),
-		"maxGrants 0":          anAgreement().MaxGrants(0),
-		"service levels":       anAgreement().Set("spec.serviceLevels.fulfilmentTime", "1h30m").Set("spec.serviceLevels.approvalTime", "90s"),
-		"window 1m":            anAgreement().Set("spec.serviceLevels.window", "1m"),
-		"window a year":        anAgreement().Set("spec.serviceLevels.window", "8760h"),
-		"resource request":     aRequest(),
-		"requested namespace":  aRequest().NamespaceName("payments-prod"),
-		"goods request":        aRequest().NoItem().Goods("ha-device", 2),
-		"goods accepted":       aRequest().NoItem().Goods("ha-device", 2).Decision(v1alpha1.GoodsAccept),
-		"action request":       aRequest().NoItem().Action("installation", "RACK=rack-a"),
-		"63-character name":    aRequest().Name(strings.Repeat("a", 63)),
+		"offering":                anOffering(),
+		"offering with goods":     anOffering().Goods("ha-device", v1alpha1.GoodsSource{Kind: "Secret", Name: "ha-device-credentials"}),
+		"offering with action":    anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob, "RACK", "DEVICE_2")),
+		"manual action":           anOffering().Action(action("support", v1alpha1.ActionManual, noJob, "TICKET")),
+		"agreement":               anAgreement(),
+		"service account":         anAgreement().Subject(v1alpha1.SubjectServiceAccount, "deployer", "team-payments"),
+		"validity window":         anAgreement().Valid("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z"),
+		"objective 99.5":          anAgreement().Objective("99.5"),
+		"objective 100":           anAgreement().Objective("100"),
+		"maxGrants 0":             anAgreement().MaxGrants(0),
+		"service levels":          anAgreement().Set("spec.serviceLevels.fulfilmentTime", "1h30m").Set("spec.serviceLevels.approvalTime", "90s"),
+		"window 1m":               anAgreement().Set("spec.serviceLevels.window", "1m"),
+		"window a year":           anAgreement().Set("spec.serviceLevels.window", "8760h"),
+		"resource request":        aRequest(),
+		"requested namespace":     aRequest().NamespaceName("payments-prod"),
+		"goods request":           aRequest().NoItem().Goods("ha-device", 2),
+		"goods accepted":          aRequest().NoItem().Goods("ha-device", 2).Decision(v1alpha1.GoodsAccept),
+		"action request":          aRequest().NoItem().Action("installation", "RACK=rack-a"),
+		"63-character name":       aRequest().Name(strings.Repeat("a", 63)),
+		"namespace labels":        anOffering().NamespaceLabel("app.kubernetes.io/part-of", "payments"),
+		"namespace label team":    anOffering().NamespaceLabel("example.com/team", "payments"),
+		"namespace annotation":    anOffering().NamespaceAnnotation("example.com/owner", "payments"),
+		"kubernetes.io lookalike": anOffering().NamespaceLabel("notkubernetes.io/x", "y"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := k8sClient.Create(testContext(t), b.Obj(), client.DryRunAll)
@@ -732,6 +740,9 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		objective = "objective must be a percentage greater than 0 and at most 100"
 		reserved  = "namespaceName must not be 'default' or start with 'kube-' or 'openshift-'"
 		jobRule   = "an Automated action needs a job; a Manual action must not have one"
+
+		reservedLabel      = "labels must not use the prefixes Kubernetes reserves"
+		reservedAnnotation = "annotations must not use the operator's own prefix (service.offering.dev/) or the prefixes Kubernetes reserves"
 	)
 	cases := []struct {
 		name string
@@ -781,6 +792,13 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"parameter name starting with a digit", anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob, "1RACK")), "must be upper-case letters, digits and '_', starting with a letter"},
 		{"namespace label service.offering.dev/", anOffering().NamespaceLabel("service.offering.dev/item", "x"), "labels must not use the operator's own keys"},
 		{"namespace label managed-by", anOffering().NamespaceLabel("app.kubernetes.io/managed-by", "me"), "labels must not use the operator's own keys"},
+		{"namespace label pod-security enforce", anOffering().NamespaceLabel("pod-security.kubernetes.io/enforce", "privileged"), reservedLabel},
+		{"namespace label kubernetes.io/metadata.name", anOffering().NamespaceLabel("kubernetes.io/metadata.name", "kube-system"), reservedLabel},
+		{"namespace label k8s.io/", anOffering().NamespaceLabel("k8s.io/trusted", "true"), reservedLabel},
+		{"namespace label node.k8s.io/", anOffering().NamespaceLabel("policy.k8s.io/tier", "system"), reservedLabel},
+		{"namespace annotation service.offering.dev/", anOffering().NamespaceAnnotation("service.offering.dev/grant", "forged"), reservedAnnotation},
+		{"namespace annotation kubernetes.io/", anOffering().NamespaceAnnotation("scheduler.alpha.kubernetes.io/node-selector", "role=infra"), reservedAnnotation},
+		{"namespace annotation k8s.io/", anOffering().NamespaceAnnotation("k8s.io/x", "y"), reservedAnnotation},
 		{"quota with a fractional exponent", anOffering().Set("spec.resources.0.quota", map[string]any{"pods": "1e1.5"}), "spec.resources[0].quota.pods in body should match"},
 		{"quota with a twelve-digit exponent", anOffering().Set("spec.resources.0.quota", map[string]any{"pods": "1e999999999999"}), "spec.resources[0].quota.pods in body should match"},
 		{"quota with a trailing dot in its exponent", anOffering().Set("spec.resources.0.quota", map[string]any{"pods": "0e0."}), "spec.resources[0].quota.pods in body should match"},

@@ -40,6 +40,7 @@ import (
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 	"github.com/offering-operator/offering-operator/controllers"
+	"github.com/offering-operator/offering-operator/internal/admissiontest"
 )
 
 var (
@@ -76,6 +77,15 @@ func run(m *testing.M) int {
 	// manager (--kube-api-qps, --kube-api-burst), not client-go's 5/10.
 	cfg.QPS, cfg.Burst = 200, 400
 	if admin, err = client.New(cfg, client.Options{Scheme: scheme.Scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// The admission policies of config/admission, as `make install` installs them.
+	if err := admissiontest.Install(context.Background(), admin, filepath.Join("..", "..", "config", "admission")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := admissiontest.Wait(context.Background(), cfg, admin, "admission-probe", time.Minute); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -85,7 +85,8 @@ const probeUser = "offering-operator:admission-probe"
 // Wait returns once the API server enforces the policies: a new request gets
 // the finalizer and spec.creator, and a status write by someone other than
 // the operator is refused. cfg is an administrator's; namespace is created
-// for the probe and left in place.
+// for the probe and left in place, the probe request is deleted (a manager
+// started afterwards would otherwise find it in its first list).
 func Wait(ctx context.Context, cfg *rest.Config, c client.Client, namespace string, timeout time.Duration) error {
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
@@ -115,11 +116,25 @@ func Wait(ctx context.Context, cfg *rest.Config, c client.Client, namespace stri
 	var last error
 	for time.Now().Before(deadline) {
 		if last = enforced(ctx, c, probe, cr); last == nil {
-			return nil
+			return removeProbe(ctx, c, cr)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Errorf("the admission policies are not enforced after %s: %w", timeout, last)
+}
+
+// removeProbe deletes the probe request, which no operator reconciles yet:
+// an administrator may remove the finalizer the policy added.
+func removeProbe(ctx context.Context, c client.Client, cr *v1alpha1.ConsumptionRequest) error {
+	if err := c.Get(ctx, client.ObjectKeyFromObject(cr), cr); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	patch := client.MergeFrom(cr.DeepCopy())
+	cr.Finalizers = nil
+	if err := c.Patch(ctx, cr, patch); err != nil {
+		return fmt.Errorf("removing the probe's finalizer: %w", err)
+	}
+	return client.IgnoreNotFound(c.Delete(ctx, cr))
 }
 
 func enforced(ctx context.Context, c, probe client.Client, cr *v1alpha1.ConsumptionRequest) error {

@@ -48,6 +48,9 @@ func expectRefused(t *testing.T, err error, want string) {
 	}
 }
 
+// approvedInTest is the reason of the tests' approvals.
+const approvedInTest = "ApprovedInTest"
+
 func decisionCondition(typ, reason string) metav1.Condition {
 	return metav1.Condition{Type: typ, Status: metav1.ConditionTrue, Reason: reason, Message: "decided in a test", LastTransitionTime: metav1.Now()}
 }
@@ -108,7 +111,7 @@ func TestDenialIsFinal(t *testing.T) {
 	mustCreate(t, b)
 	waitPhase(t, b, v1alpha1.RequestAwaitingApproval)
 	if err := patchStatusAs(t, approverUser, b, func(cr *v1alpha1.ConsumptionRequest) {
-		meta.SetStatusCondition(&cr.Status.Conditions, decisionCondition(v1alpha1.ConditionApproved, "Approved"))
+		meta.SetStatusCondition(&cr.Status.Conditions, decisionCondition(v1alpha1.ConditionApproved, approvedInTest))
 	}); err != nil {
 		t.Fatalf("approving: %v", err)
 	}
@@ -144,7 +147,7 @@ func TestOnlyDecisionsAreWritableInStatus(t *testing.T) {
 	mustCreate(t, granted)
 	waitPhase(t, granted, v1alpha1.RequestAwaitingApproval)
 	if err := patchStatusAs(t, approverUser, granted, func(cr *v1alpha1.ConsumptionRequest) {
-		meta.SetStatusCondition(&cr.Status.Conditions, decisionCondition(v1alpha1.ConditionApproved, "Approved"))
+		meta.SetStatusCondition(&cr.Status.Conditions, decisionCondition(v1alpha1.ConditionApproved, approvedInTest))
 	}); err != nil {
 		t.Fatalf("approving: %v", err)
 	}
@@ -252,7 +255,7 @@ func TestWhoCreatedAndWhoDecidedAreStamped(t *testing.T) {
 
 	waitPhase(t, cr, v1alpha1.RequestAwaitingApproval)
 	if err := patchStatusAs(t, approverUser, cr, func(cr *v1alpha1.ConsumptionRequest) {
-		meta.SetStatusCondition(&cr.Status.Conditions, decisionCondition(v1alpha1.ConditionApproved, "Approved"))
+		meta.SetStatusCondition(&cr.Status.Conditions, decisionCondition(v1alpha1.ConditionApproved, approvedInTest))
 		cr.Status.Decision = &v1alpha1.RequestDecision{Type: v1alpha1.ConditionApproved, By: v1alpha1.UserInfo{Username: "the-boss"}}
 	}); err != nil {
 		t.Fatalf("approving: %v", err)

@@ -63,12 +63,13 @@ func TestSecretParametersNeedACreatorWhoMayReadThem(t *testing.T) {
 // TestSecretAccessRefusal covers the cases envtest cannot reach: a request
 // without a creator, and a cluster without the policy that guarantees it.
 func TestSecretAccessRefusal(t *testing.T) {
+	const ns, secret, reader = "team", "token", "reader"
 	cr := &v1alpha1.ConsumptionRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "team"},
+		ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: ns},
 		Spec: v1alpha1.ConsumptionRequestSpec{Action: &v1alpha1.ActionRequest{Name: "install",
 			SecretParameters: []v1alpha1.SecretParameterValue{
-				{Name: "A", SecretKeyRef: v1alpha1.SecretKeySelector{Name: "token", Key: "a"}},
-				{Name: "B", SecretKeyRef: v1alpha1.SecretKeySelector{Name: "token", Key: "b"}},
+				{Name: "A", SecretKeyRef: v1alpha1.SecretKeySelector{Name: secret, Key: "a"}},
+				{Name: "B", SecretKeyRef: v1alpha1.SecretKeySelector{Name: secret, Key: "b"}},
 			}}},
 	}
 	policy := []client.Object{
@@ -84,7 +85,7 @@ func TestSecretAccessRefusal(t *testing.T) {
 					return c.Create(ctx, obj, opts...)
 				}
 				reviews = append(reviews, sar.Spec)
-				sar.Status.Allowed = sar.Spec.User == "reader"
+				sar.Status.Allowed = sar.Spec.User == reader
 				return nil
 			},
 		}).Build()
@@ -97,9 +98,9 @@ func TestSecretAccessRefusal(t *testing.T) {
 		reviews int
 	}{
 		{"no creator", nil, policy, "records no creator", 0},
-		{"no policy", &v1alpha1.UserInfo{Username: "reader"}, nil, "is not installed", 0},
-		{"creator may not read", &v1alpha1.UserInfo{Username: "bob", Groups: []string{"team"}}, policy, "the request's creator bob may not get Secret team/token", 1},
-		{"creator may read", &v1alpha1.UserInfo{Username: "reader", UID: "u1", Groups: []string{"g"},
+		{"no policy", &v1alpha1.UserInfo{Username: reader}, nil, "is not installed", 0},
+		{"creator may not read", &v1alpha1.UserInfo{Username: "bob", Groups: []string{ns}}, policy, "the request's creator bob may not get Secret team/token", 1},
+		{"creator may read", &v1alpha1.UserInfo{Username: reader, UID: "u1", Groups: []string{"g"},
 			Extra: map[string]v1alpha1.ExtraValue{"scopes": {"s"}}}, policy, "", 1},
 	}
 	for _, tc := range cases {
@@ -121,8 +122,8 @@ func TestSecretAccessRefusal(t *testing.T) {
 			for _, rv := range reviews {
 				ra := rv.ResourceAttributes
 				if rv.User != tc.creator.Username || rv.UID != tc.creator.UID || len(rv.Groups) != len(tc.creator.Groups) ||
-					len(rv.Extra) != len(tc.creator.Extra) || ra == nil || ra.Namespace != "team" || ra.Verb != "get" ||
-					ra.Resource != "secrets" || ra.Name != "token" {
+					len(rv.Extra) != len(tc.creator.Extra) || ra == nil || ra.Namespace != ns || ra.Verb != "get" ||
+					ra.Resource != "secrets" || ra.Name != secret {
 					t.Errorf("review %+v %+v", rv, ra)
 				}
 			}

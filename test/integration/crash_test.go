@@ -80,8 +80,11 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	// The admission policies of config/admission, as `make install` installs them.
-	if err := admissiontest.Install(context.Background(), admin, filepath.Join("..", "..", "config", "admission")); err != nil {
+	// The admission policies of config/admission, as `make install` installs
+	// them, but the optional one that adds the finalizer at creation: these
+	// tests hold the operator's own first write (the finalizer) and need it.
+	if err := admissiontest.Install(context.Background(), admin, filepath.Join("..", "..", "config", "admission"),
+		"offering-operator-request-finalizer"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

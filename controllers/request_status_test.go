@@ -80,6 +80,7 @@ var requestReadyCases = []readyCase{
 	{v1alpha1.ReasonUnsafeParameterExpansion, stalled, "Provisioning", ksFailed},
 	{v1alpha1.ReasonUnsupportedItemKind, stalled, "Provisioning", ksFailed},
 	{v1alpha1.ReasonProviderNamespaceForbidden, stalled, "Provisioning", ksFailed},
+	{v1alpha1.ReasonSecretNotReadable, stalled, "Provisioning", ksFailed},
 }
 
 // agreementReadyCases is every Ready reason of a ServiceAgreement (kind unused).

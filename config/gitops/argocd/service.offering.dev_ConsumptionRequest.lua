@@ -20,6 +20,7 @@ local needsAttention = {
   UnsupportedItemKind = true, -- this operator version does not fulfil the item kind
   UnsafeParameterExpansion = true,   -- the action's Job template pastes a parameter into code
   ProviderNamespaceForbidden = true, -- the operator may not use the offering's provider namespace
+  SecretNotReadable = true,          -- the request's creator may not read a secret parameter's Secret
 }
 if obj.status == nil then
   return hs

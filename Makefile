@@ -10,13 +10,22 @@ BIN_DIR ?= bin
 CONTROLLER_GEN := $(BIN_DIR)/controller-gen
 GOLANGCI_LINT := $(BIN_DIR)/golangci-lint
 CRD_REF_DOCS := $(BIN_DIR)/crd-ref-docs
+HELM := $(BIN_DIR)/helm
+# promtool has a module of its own (hack/promtool): Prometheus' dependencies
+# stay out of the other tools' build.
+PROMTOOL := $(BIN_DIR)/promtool
+CHART := charts/offering-operator
+# The optional parts (config/components) that deploy and build-installer
+# include, on top of config/base; config/default is config/base + admission.
+COMPONENTS ?= admission
 # The same static build the Dockerfile performs.
 GO_BUILD_FLAGS := -trimpath -ldflags "-s -w"
 export CGO_ENABLED ?= 0
 
-# KUBECTL is the kubectl built with the local control plane (matching the server).
 CONTROL_PLANE = $(shell hack/control-plane.sh)
-KUBECTL ?= $(CONTROL_PLANE)/kubectl
+# KUBECTL is the user's kubectl for install/deploy; without one on the PATH,
+# the kubectl built with the local control plane.
+KUBECTL ?= $(or $(shell command -v kubectl 2>/dev/null),$(CONTROL_PLANE)/kubectl)
 
 .PHONY: help
 help: ## Show the targets.
@@ -36,6 +45,12 @@ $(GOLANGCI_LINT): hack/tools/go.mod hack/tools/go.sum hack/tools/golangci-lint-k
 $(CRD_REF_DOCS): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && go build -o $(CURDIR)/$@ github.com/elastic/crd-ref-docs
 
+$(HELM): hack/tools/go.mod hack/tools/go.sum
+	cd hack/tools && go build -o $(CURDIR)/$@ helm.sh/helm/v4/cmd/helm
+
+$(PROMTOOL): hack/promtool/go.mod hack/promtool/go.sum
+	cd hack/promtool && go build -o $(CURDIR)/$@ github.com/prometheus/prometheus/cmd/promtool
+
 .PHONY: generate
 generate: $(CONTROLLER_GEN) api-docs ## Generate deepcopy code and the API reference.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
@@ -50,6 +65,18 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and the operator's RBAC from marke
 	$(CONTROLLER_GEN) crd rbac:roleName=offering-operator-manager paths=./api/... paths=./controllers/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	go run ./hack/crdquantity config/crd/bases/*.yaml
+
+.PHONY: chart
+chart: manifests ## Write the chart's templates/generated from config/ (CRDs, RBAC, admission, monitoring).
+	go run ./hack/chart -config config -chart $(CHART)
+
+.PHONY: helm-lint
+helm-lint: $(HELM) chart ## helm lint and helm template the chart, with its optional parts off and on.
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict $(CHART) --set monitoring.serviceMonitor.enable=true,monitoring.prometheusRule.enable=true,monitoring.dashboard.enable=true
+	$(HELM) template offering-operator $(CHART) --namespace offering-operator-system >/dev/null
+	$(HELM) template offering-operator $(CHART) --namespace offering-operator-system \
+		--set admissionPolicies.enable=false,crds.enable=false,monitoring.serviceMonitor.enable=true,monitoring.prometheusRule.enable=true,monitoring.dashboard.enable=true >/dev/null
 
 .PHONY: fmt
 fmt: ## go fmt.
@@ -73,8 +100,8 @@ control-plane: ## Provide etcd, kube-apiserver, kube-controller-manager, kube-sc
 	@hack/control-plane.sh >/dev/null
 
 .PHONY: test
-test: generate manifests control-plane ## Unit and integration tests against a real API server (envtest).
-	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" go test ./... -count=1 -timeout 20m
+test: generate manifests chart control-plane $(HELM) $(PROMTOOL) ## Unit and integration tests against a real API server (envtest).
+	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" HELM="$(CURDIR)/$(HELM)" PROMTOOL="$(CURDIR)/$(PROMTOOL)" go test ./... -count=1 -timeout 20m
 
 # FUZZTIME is how long `make fuzz` explores each fuzz target.
 FUZZTIME ?= 10s
@@ -88,8 +115,8 @@ fuzz: ## Fuzz every target in controllers/ for FUZZTIME each (default 10s); a cr
 	done
 
 .PHONY: test-e2e
-test-e2e: build control-plane ## End-to-end tests: local control plane with kube-controller-manager, kube-scheduler and a simulated node, driven through kubectl and the plugin.
-	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" OPERATOR_BINARY="$(CURDIR)/$(BIN_DIR)/manager" \
+test-e2e: build control-plane $(HELM) ## End-to-end tests: local control plane with kube-controller-manager, kube-scheduler and a simulated node, driven through kubectl and the plugin.
+	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" OPERATOR_BINARY="$(CURDIR)/$(BIN_DIR)/manager" HELM="$(CURDIR)/$(HELM)" \
 		go test -tags e2e ./test/e2e/... -count=1 -timeout 30m -v
 
 .PHONY: bench
@@ -101,7 +128,7 @@ bench: build control-plane ## Performance harness: local control plane, the mana
 		go test ./controllers -run '^TestHostileLabelledObjectsStayOutOfTheCache$$' -count=1 -timeout 20m -v
 
 .PHONY: verify
-verify: generate manifests fmt lint shellcheck ## Regenerate everything, lint, and fail when the tree is not clean.
+verify: generate manifests chart fmt lint shellcheck helm-lint ## Regenerate everything, lint, and fail when the tree is not clean.
 	@if [ -n "$$(git status --porcelain)" ]; then \
 		echo "verify: generated files or formatting are out of date:"; git status --porcelain; git --no-pager diff --stat; exit 1; fi
 
@@ -131,10 +158,10 @@ docker-build: ## Build the container image (needs a Docker engine).
 ##@ Deployment
 
 .PHONY: install
-install: manifests ## Install the CRDs and the admission policy into the current cluster.
+install: manifests ## Install the CRDs (and the admission policy when COMPONENTS has admission) into the current cluster.
 	$(KUBECTL) apply --server-side -k config/crd
-	$(KUBECTL) apply --server-side -k config/admission
-	KUBECTL=$(KUBECTL) hack/wait-for-admission.sh
+	if [[ " $(COMPONENTS) " == *" admission "* ]]; then \
+		$(KUBECTL) apply --server-side -k config/admission && KUBECTL=$(KUBECTL) hack/wait-for-admission.sh; fi
 
 .PHONY: uninstall
 uninstall: ## Remove the CRDs and the admission policy from the current cluster.
@@ -142,13 +169,23 @@ uninstall: ## Remove the CRDs and the admission policy from the current cluster.
 	$(KUBECTL) delete --ignore-not-found -k config/crd
 
 .PHONY: deploy
-deploy: manifests ## Deploy the operator (CRDs, RBAC, Deployment) to the current cluster, with image $(IMG).
-	$(KUBECTL) kustomize config/default | sed 's|image: offering-operator:dev|image: $(IMG)|' | $(KUBECTL) apply --server-side -f -
-	KUBECTL=$(KUBECTL) hack/wait-for-admission.sh
+deploy: manifests ## Deploy the operator (config/base and COMPONENTS, default admission) to the current cluster, with image $(IMG).
+	KUBECTL=$(KUBECTL) IMG=$(IMG) hack/kustomize-build.sh $(COMPONENTS) | $(KUBECTL) apply --server-side -f -
+	if [[ " $(COMPONENTS) " == *" admission "* ]]; then KUBECTL=$(KUBECTL) hack/wait-for-admission.sh; fi
 
 .PHONY: undeploy
-undeploy: ## Remove the operator from the current cluster.
-	$(KUBECTL) delete --ignore-not-found -k config/default
+undeploy: ## Remove the operator (config/base and COMPONENTS) from the current cluster.
+	KUBECTL=$(KUBECTL) hack/kustomize-build.sh $(COMPONENTS) | $(KUBECTL) delete --ignore-not-found -f -
+
+.PHONY: build-installer
+build-installer: manifests ## Write dist/install.yaml (config/base and COMPONENTS, image $(IMG)) for kubectl apply --server-side -f.
+	mkdir -p dist
+	KUBECTL=$(KUBECTL) IMG=$(IMG) hack/kustomize-build.sh $(COMPONENTS) >dist/install.yaml
+	@echo "wrote dist/install.yaml (components: $(COMPONENTS); image: $(IMG))"
+
+.PHONY: helm-package
+helm-package: $(HELM) chart ## Package the chart into dist/ (offering-operator-<version>.tgz).
+	$(HELM) package $(CHART) --destination dist
 
 .PHONY: demo
 demo: build ## Bring up a local control plane, run the operator, apply the samples and show them.

@@ -183,9 +183,13 @@ func (r *RequestReconciler) automatedActionRefusal(ctx context.Context, off *v1a
 }
 
 // readSecretParameters reads the request's secret parameters live from the
-// consumer's namespace, to be copied to the provider namespace. A missing
-// Secret or key is waited for.
+// consumer's namespace, to be copied to the provider namespace, only those
+// the request's creator may read itself (request_secret_access.go). A
+// missing Secret or key is waited for.
 func (r *RequestReconciler) readSecretParameters(ctx context.Context, cr *v1alpha1.ConsumptionRequest) (map[string][]byte, stepOutcome) {
+	if why, err := secretAccessRefusal(ctx, r.Client, r.APIReader, cr); why != "" || err != nil {
+		return nil, secretAccessRefused(why, err)
+	}
 	waitForSecret := func(msg string) (map[string][]byte, stepOutcome) {
 		return nil, waitFor(v1alpha1.RequestProvisioning, v1alpha1.ReasonSecretParameterNotFound, msg).fulfilment().after(secretParameterRecheck)
 	}

@@ -131,6 +131,9 @@ func (r *RequestReconciler) followSettled(ctx context.Context, cr *v1alpha1.Cons
 		// nothing is left to do, whatever happens to the agreement.
 		return stepOutcome{kind: settled}
 	case denied != nil && denied.Status == metav1.ConditionTrue:
+		if s.status.Phase != v1alpha1.RequestDenied {
+			r.recordDecision(cr, v1alpha1.ConditionDenied)
+		}
 		return r.finishDenied(ctx, cr, s, denied.Reason, denied.Message)
 	case s.status.Phase == v1alpha1.RequestFailed:
 		return stepOutcome{kind: settled}

@@ -82,6 +82,7 @@ var requestReadyCases = []readyCase{
 	{v1alpha1.ReasonProviderNamespaceForbidden, stalled, "Provisioning", ksFailed},
 	{v1alpha1.ReasonProviderNamespaceNotFound, stalled, "Provisioning", ksFailed},
 	{v1alpha1.ReasonActionServiceAccountForbidden, stalled, "Provisioning", ksFailed},
+	{v1alpha1.ReasonSecretNotReadable, stalled, "Provisioning", ksFailed},
 }
 
 // agreementReadyCases is every Ready reason of a ServiceAgreement (kind unused).

@@ -33,6 +33,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+	"github.com/offering-operator/offering-operator/internal/admissiontest"
 )
 
 // The integration tests share one real API server (envtest) and one manager
@@ -190,6 +191,15 @@ func runSuite(m *testing.M) int {
 
 	if err := setupIdentities(testCtx); err != nil {
 		fmt.Fprintf(os.Stderr, "setting up identities: %v\n", err)
+		return 1
+	}
+	// The admission policies of config/admission, as `make install` installs them.
+	if err := admissiontest.Install(testCtx, admin, filepath.Join("..", "config", "admission")); err != nil {
+		fmt.Fprintf(os.Stderr, "installing the admission policies: %v\n", err)
+		return 1
+	}
+	if err := admissiontest.Wait(testCtx, cfg, admin, "admission-probe", time.Minute); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	metricsAddr, err := freeLocalAddress()

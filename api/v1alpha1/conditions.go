@@ -218,6 +218,13 @@ const (
 	// ReasonSecretParameterNotFound: a secret parameter names a Secret or key
 	// that does not exist in the request's namespace. The request waits; create it.
 	ReasonSecretParameterNotFound = "SecretParameterNotFound"
+	// ReasonSecretNotReadable: the request's creator (spec.creator) may not
+	// read a Secret named in spec.action.secretParameters, or the request
+	// records no creator the operator can trust (created without the
+	// admission policies of config/admission). The operator read nothing and
+	// the request waits: grant the creator get on the Secret, or have someone
+	// who may read it create the request.
+	ReasonSecretNotReadable = "SecretNotReadable"
 	// ReasonActionStartFailed: creating the action's Job or the copy of its
 	// secret parameters failed; the operator retries. The message carries only
 	// the API error's reason.

@@ -115,6 +115,7 @@ type ActionRequest struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.action) || !has(oldSelf.action) || self.action == oldSelf.action",message="spec.action is immutable; create a new request"
 // +kubebuilder:validation:XValidation:rule="!has(self.goods) || !has(oldSelf.goods) || (self.goods.name == oldSelf.goods.name && self.goods.quantity == oldSelf.goods.quantity)",message="the goods item and quantity are immutable; create a new request"
 // +kubebuilder:validation:XValidation:rule="!has(self.goods) || !has(oldSelf.goods) || !has(oldSelf.goods.decision) || (has(self.goods.decision) && self.goods.decision == oldSelf.goods.decision)",message="spec.goods.decision cannot be changed once given"
+// +kubebuilder:validation:XValidation:rule="has(self.creator) == has(oldSelf.creator) && (!has(self.creator) || self.creator == oldSelf.creator)",message="spec.creator is stamped by admission when the request is created and cannot be changed"
 type ConsumptionRequestSpec struct {
 	// agreement is the name of the ServiceAgreement, in this namespace, the
 	// request is made under. Immutable.
@@ -133,6 +134,62 @@ type ConsumptionRequestSpec struct {
 	// action asks for a service action.
 	// +optional
 	Action *ActionRequest `json:"action,omitempty"`
+
+	// creator is who created the request, as the API server authenticated
+	// them. It is stamped at creation by the admission policy
+	// offering-operator-request-creator (config/admission), whatever the
+	// client sent, and is immutable. The operator reads Secrets named in
+	// action.secretParameters only where the creator may read them.
+	// +optional
+	Creator *UserInfo `json:"creator,omitempty"`
+}
+
+// UserInfo is an identity as the API server authenticated it: stamped by
+// admission from the request's userInfo, never typed by a person.
+type UserInfo struct {
+	// username is the authenticated user name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Username string `json:"username"`
+
+	// uid is the authenticated user's UID, when the authenticator gives one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	UID string `json:"uid,omitempty"`
+
+	// groups are the groups the user belongs to.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=1024
+	Groups []string `json:"groups,omitempty"`
+
+	// extra is the authenticator's additional information about the user.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +mapType=atomic
+	Extra map[string]ExtraValue `json:"extra,omitempty"`
+}
+
+// ExtraValue is one entry of UserInfo.extra.
+// +listType=atomic
+// +kubebuilder:validation:MaxItems=32
+// +kubebuilder:validation:items:MaxLength=1024
+type ExtraValue []string
+
+// RequestDecision records who approved or denied a request.
+type RequestDecision struct {
+	// type is the decision: Approved or Denied.
+	// +required
+	// +kubebuilder:validation:Enum=Approved;Denied
+	Type string `json:"type"`
+
+	// by is who wrote the decision condition, as the API server authenticated
+	// them: a person for a manual decision, the operator's own identity for
+	// automatic approval and refusals at admission.
+	// +required
+	By UserInfo `json:"by"`
 }
 
 // RequestPhase is where a request is in its lifecycle.
@@ -339,6 +396,13 @@ type ConsumptionRequestStatus struct {
 	// measured (refused at admission, or failed on its own input).
 	// +optional
 	ServiceLevel *RequestServiceLevel `json:"serviceLevel,omitempty"`
+
+	// decision is who approved or denied the request: stamped by the
+	// admission policy offering-operator-request-decider (config/admission)
+	// from the identity that wrote the Approved or Denied condition, never
+	// typed by the decider. Only admission and the operator write it.
+	// +optional
+	Decision *RequestDecision `json:"decision,omitempty"`
 }
 
 // RequestServiceLevel is a request measured against its agreement's targets.
@@ -375,6 +439,7 @@ type RequestServiceLevel struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Namespaced,shortName=consumption;creq,categories=offering
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="the name of a ConsumptionRequest must be at most 63 characters"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.conditions) || !oldSelf.status.conditions.exists(c, c.type == 'Denied' && c.status == 'True') || (has(self.status) && has(self.status.conditions) && self.status.conditions.exists(c, c.type == 'Denied' && c.status == 'True') && (!self.status.conditions.exists(c, c.type == 'Approved' && c.status == 'True') || oldSelf.status.conditions.exists(c, c.type == 'Approved' && c.status == 'True')))",message="a denial is final: once Denied is True it stays True and the request cannot be approved; create a new request"
 // +kubebuilder:printcolumn:name="Agreement",type=string,JSONPath=`.spec.agreement`
 // +kubebuilder:printcolumn:name="Item",type=string,JSONPath=`.status.item`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
@@ -384,6 +449,8 @@ type RequestServiceLevel struct {
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Fulfilment",type=string,priority=1,JSONPath=`.status.fulfilmentDuration`
 // +kubebuilder:printcolumn:name="In-SLO",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="WithinServiceLevel")].status`
+// +kubebuilder:printcolumn:name="Creator",type=string,priority=1,JSONPath=`.spec.creator.username`
+// +kubebuilder:printcolumn:name="Decided-By",type=string,priority=1,JSONPath=`.status.decision.by.username`
 
 // ConsumptionRequest is a consumer asking for one item under its agreement:
 // access to a resource, goods, or a service action. It lives in the consumer's

@@ -156,11 +156,13 @@ type NamespaceTemplate struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('service.offering.dev/') && k != 'app.kubernetes.io/managed-by')",message="labels must not use the operator's own keys (service.offering.dev/*, app.kubernetes.io/managed-by)"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.startsWith('app.kubernetes.io/') || !k.matches('^([^/]*[.])?(kubernetes[.]io|k8s[.]io)/'))",message="labels must not use the prefixes Kubernetes reserves (kubernetes.io/, k8s.io/ and their subdomains such as pod-security.kubernetes.io/; app.kubernetes.io/ is allowed): they set Pod Security levels or identities that policies trust"
 	Labels map[string]string `json:"labels,omitempty"`
 
 	// annotations are added to the granted namespace.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('service.offering.dev/') && (k.startsWith('app.kubernetes.io/') || !k.matches('^([^/]*[.])?(kubernetes[.]io|k8s[.]io)/')))",message="annotations must not use the operator's own prefix (service.offering.dev/) or the prefixes Kubernetes reserves (kubernetes.io/, k8s.io/ and their subdomains; app.kubernetes.io/ is allowed)"
 	Annotations map[string]string `json:"annotations,omitempty"`
 
 	// allowRequestedName lets a request choose the namespace name

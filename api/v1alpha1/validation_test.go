@@ -236,6 +236,10 @@ func (b *offeringBuilder) NamespaceLabel(k, v string) *offeringBuilder {
 	b.obj.Spec.Resources[0].Namespace.Labels = map[string]string{k: v}
 	return b
 }
+func (b *offeringBuilder) NamespaceAnnotation(k, v string) *offeringBuilder {
+	b.obj.Spec.Resources[0].Namespace.Annotations = map[string]string{k: v}
+	return b
+}
 func (b *offeringBuilder) Action(a v1alpha1.ActionItem) *offeringBuilder {
 	b.obj.Spec.Actions = append(b.obj.Spec.Actions, a)
 	return b
@@ -714,6 +718,10 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		"action request":       aRequest().NoItem().Action("installation", "RACK=rack-a"),
 		"63-character name":    aRequest().Name(strings.Repeat("a", 63)),
 		"quantities":           anOffering().Set("spec.resources.0.quota", map[string]any{"requests.cpu": "500m", "requests.memory": "2Gi", "pods": 20, "count/jobs": "1e3"}),
+		"namespace labels":     anOffering().NamespaceLabel("app.kubernetes.io/part-of", "payments"),
+		"namespace label team": anOffering().NamespaceLabel("example.com/team", "payments"),
+		"namespace annotation": anOffering().NamespaceAnnotation("example.com/owner", "payments"),
+		"lookalike label":      anOffering().NamespaceLabel("notkubernetes.io/x", "y"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := k8sClient.Create(testContext(t), b.Obj(), client.DryRunAll)
@@ -734,6 +742,9 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		objective = "objective must be a percentage greater than 0 and at most 100"
 		reserved  = "namespaceName must not be 'default' or start with 'kube-' or 'openshift-'"
 		jobRule   = "an Automated action needs a job; a Manual action must not have one"
+
+		reservedLabel      = "labels must not use the prefixes Kubernetes reserves"
+		reservedAnnotation = "annotations must not use the operator's own prefix (service.offering.dev/) or the prefixes Kubernetes reserves"
 	)
 	cases := []struct {
 		name string
@@ -789,6 +800,13 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"quota of lots", anOffering().Set("spec.resources.0.quota", map[string]any{"requests.cpu": "lots"}), quantity},
 		{"limit of lots", anOffering().Set("spec.resources.0.limits", []any{map[string]any{"type": "Container", "max": map[string]any{"memory": "lots"}}}), `spec.resources[0].limits[0].max[memory]: Invalid value: "lots": ` + quantity},
 		{"job request of lots", anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob)).Set("spec.actions.0.job.resources.requests", map[string]any{"cpu": "lots"}), `spec.actions[0].job.resources.requests[cpu]: Invalid value: "lots": ` + quantity},
+		{"namespace label pod-security enforce", anOffering().NamespaceLabel("pod-security.kubernetes.io/enforce", "privileged"), reservedLabel},
+		{"namespace label kubernetes.io/metadata.name", anOffering().NamespaceLabel("kubernetes.io/metadata.name", "kube-system"), reservedLabel},
+		{"namespace label k8s.io/", anOffering().NamespaceLabel("k8s.io/trusted", "true"), reservedLabel},
+		{"namespace label node.k8s.io/", anOffering().NamespaceLabel("policy.k8s.io/tier", "system"), reservedLabel},
+		{"namespace annotation service.offering.dev/", anOffering().NamespaceAnnotation("service.offering.dev/grant", "forged"), reservedAnnotation},
+		{"namespace annotation kubernetes.io/", anOffering().NamespaceAnnotation("scheduler.alpha.kubernetes.io/node-selector", "role=infra"), reservedAnnotation},
+		{"namespace annotation k8s.io/", anOffering().NamespaceAnnotation("k8s.io/x", "y"), reservedAnnotation},
 		{"offering without clusterRoles", anOffering().Set("spec.resources.0.clusterRoles", []any{}), "spec.resources[0].clusterRoles in body should have at least 1 items"},
 		{"goods without sources", anOffering().Goods("ha-device"), "spec.goods[0].sources: Required value"},
 		{"goods with empty sources", anOffering().Goods("ha-device").Set("spec.goods.0.sources", []any{}), "spec.goods[0].sources in body should have at least 1 items"},

@@ -153,17 +153,26 @@ func runMain(m *testing.M) (code int) {
 		return fail("waiting for the CRDs: %v", err)
 	}
 	logf("CRDs established in %s", time.Since(start).Round(time.Millisecond))
-	if out, err := runKubectl("", 2*time.Minute, "apply", "--server-side", "-k", filepath.Join(repoRoot, "config", "admission")); err != nil {
-		return fail("installing the admission policy: %v\n%s", err, out)
-	}
-	wait := exec.Command(filepath.Join(repoRoot, "hack", "wait-for-admission.sh"), "--kubeconfig", kubeconfig)
-	wait.Env = append(os.Environ(), "KUBECTL="+kubectlBin)
-	if out, err := wait.CombinedOutput(); err != nil {
-		return fail("waiting for the admission policy: %v\n%s", err, out)
+	if err := installAdmission(); err != nil {
+		return fail("%v", err)
 	}
 	logf("admission policy active")
 
 	return m.Run()
+}
+
+// installAdmission applies config/admission and waits until the API server
+// admits requests through it.
+func installAdmission() error {
+	if out, err := runKubectl("", 2*time.Minute, "apply", "--server-side", "-k", filepath.Join(repoRoot, "config", "admission")); err != nil {
+		return fmt.Errorf("installing the admission policy: %w\n%s", err, out)
+	}
+	wait := exec.Command(filepath.Join(repoRoot, "hack", "wait-for-admission.sh"), "--kubeconfig", kubeconfig)
+	wait.Env = append(os.Environ(), "KUBECTL="+kubectlBin)
+	if out, err := wait.CombinedOutput(); err != nil {
+		return fmt.Errorf("waiting for the admission policy: %w\n%s", err, out)
+	}
+	return nil
 }
 
 // startReaper starts a detached shell that runs `hack/local-cluster.sh down`

@@ -41,6 +41,7 @@ import (
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 	"github.com/offering-operator/offering-operator/controllers"
 	"github.com/offering-operator/offering-operator/internal/testutil"
+	"github.com/offering-operator/offering-operator/internal/admissiontest"
 )
 
 var (
@@ -77,6 +78,18 @@ func run(m *testing.M) int {
 	// manager (--kube-api-qps, --kube-api-burst), not client-go's 5/10.
 	cfg.QPS, cfg.Burst = 200, 400
 	if admin, err = client.New(cfg, client.Options{Scheme: scheme.Scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// The admission policies of config/admission, as `make install` installs
+	// them, but the optional one that adds the finalizer at creation: these
+	// tests hold the operator's own first write (the finalizer) and need it.
+	if err := admissiontest.Install(context.Background(), admin, filepath.Join("..", "..", "config", "admission"),
+		"offering-operator-request-finalizer"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := admissiontest.Wait(context.Background(), cfg, admin, "admission-probe", time.Minute); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

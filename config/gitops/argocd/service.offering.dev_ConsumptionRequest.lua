@@ -22,6 +22,7 @@ local needsAttention = {
   ProviderNamespaceForbidden = true, -- the operator may not use the offering's provider namespace
   ProviderNamespaceNotFound = true,  -- the offering's provider namespace does not exist
   ActionServiceAccountForbidden = true, -- the action's Job would run as a ServiceAccount no cluster admin allowed
+  SecretNotReadable = true,          -- the request's creator may not read a secret parameter's Secret
 }
 if obj.status == nil then
   return hs

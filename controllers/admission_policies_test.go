@@ -224,7 +224,7 @@ func TestRecordsAreTheOperatorsOnly(t *testing.T) {
 		f.agreement.Status.Phase = v1alpha1.AgreementExpired
 		err := c.Status().Patch(testCtx, f.agreement, patch)
 		if err == nil || !strings.Contains(err.Error(), "only the offering-operator writes the status of serviceagreements") {
-			return fmt.Errorf("got %v", err)
+			return fmt.Errorf("got %w", err)
 		}
 		return nil
 	})

@@ -46,7 +46,7 @@ func TestSecretParametersNeedACreatorWhoMayReadThem(t *testing.T) {
 			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.provider, Name: actionSecretName(cr)}},
 		} {
 			if ok, err := exists(obj); ok || err != nil {
-				return fmt.Errorf("%T %s exists (%v)", obj, obj.GetName(), err)
+				return fmt.Errorf("%T %s exists (%w)", obj, obj.GetName(), err)
 			}
 		}
 		return nil

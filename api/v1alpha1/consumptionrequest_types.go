@@ -169,6 +169,7 @@ type UserInfo struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
 	// +mapType=atomic
+	//nolint:kubeapilinter // nomaps: the shape of authentication.k8s.io UserInfo.extra, copied as the API server gives it.
 	Extra map[string]ExtraValue `json:"extra,omitempty"`
 }
 

@@ -28,6 +28,9 @@ import (
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 )
 
+// probeName names the objects that probe whether the policies are enforced.
+const probeName = "admission-probe"
+
 // Install creates every object of the kustomization in dir (its resources
 // files), as an administrator, but those named in skip.
 func Install(ctx context.Context, c client.Client, dir string, skip ...string) error {
@@ -95,10 +98,10 @@ func Wait(ctx context.Context, cfg *rest.Config, c client.Client, namespace stri
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "admission-probe", Namespace: namespace},
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: probeName, Namespace: namespace},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{v1alpha1.GroupVersion.Group},
 			Resources: []string{"consumptionrequests/status"}, Verbs: []string{"get", "update", "patch"}}}}
-	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "admission-probe", Namespace: namespace},
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: probeName, Namespace: namespace},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
 		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: probeUser}}}
 	for _, o := range []client.Object{role, binding} {
@@ -113,8 +116,8 @@ func Wait(ctx context.Context, cfg *rest.Config, c client.Client, namespace stri
 		return err
 	}
 	cr := &v1alpha1.ConsumptionRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: "admission-probe", Namespace: namespace},
-		Spec:       v1alpha1.ConsumptionRequestSpec{Agreement: "admission-probe", Resource: &v1alpha1.ResourceRequest{Name: "probe"}},
+		ObjectMeta: metav1.ObjectMeta{Name: probeName, Namespace: namespace},
+		Spec:       v1alpha1.ConsumptionRequestSpec{Agreement: probeName, Resource: &v1alpha1.ResourceRequest{Name: "probe"}},
 	}
 	deadline := time.Now().Add(timeout)
 	var last error

@@ -40,8 +40,8 @@ import (
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 	"github.com/offering-operator/offering-operator/controllers"
-	"github.com/offering-operator/offering-operator/internal/testutil"
 	"github.com/offering-operator/offering-operator/internal/admissiontest"
+	"github.com/offering-operator/offering-operator/internal/testutil"
 )
 
 var (

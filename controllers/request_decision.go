@@ -13,7 +13,7 @@ import (
 // It is called once, when the operator first acts on a person's decision.
 func (r *RequestReconciler) recordDecision(cr *v1alpha1.ConsumptionRequest, typ string) {
 	by := "an identity that was not recorded (the admission policy offering-operator-request-decider is not installed)"
-	if d := cr.Status.Decision; d != nil && d.Type == typ {
+	if d := cr.Status.Decision; d != nil && string(d.Type) == typ {
 		by = d.By.Username
 	}
 	msg := ""

@@ -179,12 +179,23 @@ type UserInfo struct {
 // +kubebuilder:validation:items:MaxLength=1024
 type ExtraValue []string
 
+// RequestDecisionType is the decision a person made on a request: the type
+// of the condition they set True.
+// +kubebuilder:validation:Enum=Approved;Denied
+type RequestDecisionType string
+
+const (
+	// DecisionApproved: the request was approved.
+	DecisionApproved RequestDecisionType = "Approved"
+	// DecisionDenied: the request was denied.
+	DecisionDenied RequestDecisionType = "Denied"
+)
+
 // RequestDecision records who approved or denied a request.
 type RequestDecision struct {
 	// type is the decision: Approved or Denied.
 	// +required
-	// +kubebuilder:validation:Enum=Approved;Denied
-	Type string `json:"type"`
+	Type RequestDecisionType `json:"type"`
 
 	// by is who wrote the decision condition, as the API server authenticated
 	// them: a person for a manual decision, the operator's own identity for

@@ -60,7 +60,7 @@ func (r *RequestReconciler) verifyAccess(ctx context.Context, cr *v1alpha1.Consu
 // granted: access is granted and verified.
 func (r *RequestReconciler) granted(cr *v1alpha1.ConsumptionRequest, s *requestState, ns string) stepOutcome {
 	if first, d := recordFulfilment(cr, s); first {
-		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Granted", "Grant", "access to namespace %s granted and verified in %s", ns, d)
+		r.Recorder.Eventf(cr, relatedNamespace(ns), corev1.EventTypeNormal, "Granted", "Grant", "access to namespace %s granted and verified in %s", ns, d)
 	}
 	return readyAs(v1alpha1.RequestFulfilled, v1alpha1.ReasonGranted, fmt.Sprintf("access to namespace %s is granted and verified", ns))
 }

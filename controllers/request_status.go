@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -108,6 +109,19 @@ func setRequestStatus(s *requestState, o stepOutcome) (ctrl.Result, error) {
 		setStalled(&s.status.Conditions, o.kind == stalled, s.gen, s.now)
 	}
 	return ctrl.Result{RequeueAfter: o.requeue}, o.err
+}
+
+// recordTransition emits the Event of a phase the request entered with the
+// status write that just succeeded, for the one phase no step reports itself:
+// waiting for a provider's decision. Each step that grants, delivers, runs or
+// revokes emits its own Event where it first records the fact in the status
+// (recordFulfilment, status.action, status.transferredAt), so that every
+// transition is told once.
+func (r *RequestReconciler) recordTransition(cr *v1alpha1.ConsumptionRequest, s *requestState) {
+	if s.status.Phase == v1alpha1.RequestAwaitingApproval && cr.Status.Phase != v1alpha1.RequestAwaitingApproval {
+		r.Recorder.Eventf(cr, relatedAgreement(cr, s), corev1.EventTypeNormal, v1alpha1.ReasonAwaitingApproval, "Approve",
+			"ServiceAgreement %s requires a provider to approve or deny this request", cr.Spec.Agreement)
+	}
 }
 
 // recordFulfilment stamps when the request was first fulfilled and how long it took.

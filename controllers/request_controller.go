@@ -81,8 +81,8 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		}
 		return endOnConflict(result, err)
 	}
-	// Metrics and breach events once the status that records them is written,
-	// so that a retry or a restart does not count them twice.
+	// Events and metrics once the status that records them is written, so
+	// that a retry, a stale copy or a restart does not tell or count them twice.
 	r.recordTransition(&cr, s)
 	for _, t := range observeRequestTransition(&cr, &cr.Status, &s.status) {
 		c := meta.FindStatusCondition(s.status.Conditions, v1alpha1.ConditionWithinServiceLevel)

@@ -24,5 +24,5 @@ func (r *RequestReconciler) recordDecision(cr *v1alpha1.ConsumptionRequest, s *r
 	if typ == v1alpha1.ConditionDenied {
 		eventType = corev1.EventTypeWarning
 	}
-	r.Recorder.Eventf(cr, relatedAgreement(cr, s), eventType, typ, "Decide", "%s by %s%s", typ, by, truncate(msg, 512))
+	s.tell(relatedAgreement(cr, s), eventType, typ, "Decide", "%s by %s%s", typ, by, truncate(msg, 512))
 }

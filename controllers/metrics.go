@@ -59,11 +59,16 @@ var (
 		Name: "offering_operator_service_level_objective_ratio",
 		Help: "An agreement's service-level objective (0 to 1), for alerting on compliance below it.",
 	}, []string{lblOffering, lblNamespace, lblAgreement})
+
+	metricOfferingReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "offering_operator_offering_ready",
+		Help: "1 when the offering is Ready, 0 when it is not (its Ready condition says why); absent once it is deleted.",
+	}, []string{lblOffering})
 )
 
 func init() {
 	crmetrics.Registry.MustRegister(metricApprovalSeconds, metricFulfilmentSeconds, metricBreaches,
-		metricActiveGrants, metricRequests, metricCompliance, metricObjective)
+		metricActiveGrants, metricRequests, metricCompliance, metricObjective, metricOfferingReady)
 }
 
 // requestPhases are the phases the requests gauge reports, zeros included, so
@@ -171,4 +176,18 @@ func entitledKinds(agr *v1alpha1.ServiceAgreement) map[v1alpha1.ItemKind]bool {
 		kinds[v1alpha1.ItemKindAction] = true
 	}
 	return kinds
+}
+
+// setOfferingReady publishes whether an offering is Ready.
+func setOfferingReady(offering string, ready bool) {
+	v := 0.0
+	if ready {
+		v = 1
+	}
+	metricOfferingReady.WithLabelValues(offering).Set(v)
+}
+
+// forgetOffering drops the series of a deleted offering.
+func forgetOffering(offering string) {
+	metricOfferingReady.DeleteLabelValues(offering)
 }

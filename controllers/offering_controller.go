@@ -4,8 +4,11 @@ import (
 	"context"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -46,6 +49,9 @@ type OfferingReconciler struct {
 func (r *OfferingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var off v1alpha1.ServiceOffering
 	if err := r.Get(ctx, req.NamespacedName, &off); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetOffering(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	reason, msg, recheck, err := r.validate(ctx, &off)
@@ -62,10 +68,31 @@ func (r *OfferingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			return endOnConflict(ctrl.Result{}, err)
 		}
 	}
+	r.reportReadiness(&off, status)
 	if recheck {
 		return ctrl.Result{RequeueAfter: sourceRecheckInterval}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// reportReadiness publishes whether the offering is Ready, once its status is
+// written, and emits an Event when it turns not Ready (a Warning with the
+// reason, also when the reason changes) or Ready again (Normal): status is
+// compared with the status it replaced, so each transition is told once.
+func (r *OfferingReconciler) reportReadiness(off *v1alpha1.ServiceOffering, status *v1alpha1.ServiceOfferingStatus) {
+	cur := meta.FindStatusCondition(status.Conditions, v1alpha1.ConditionReady)
+	if cur == nil {
+		return
+	}
+	ready := cur.Status == metav1.ConditionTrue
+	setOfferingReady(off.Name, ready)
+	prev := meta.FindStatusCondition(off.Status.Conditions, v1alpha1.ConditionReady)
+	switch {
+	case !ready && (prev == nil || prev.Status != cur.Status || prev.Reason != cur.Reason):
+		r.Recorder.Eventf(off, nil, corev1.EventTypeWarning, cur.Reason, "Validate", "not Ready: %s", cur.Message)
+	case ready && prev != nil && prev.Status != metav1.ConditionTrue:
+		r.Recorder.Eventf(off, nil, corev1.EventTypeNormal, v1alpha1.ConditionReady, "Validate", "Ready again: %s", cur.Message)
+	}
 }
 
 // SetupWithManager registers the controller and its watches.

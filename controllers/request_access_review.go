@@ -52,7 +52,7 @@ func (r *RequestReconciler) verifyAccess(ctx context.Context, cr *v1alpha1.Consu
 			with(v1alpha1.ConditionAccessVerified, metav1.ConditionUnknown, v1alpha1.ReasonReconciling, "waiting for the authorizer: "+denied).
 			after(authorizerRetry(s.now.Sub(since)))
 	}
-	r.Recorder.Eventf(cr, nil, corev1.EventTypeWarning, "AccessDenied", "Verify", "%s", denied)
+	s.tell(relatedNamespace(ns), corev1.EventTypeWarning, "AccessDenied", "Verify", "%s", denied)
 	return stall(v1alpha1.RequestProvisioning, v1alpha1.ReasonAccessDenied, denied).
 		with(v1alpha1.ConditionAccessVerified, metav1.ConditionFalse, v1alpha1.ReasonAccessDenied, denied).after(r.Options.VerifyTimeout)
 }
@@ -60,7 +60,7 @@ func (r *RequestReconciler) verifyAccess(ctx context.Context, cr *v1alpha1.Consu
 // granted: access is granted and verified.
 func (r *RequestReconciler) granted(cr *v1alpha1.ConsumptionRequest, s *requestState, ns string) stepOutcome {
 	if first, d := recordFulfilment(cr, s); first {
-		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Granted", "Grant", "access to namespace %s granted and verified in %s", ns, d)
+		s.tell(relatedNamespace(ns), corev1.EventTypeNormal, "Granted", "Grant", "access to namespace %s granted and verified in %s", ns, d)
 	}
 	return readyAs(v1alpha1.RequestFulfilled, v1alpha1.ReasonGranted, fmt.Sprintf("access to namespace %s is granted and verified", ns))
 }

@@ -130,7 +130,7 @@ func (r *RequestReconciler) runAction(ctx context.Context, cr *v1alpha1.Consumpt
 	if item.Type == v1alpha1.ActionManual {
 		s.disown(v1alpha1.ConditionFulfilled)
 		s.status.Action = &v1alpha1.ActionRun{Type: v1alpha1.ActionManual, StartedAt: &s.now}
-		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "AwaitingProvider", "Run", "manual action %s was handed to the provider", item.Name)
+		s.tell(relatedAgreement(cr, s), corev1.EventTypeNormal, "AwaitingProvider", "Run", "manual action %s was handed to the provider", item.Name)
 		return r.followManual(cr, s)
 	}
 	if o := r.automatedActionRefusal(ctx, off, item); o.kind != proceed {
@@ -158,7 +158,7 @@ func (r *RequestReconciler) runAction(ctx context.Context, cr *v1alpha1.Consumpt
 		}
 	}
 	s.status.Action = &v1alpha1.ActionRun{Type: v1alpha1.ActionAutomated, Job: providerNS + "/" + job.Name, StartedAt: &s.now}
-	r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "ActionStarted", "Run", "action %s started as Job %s/%s", item.Name, providerNS, job.Name)
+	s.tell(job, corev1.EventTypeNormal, "ActionStarted", "Run", "action %s started as Job %s/%s", item.Name, providerNS, job.Name)
 	return r.followJob(ctx, cr, s).orPhase(v1alpha1.RequestProvisioning)
 }
 
@@ -230,7 +230,7 @@ func (r *RequestReconciler) failBeforeRunning(ctx context.Context, cr *v1alpha1.
 	}
 	s.status.Action = nil
 	full := msg + "; nothing ran and the entitlement was given back"
-	r.Recorder.Eventf(cr, nil, corev1.EventTypeWarning, "Failed", "Run", "%s", full)
+	s.tell(relatedAgreement(cr, s), corev1.EventTypeWarning, "Failed", "Run", "%s", full)
 	return stall(v1alpha1.RequestFailed, reason, full).fulfilment()
 }
 
@@ -543,7 +543,7 @@ func (r *RequestReconciler) finishAction(cr *v1alpha1.ConsumptionRequest, s *req
 		recordFulfilment(cr, s)
 	}
 	if first {
-		r.Recorder.Eventf(cr, nil, event, o.reason, "Run", "%s", o.message)
+		s.tell(relatedActionRun(cr, s), event, o.reason, "Run", "%s", o.message)
 	}
 	if run.Type == v1alpha1.ActionManual {
 		return o

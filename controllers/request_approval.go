@@ -19,7 +19,7 @@ func (r *RequestReconciler) approve(_ context.Context, cr *v1alpha1.ConsumptionR
 		if s.status.ApprovedAt == nil {
 			t := c.LastTransitionTime
 			s.status.ApprovedAt = &t
-			r.recordDecision(cr, v1alpha1.ConditionApproved)
+			r.recordDecision(cr, s, v1alpha1.ConditionApproved)
 		}
 		return stepOutcome{}
 	}

@@ -81,8 +81,9 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		}
 		return endOnConflict(result, err)
 	}
-	// Metrics and breach events once the status that records them is written,
-	// so that a retry or a restart does not count them twice.
+	// Events and metrics once the status that records them is written, so
+	// that a retry, a stale copy or a restart does not tell or count them twice.
+	r.recordTransition(&cr, s)
 	for _, t := range observeRequestTransition(&cr, &cr.Status, &s.status) {
 		c := meta.FindStatusCondition(s.status.Conditions, v1alpha1.ConditionWithinServiceLevel)
 		r.Recorder.Eventf(&cr, nil, corev1.EventTypeWarning, "ServiceLevelBreached", "Measure",
@@ -132,7 +133,7 @@ func (r *RequestReconciler) followSettled(ctx context.Context, cr *v1alpha1.Cons
 		return stepOutcome{kind: settled}
 	case denied != nil && denied.Status == metav1.ConditionTrue:
 		if s.status.Phase != v1alpha1.RequestDenied {
-			r.recordDecision(cr, v1alpha1.ConditionDenied)
+			r.recordDecision(cr, s, v1alpha1.ConditionDenied)
 		}
 		return r.finishDenied(ctx, cr, s, denied.Reason, denied.Message)
 	case s.status.Phase == v1alpha1.RequestFailed:

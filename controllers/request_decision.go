@@ -11,7 +11,7 @@ import (
 // Approved or Denied), from status.decision, which admission stamps from the
 // identity that wrote the condition (config/admission/request_decider.yaml).
 // It is called once, when the operator first acts on a person's decision.
-func (r *RequestReconciler) recordDecision(cr *v1alpha1.ConsumptionRequest, typ string) {
+func (r *RequestReconciler) recordDecision(cr *v1alpha1.ConsumptionRequest, s *requestState, typ string) {
 	by := "an identity that was not recorded (the admission policy offering-operator-request-decider is not installed)"
 	if d := cr.Status.Decision; d != nil && string(d.Type) == typ {
 		by = d.By.Username
@@ -24,5 +24,5 @@ func (r *RequestReconciler) recordDecision(cr *v1alpha1.ConsumptionRequest, typ 
 	if typ == v1alpha1.ConditionDenied {
 		eventType = corev1.EventTypeWarning
 	}
-	r.Recorder.Eventf(cr, nil, eventType, typ, "Decide", "%s by %s%s", typ, by, truncate(msg, 512))
+	s.tell(relatedAgreement(cr, s), eventType, typ, "Decide", "%s by %s%s", typ, by, truncate(msg, 512))
 }

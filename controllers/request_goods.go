@@ -154,11 +154,11 @@ func (r *RequestReconciler) recordDelivery(cr *v1alpha1.ConsumptionRequest, item
 	if s.status.TransferredAt == nil {
 		s.status.TransferredAt = &s.now
 		recordFulfilment(cr, s)
-		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Delivered", "Deliver", "goods %s: %s", item.Name, what)
+		s.tell(relatedAgreement(cr, s), corev1.EventTypeNormal, "Delivered", "Deliver", "goods %s: %s", item.Name, what)
 		return what, true
 	}
 	if wrote {
-		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Repaired", "Deliver", "repaired drift in the delivered goods %s", item.Name)
+		s.tell(relatedAgreement(cr, s), corev1.EventTypeNormal, "Repaired", "Deliver", "repaired drift in the delivered goods %s", item.Name)
 	}
 	return what, false
 }
@@ -429,7 +429,7 @@ func (r *RequestReconciler) acceptGoods(ctx context.Context, cr *v1alpha1.Consum
 	s.status.AcceptBy = nil
 	if s.status.AcceptedAt == nil {
 		s.status.AcceptedAt = &s.now
-		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Accepted", "Accept", "%s; %d object(s) handed over in namespace %s", msg, len(delivered), cr.Namespace)
+		s.tell(relatedAgreement(cr, s), corev1.EventTypeNormal, "Accepted", "Accept", "%s; %d object(s) handed over in namespace %s", msg, len(delivered), cr.Namespace)
 	}
 	msg += "; the consumer owns the delivered objects"
 	return readyAs(v1alpha1.RequestAccepted, reason, msg).with(v1alpha1.ConditionAccepted, metav1.ConditionTrue, reason, msg)
@@ -502,7 +502,7 @@ func (r *RequestReconciler) returnGoods(ctx context.Context, cr *v1alpha1.Consum
 	s.status.Delivered = nil
 	s.status.AcceptBy = nil
 	if cr.Status.Phase != v1alpha1.RequestRejected {
-		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Returned", "Return", "%s; %d object(s) removed", decision.msg, n)
+		s.tell(relatedAgreement(cr, s), corev1.EventTypeNormal, "Returned", "Return", "%s; %d object(s) removed", decision.msg, n)
 	}
 	full := decision.msg + "; the delivered objects were removed and the entitlement given back"
 	o := stall(v1alpha1.RequestRejected, decision.reason, full)

@@ -108,7 +108,7 @@ func (r *RequestReconciler) revokeAndReport(ctx context.Context, cr *v1alpha1.Co
 		o = goodsRevoked(s, why, o)
 	}
 	if hadAccess {
-		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Revoked", "Revoke", "%s; access is revoked", why)
+		s.tell(relatedGrant(cr, s), corev1.EventTypeNormal, "Revoked", "Revoke", "%s; access is revoked", why)
 	}
 	return o
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -30,6 +32,23 @@ type requestState struct {
 	agreement *v1alpha1.ServiceAgreement
 	// offering is the agreement's offering, when this reconcile read it.
 	offering *v1alpha1.ServiceOffering
+	// told are the Events of what the steps found, sent by recordTransition
+	// once the status that records it is written.
+	told []pendingEvent
+}
+
+// pendingEvent is an Event about the request, waiting for its status write.
+type pendingEvent struct {
+	related                         runtime.Object
+	eventtype, reason, action, note string
+}
+
+// tell records an Event about the request, to be sent once the status of
+// this reconcile is written. A reconcile from a stale copy finds the same
+// transition again, but its write fails with a conflict and its Events go
+// with it: each transition is told once.
+func (s *requestState) tell(related runtime.Object, eventtype, reason, action, format string, args ...any) {
+	s.told = append(s.told, pendingEvent{related, eventtype, reason, action, fmt.Sprintf(format, args...)})
 }
 
 func newRequestState(cr *v1alpha1.ConsumptionRequest, now time.Time) *requestState {
@@ -108,6 +127,21 @@ func setRequestStatus(s *requestState, o stepOutcome) (ctrl.Result, error) {
 		setStalled(&s.status.Conditions, o.kind == stalled, s.gen, s.now)
 	}
 	return ctrl.Result{RequeueAfter: o.requeue}, o.err
+}
+
+// recordTransition sends the Events of a reconcile whose status write just
+// succeeded: those the steps told (granted, decided, delivered, accepted,
+// returned, action started and finished, revoked), each where it first
+// records the fact in the status, and the one phase no step reports itself,
+// waiting for a provider's decision.
+func (r *RequestReconciler) recordTransition(cr *v1alpha1.ConsumptionRequest, s *requestState) {
+	if s.status.Phase == v1alpha1.RequestAwaitingApproval && cr.Status.Phase != v1alpha1.RequestAwaitingApproval {
+		r.Recorder.Eventf(cr, relatedAgreement(cr, s), corev1.EventTypeNormal, v1alpha1.ReasonAwaitingApproval, "Approve",
+			"ServiceAgreement %s requires a provider to approve or deny this request", cr.Spec.Agreement)
+	}
+	for _, e := range s.told {
+		r.Recorder.Eventf(cr, e.related, e.eventtype, e.reason, e.action, "%s", e.note)
+	}
 }
 
 // recordFulfilment stamps when the request was first fulfilled and how long it took.

@@ -25,7 +25,11 @@ func TestDeployManifestsPassServerSideDryRun(t *testing.T) {
 	}
 	// A dry run creates nothing, so the namespaced objects need their namespace for real.
 	mustKubectl(t, "create", "namespace", "offering-operator-system")
-	out, err := kubectlInput(t, built, "apply", "--server-side", "--dry-run=server", "--field-manager=e2e-dry-run", "-f", "-")
+	// --force-conflicts: the Helm chart's test ran before this one in the same
+	// cluster and left its label values on the CRDs it keeps (crds.keep), so a
+	// plain apply would stop at the first field Helm owns instead of validating.
+	out, err := kubectlInput(t, built, "apply", "--server-side", "--force-conflicts", "--dry-run=server",
+		"--field-manager=e2e-dry-run", "-f", "-")
 	if err != nil {
 		t.Fatalf("server-side dry-run of config/default: %v", err)
 	}

@@ -2,11 +2,10 @@ package controllers
 
 import (
 	"go/ast"
-	"go/parser"
-	"go/token"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/offering-operator/offering-operator/internal/testutil"
 )
 
 // maxFunctionLines bounds the length of a function in the package's code, so
@@ -17,7 +16,7 @@ const maxFunctionLines = 60
 // controllers (tests aside, whose tables are long by nature) is longer than
 // maxFunctionLines, counted from its signature to its closing brace.
 func TestNoFunctionIsLongerThanAScreen(t *testing.T) {
-	fset, files := packageSources(t)
+	fset, files := testutil.PackageSources(t, ".")
 	for _, f := range files {
 		name := filepath.Base(fset.Position(f.Package).Filename)
 		for _, d := range f.Decls {
@@ -30,26 +29,4 @@ func TestNoFunctionIsLongerThanAScreen(t *testing.T) {
 			}
 		}
 	}
-}
-
-// packageSources parses the package's code, tests aside.
-func packageSources(t *testing.T) (*token.FileSet, []*ast.File) {
-	t.Helper()
-	names, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	var files []*ast.File
-	for _, name := range names {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, f)
-	}
-	return fset, files
 }

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
+	"github.com/offering-operator/offering-operator/internal/testutil"
 )
 
 // readyCase is one Ready reason a kind reports, in one phase, and how
@@ -284,7 +285,7 @@ func checkArgoNeedsAttention(t *testing.T) {
 // functions that pass a reason parameter on to one.
 func outcomeKindsInCode(t *testing.T) map[string]map[outcomeKind]bool {
 	t.Helper()
-	_, parsed := packageSources(t)
+	_, parsed := testutil.PackageSources(t, ".")
 	// passes: function name -> position of its reason argument -> kinds.
 	passes := map[string]map[int]map[outcomeKind]bool{
 		"readyAs": {1: {ready: true}}, "waitFor": {1: {waiting: true}}, "stall": {1: {stalled: true}},

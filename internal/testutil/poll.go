@@ -1,5 +1,5 @@
 // Package testutil holds what the test suites of offering-operator share:
-// waiting for the state a user would observe.
+// waiting for the state a user would observe, and reading the code itself.
 package testutil
 
 import (

@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"fmt"
 	"go/ast"
-	"go/parser"
 	"go/token"
 	"os"
 	"os/exec"
@@ -25,6 +24,8 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/offering-operator/offering-operator/internal/testutil"
 )
 
 const (
@@ -130,19 +131,9 @@ func TestChartValuesReachTheManager(t *testing.T) {
 // managerFlags lists the flags defined in the manager's package main.
 func managerFlags(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob(root + "/*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, files := testutil.PackageSources(t, root)
 	var flags []string
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, f := range files {
 		flags = append(flags, flagsDefinedIn(f)...)
 	}
 	return flags

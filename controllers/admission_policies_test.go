@@ -13,9 +13,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -62,22 +64,44 @@ func decisionCondition(typ, reason string) metav1.Condition {
 func TestConsumerCannotStripTheFinalizer(t *testing.T) {
 	f := newFixture(t)
 	cr := f.grantedRequest("strip-finalizer")
-	ns := cr.Status.Grant.Namespace
 	consumer := userClient(t, consumerUser)
 
 	get(t, cr)
 	patch := client.MergeFrom(cr.DeepCopy())
 	cr.Finalizers = nil
 	expectRefused(t, consumer.Patch(testCtx, cr, patch), "only the offering-operator removes the finalizer")
+	deleteAndExpectRevoked(t, consumer, cr)
 
-	// The same while the request is being deleted.
-	if err := consumer.Delete(testCtx, cr); err != nil {
-		t.Fatal(err)
+	// The same while the request is being deleted: the consumer patches
+	// right after its delete. The operator may finish the revocation before
+	// the patch arrives (the patch then finds nothing); a fresh request is
+	// tried until the patch reaches one still being deleted.
+	const attempts = 8
+	for i := range attempts {
+		cr := f.grantedRequest(fmt.Sprintf("strip-while-deleting-%d", i))
+		if err := consumer.Delete(testCtx, cr); err != nil {
+			t.Fatal(err)
+		}
+		patch := client.RawPatch(types.JSONPatchType, []byte(`[{"op":"remove","path":"/metadata/finalizers"}]`))
+		err := consumer.Patch(testCtx, cr, patch)
+		if apierrors.IsNotFound(err) || apierrors.IsInvalid(err) && strings.Contains(err.Error(), "finalizers") {
+			deleteAndExpectRevoked(t, consumer, cr)
+			continue
+		}
+		expectRefused(t, err, "only the offering-operator removes the finalizer")
+		deleteAndExpectRevoked(t, consumer, cr)
+		return
 	}
-	if err := admin.Get(testCtx, client.ObjectKeyFromObject(cr), cr); err == nil && cr.DeletionTimestamp != nil {
-		patch = client.MergeFrom(cr.DeepCopy())
-		cr.Finalizers = nil
-		expectRefused(t, consumer.Patch(testCtx, cr, patch), "only the offering-operator removes the finalizer")
+	t.Fatalf("in %d attempts the operator always revoked the request before the consumer's patch arrived", attempts)
+}
+
+// deleteAndExpectRevoked deletes cr as who (if it still exists) and waits
+// for it to be gone and its granted namespace to be deleted.
+func deleteAndExpectRevoked(t *testing.T, who client.Client, cr *v1alpha1.ConsumptionRequest) {
+	t.Helper()
+	ns := cr.Status.Grant.Namespace
+	if err := who.Delete(testCtx, cr); client.IgnoreNotFound(err) != nil {
+		t.Fatal(err)
 	}
 	gone(t, cr)
 	var nsObj corev1.Namespace

@@ -12,29 +12,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 )
-
-// AgreementReconciler drives the lifecycle of ServiceAgreements and rolls up
-// the requests made under them. Revoking and restoring access is the request
-// controller's job: it watches agreements and acts on their phase.
-type AgreementReconciler struct {
-	client.Client
-	// APIReader confirms, with a live read, that a request holding an allocation is really gone.
-	APIReader client.Reader
-	Recorder  recorder.EventRecorder
-	Options   Options
-}
 
 // +kubebuilder:rbac:groups=service.offering.dev,resources=serviceagreements,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=service.offering.dev,resources=serviceagreements/status,verbs=get;update;patch
@@ -56,12 +38,8 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if !agr.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, &agr, requests, now)
 	}
-	if !controllerutil.ContainsFinalizer(&agr, v1alpha1.Finalizer) {
-		patch := client.MergeFrom(agr.DeepCopy())
-		controllerutil.AddFinalizer(&agr, v1alpha1.Finalizer)
-		if err := r.Patch(ctx, &agr, patch); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := r.ensureFinalizer(ctx, &agr); err != nil {
+		return ctrl.Result{}, err
 	}
 
 	var off v1alpha1.ServiceOffering
@@ -180,48 +158,4 @@ func eventType(normal bool) string {
 		return "Normal"
 	}
 	return "Warning"
-}
-
-// SetupWithManager registers the controller and its watches.
-func (r *AgreementReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.ServiceAgreement{}, builder.WithPredicates(notOwnRollup())).
-		Named("serviceagreement").
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
-		Watches(&v1alpha1.ServiceOffering{}, handler.EnqueueRequestsFromMapFunc(r.agreementsForOffering)).
-		Watches(&v1alpha1.ConsumptionRequest{}, enqueueAfter(r.Options.RollupDelay, func(_ context.Context, o client.Object) []reconcile.Request {
-			cr := o.(*v1alpha1.ConsumptionRequest)
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: cr.Namespace, Name: string(cr.Spec.Agreement)}}}
-		})).
-		Complete(r)
-}
-
-// notOwnRollup lets through every change of an agreement except a write of
-// its roll-up alone (phase, conditions, counts, usage, service levels): the
-// controller's own status writes would otherwise trigger a second reconcile
-// at once, around the batching of roll-ups. Spec, metadata and the ledger
-// written by the request controller still count.
-func notOwnRollup() predicate.Predicate {
-	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			o, n := e.ObjectOld.(*v1alpha1.ServiceAgreement), e.ObjectNew.(*v1alpha1.ServiceAgreement)
-			return o.Generation != n.Generation || !o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
-				!equality.Semantic.DeepEqual(o.Finalizers, n.Finalizers) ||
-				!equality.Semantic.DeepEqual(o.Labels, n.Labels) || !equality.Semantic.DeepEqual(o.Annotations, n.Annotations) ||
-				!equality.Semantic.DeepEqual(o.Status.Allocations, n.Status.Allocations)
-		},
-	}
-}
-
-func (r *AgreementReconciler) agreementsForOffering(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.ServiceAgreementList
-	if err := r.List(ctx, &list, client.MatchingFields{indexAgreementOffering: o.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing agreements for offering", "offering", o.GetName())
-		return nil
-	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return out
 }

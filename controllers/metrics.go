@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -20,51 +22,57 @@ const (
 	lblTarget    = "target"
 )
 
+// requestLabels label the metrics of requests: the relationship and the item kind.
+var requestLabels = []string{lblOffering, lblNamespace, lblAgreement, lblKind}
+
 var (
 	durationBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600}
 
-	metricApprovalSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "offering_operator_request_approval_duration_seconds",
-		Help:    "Time from a request's creation to its approval, observed once per request when it is approved.",
-		Buckets: durationBuckets,
-	}, []string{lblOffering, lblNamespace, lblAgreement, lblKind})
+	metricApprovalSeconds = newDurations("offering_operator_request_approval_duration_seconds",
+		"Time from a request's creation to its approval, observed once per request when it is approved.",
+		requestLabels...)
 
-	metricFulfilmentSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "offering_operator_request_fulfilment_duration_seconds",
-		Help:    "Time from a request's creation to its fulfilment (access granted, goods delivered, action completed), observed once per request.",
-		Buckets: durationBuckets,
-	}, []string{lblOffering, lblNamespace, lblAgreement, lblKind})
+	metricFulfilmentSeconds = newDurations("offering_operator_request_fulfilment_duration_seconds",
+		"Time from a request's creation to its fulfilment (access granted, goods delivered, action completed), observed once per request.",
+		requestLabels...)
 
-	metricBreaches = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "offering_operator_service_level_breaches_total",
-		Help: "Requests that missed a service-level target (approval or fulfilment), counted once per request and target when the breach happens.",
-	}, []string{lblOffering, lblNamespace, lblAgreement, lblKind, lblTarget})
+	metricBreaches = newCounter("offering_operator_service_level_breaches_total",
+		"Requests that missed a service-level target (approval or fulfilment), counted once per request and target when the breach happens.",
+		append(slices.Clone(requestLabels), lblTarget)...)
 
-	metricActiveGrants = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "offering_operator_active_grants",
-		Help: "Requests holding access or delivered goods under an agreement, from the agreement's roll-up.",
-	}, []string{lblOffering, lblNamespace, lblAgreement, lblKind})
+	metricActiveGrants = newGauge("offering_operator_active_grants",
+		"Requests holding access or delivered goods under an agreement, from the agreement's roll-up.",
+		requestLabels...)
 
-	metricRequests = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "offering_operator_requests",
-		Help: "Requests under an agreement by item kind and phase, from the agreement's roll-up.",
-	}, []string{lblOffering, lblNamespace, lblAgreement, lblKind, lblPhase})
+	metricRequests = newGauge("offering_operator_requests",
+		"Requests under an agreement by item kind and phase, from the agreement's roll-up.",
+		append(slices.Clone(requestLabels), lblPhase)...)
 
-	metricCompliance = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "offering_operator_service_level_compliance_ratio",
-		Help: "Share (0 to 1) of an agreement's measured requests that met their targets over its window; absent while none is measured.",
-	}, []string{lblOffering, lblNamespace, lblAgreement})
+	metricCompliance = newGauge("offering_operator_service_level_compliance_ratio",
+		"Share (0 to 1) of an agreement's measured requests that met their targets over its window; absent while none is measured.",
+		lblOffering, lblNamespace, lblAgreement)
 
-	metricObjective = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "offering_operator_service_level_objective_ratio",
-		Help: "An agreement's service-level objective (0 to 1), for alerting on compliance below it.",
-	}, []string{lblOffering, lblNamespace, lblAgreement})
+	metricObjective = newGauge("offering_operator_service_level_objective_ratio",
+		"An agreement's service-level objective (0 to 1), for alerting on compliance below it.",
+		lblOffering, lblNamespace, lblAgreement)
 
-	metricOfferingReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "offering_operator_offering_ready",
-		Help: "1 when the offering is Ready, 0 when it is not (its Ready condition says why); absent once it is deleted.",
-	}, []string{lblOffering})
+	metricOfferingReady = newGauge("offering_operator_offering_ready",
+		"1 when the offering is Ready, 0 when it is not (its Ready condition says why); absent once it is deleted.",
+		lblOffering)
 )
+
+// newDurations, newCounter and newGauge define the operator's metrics.
+func newDurations(name, help string, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: durationBuckets}, labels)
+}
+
+func newCounter(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+func newGauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+}
 
 func init() {
 	crmetrics.Registry.MustRegister(metricApprovalSeconds, metricFulfilmentSeconds, metricBreaches,

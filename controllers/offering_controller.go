@@ -5,20 +5,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 )
@@ -27,16 +19,6 @@ import (
 // goods sources are missing is checked again. Secrets and ConfigMaps are not
 // watched, so that the operator does not cache every Secret of the cluster.
 const sourceRecheckInterval = 30 * time.Second
-
-// OfferingReconciler validates ServiceOfferings and rolls up their relationships.
-type OfferingReconciler struct {
-	client.Client
-	// APIReader reads objects the cache does not hold (provider namespaces, goods sources).
-	APIReader client.Reader
-	Policy    *RolePolicy
-	Recorder  recorder.EventRecorder
-	Options   Options
-}
 
 // +kubebuilder:rbac:groups=service.offering.dev,resources=serviceofferings,verbs=get;list;watch
 // +kubebuilder:rbac:groups=service.offering.dev,resources=serviceofferings/status,verbs=get;update;patch
@@ -93,36 +75,4 @@ func (r *OfferingReconciler) reportReadiness(off *v1alpha1.ServiceOffering, stat
 	case ready && prev != nil && prev.Status != metav1.ConditionTrue:
 		r.Recorder.Eventf(off, nil, corev1.EventTypeNormal, v1alpha1.ConditionReady, "Validate", "Ready again: %s", cur.Message)
 	}
-}
-
-// SetupWithManager registers the controller and its watches.
-func (r *OfferingReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.ServiceOffering{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Named("serviceoffering").
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
-		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(r.offeringsForRole)).
-		Watches(&v1alpha1.ServiceAgreement{}, enqueueAfter(r.Options.RollupDelay, func(_ context.Context, o client.Object) []reconcile.Request {
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: string(o.(*v1alpha1.ServiceAgreement).Spec.Offering)}}}
-		})).
-		Watches(&v1alpha1.ConsumptionRequest{}, enqueueAfter(r.Options.RollupDelay, func(_ context.Context, o client.Object) []reconcile.Request {
-			if off := o.(*v1alpha1.ConsumptionRequest).Status.Offering; off != "" {
-				return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: off}}}
-			}
-			return nil
-		})).
-		Complete(r)
-}
-
-func (r *OfferingReconciler) offeringsForRole(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.ServiceOfferingList
-	if err := r.List(ctx, &list, client.MatchingFields{indexOfferingRole: o.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing offerings for ClusterRole", "clusterRole", o.GetName())
-		return nil
-	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
-	}
-	return out
 }

@@ -292,7 +292,7 @@ func TestGoodsSourceNotReadOutsideProviderNamespaces(t *testing.T) {
 	deliverRefused := func(t *testing.T, opts Options, cr *v1alpha1.ConsumptionRequest, objs ...client.Object) (client.Client, *requestState) {
 		t.Helper()
 		c, log := recordingClient(t, append(objs, nsObj(provider))...)
-		r := &RequestReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10), Options: opts}
+		r := &RequestReconciler{reconciler: reconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10), Options: opts}}
 		s := newRequestState(cr, time.Now())
 		if _, err := setRequestStatus(s, r.deliver(context.Background(), cr, agr, off, item, s)); err != nil {
 			t.Fatal(err)
@@ -348,8 +348,8 @@ func TestGoodsSourceNotReadOutsideProviderNamespaces(t *testing.T) {
 
 	t.Run("allowed", func(t *testing.T) {
 		c, _ := recordingClient(t, source.DeepCopy(), nsObj(provider))
-		r := &RequestReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10),
-			Options: Options{ProviderNamespaces: append([]string{provider}, allowed...)}}
+		r := &RequestReconciler{reconciler: reconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10),
+			Options: Options{ProviderNamespaces: append([]string{provider}, allowed...)}}}
 		cr := newRequest()
 		s := newRequestState(cr, time.Now())
 		if _, err := setRequestStatus(s, r.deliver(context.Background(), cr, agr, off, item, s)); err != nil {
@@ -391,7 +391,7 @@ func TestActionNotStartedOutsideProviderNamespaces(t *testing.T) {
 		ns := nsObj(provider)
 		ns.Annotations = map[string]string{v1alpha1.AnnotationActionServiceAccounts: "installer"}
 		c, log := recordingClient(t, token.DeepCopy(), ns)
-		r := &RequestReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10), Options: opts}
+		r := &RequestReconciler{reconciler: reconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10), Options: opts}}
 		s := newRequestState(cr, time.Now())
 		res, err := setRequestStatus(s, r.runAction(context.Background(), cr, agr, off, item, s))
 		if err != nil {

@@ -77,8 +77,8 @@ func TestFreshGrantReasksTheAuthorizer(t *testing.T) {
 				return nil
 			},
 		})
-		r := &RequestReconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10),
-			Options: Options{VerifyTimeout: 30 * time.Second}}
+		r := &RequestReconciler{reconciler: reconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10),
+			Options: Options{VerifyTimeout: 30 * time.Second}}}
 		cr := &v1alpha1.ConsumptionRequest{ObjectMeta: metav1.ObjectMeta{Name: "req", Namespace: "team", Generation: 1,
 			CreationTimestamp: metav1.NewTime(time.Now().Add(-time.Second))}}
 		if prev != nil {
@@ -152,7 +152,7 @@ func TestAwaitCachedWaitsForTheBindings(t *testing.T) {
 				return nil
 			},
 		}).Build()
-		r := &RequestReconciler{Client: c}
+		r := &RequestReconciler{reconciler: reconciler{Client: c}}
 		start := time.Now()
 		r.awaitCached(context.Background(), "granted", []string{"edit", "view"})
 		return n, time.Since(start)

@@ -3,41 +3,16 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"maps"
 
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 )
-
-// RequestReconciler admits, approves and fulfils ConsumptionRequests, and
-// revokes what was granted when a request is deleted or its agreement ends.
-type RequestReconciler struct {
-	client.Client
-	// APIReader is used where the cache cannot be trusted: confirming that an
-	// entitlement is exhausted, and looking at a namespace that already exists.
-	APIReader client.Reader
-	Policy    *RolePolicy
-	Recorder  recorder.EventRecorder
-	Options   Options
-}
 
 // +kubebuilder:rbac:groups=service.offering.dev,resources=consumptionrequests,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=service.offering.dev,resources=consumptionrequests/status,verbs=get;update;patch
@@ -59,12 +34,8 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if !cr.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, &cr)
 	}
-	if !controllerutil.ContainsFinalizer(&cr, v1alpha1.Finalizer) {
-		patch := client.MergeFrom(cr.DeepCopy())
-		controllerutil.AddFinalizer(&cr, v1alpha1.Finalizer)
-		if err := r.Patch(ctx, &cr, patch); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
+	if err := r.ensureFinalizer(ctx, &cr); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 
 	s := newRequestState(&cr, r.Options.Clock.Now())
@@ -188,83 +159,4 @@ func (r *RequestReconciler) offeringFor(ctx context.Context, cr *v1alpha1.Consum
 		return nil
 	}
 	return &off
-}
-
-// SetupWithManager registers the controller and its watches.
-func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	byLabels := handler.EnqueueRequestsFromMapFunc(requestForLabels)
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.ConsumptionRequest{}).
-		Named("consumptionrequest").
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
-		Watches(&v1alpha1.ServiceAgreement{}, handler.EnqueueRequestsFromMapFunc(r.requestsForAgreement),
-			builder.WithPredicates(agreementStateChanged())).
-		Watches(&v1alpha1.ServiceOffering{}, handler.EnqueueRequestsFromMapFunc(r.requestsForOffering),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&corev1.Namespace{}, byLabels).
-		Watches(&rbacv1.RoleBinding{}, byLabels).
-		Watches(&corev1.ResourceQuota{}, byLabels, builder.WithPredicates(quotaChanged())).
-		Watches(&corev1.LimitRange{}, byLabels).
-		Watches(&networkingv1.NetworkPolicy{}, byLabels).
-		Watches(&corev1.Secret{}, byLabels).
-		Watches(&corev1.ConfigMap{}, byLabels).
-		Watches(&batchv1.Job{}, byLabels).
-		Complete(r)
-}
-
-// quotaChanged drops the updates of a ResourceQuota that change only its
-// status (kube-controller-manager recounting usage; the cache does not even
-// hold the status): they cannot make a grant drift.
-func quotaChanged() predicate.Predicate {
-	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			o, ok1 := e.ObjectOld.(*corev1.ResourceQuota)
-			n, ok2 := e.ObjectNew.(*corev1.ResourceQuota)
-			if !ok1 || !ok2 {
-				return true
-			}
-			return !equality.Semantic.DeepEqual(o.Spec, n.Spec) || !maps.Equal(o.Labels, n.Labels) ||
-				!maps.Equal(o.Annotations, n.Annotations) || !o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
-				!equality.Semantic.DeepEqual(o.OwnerReferences, n.OwnerReferences)
-		},
-	}
-}
-
-// agreementStateChanged passes agreement events that can change what its
-// requests hold: spec changes, deletion, phase changes. Roll-up-only status
-// updates are filtered out, so they do not fan out to every request.
-func agreementStateChanged() predicate.Predicate {
-	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			o, n := e.ObjectOld.(*v1alpha1.ServiceAgreement), e.ObjectNew.(*v1alpha1.ServiceAgreement)
-			return o.Generation != n.Generation || o.Status.Phase != n.Status.Phase ||
-				!o.DeletionTimestamp.Equal(n.DeletionTimestamp)
-		},
-	}
-}
-
-func (r *RequestReconciler) requestsForAgreement(ctx context.Context, o client.Object) []reconcile.Request {
-	requests, err := requestsUnder(ctx, r.Client, o.(*v1alpha1.ServiceAgreement))
-	if err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing requests for agreement", "agreement", client.ObjectKeyFromObject(o))
-		return nil
-	}
-	out := make([]reconcile.Request, 0, len(requests))
-	for i := range requests {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&requests[i])})
-	}
-	return out
-}
-
-func (r *RequestReconciler) requestsForOffering(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.ConsumptionRequestList
-	if err := r.List(ctx, &list, client.MatchingFields{indexRequestOffering: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing requests for offering", "offering", o.GetName())
-		return nil
-	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return out
 }

@@ -305,7 +305,7 @@ func TestRoleBindingsAllOrNothing(t *testing.T) {
 	dangerous := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "dangerous", Labels: grantable},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles"}, Verbs: []string{"escalate"}}}}
 	c := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(safe, other, dangerous).Build()
-	r := &RequestReconciler{Client: c, APIReader: c, Policy: NewRolePolicy(nil)}
+	r := &RequestReconciler{reconciler: reconciler{Client: c, APIReader: c}, Policy: NewRolePolicy(nil)}
 	cr := &v1alpha1.ConsumptionRequest{ObjectMeta: metav1.ObjectMeta{Name: "req", Namespace: "team", UID: "uid-1"}}
 	agr := &v1alpha1.ServiceAgreement{Spec: v1alpha1.ServiceAgreementSpec{
 		Consumer: v1alpha1.Consumer{Subjects: []v1alpha1.Subject{{Kind: v1alpha1.SubjectGroup, Name: "devs"}}}}}

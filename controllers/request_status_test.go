@@ -254,7 +254,7 @@ func apiReasons(t *testing.T) map[string]string {
 // stall a request in a phase that has not ended.
 func checkArgoNeedsAttention(t *testing.T) {
 	t.Helper()
-	lua, err := os.ReadFile(filepath.Join("..", "config", "gitops", "argocd", "service.offering.dev_ConsumptionRequest.lua"))
+	lua, err := os.ReadFile(filepath.Join("..", "config", "gitops", "argocd", "health.lua"))
 	if err != nil {
 		t.Fatal(err)
 	}

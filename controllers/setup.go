@@ -253,22 +253,14 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	policy := NewRolePolicy(opts.AllowedClusterRoles)
 	events := omitEvents(mgr.GetEventRecorder("offering-operator"), opts.OmitEvents)
 	c := liveContent{Client: mgr.GetClient(), live: mgr.GetAPIReader()}
-	if err := (&OfferingReconciler{
-		Client: c, APIReader: mgr.GetAPIReader(), Policy: policy,
-		Recorder: events, Options: opts,
-	}).SetupWithManager(mgr); err != nil {
+	base := reconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: events, Options: opts}
+	if err := (&OfferingReconciler{reconciler: base, Policy: policy}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("offering controller: %w", err)
 	}
-	if err := (&AgreementReconciler{
-		Client: c, APIReader: mgr.GetAPIReader(),
-		Recorder: events, Options: opts,
-	}).SetupWithManager(mgr); err != nil {
+	if err := (&AgreementReconciler{reconciler: base}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("agreement controller: %w", err)
 	}
-	if err := (&RequestReconciler{
-		Client: c, APIReader: mgr.GetAPIReader(), Policy: policy,
-		Recorder: events, Options: opts,
-	}).SetupWithManager(mgr); err != nil {
+	if err := (&RequestReconciler{reconciler: base, Policy: policy}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("request controller: %w", err)
 	}
 	return nil

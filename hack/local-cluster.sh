@@ -199,6 +199,26 @@ launch() {
   die "$name did not start"
 }
 
+# launch_component NAME PORT CERT_DIR [FLAG...]: launch a control-plane
+# component (kube-controller-manager, kube-scheduler) that talks to the API
+# server with $STATE/NAME.kubeconfig and serves its health on 127.0.0.1:PORT;
+# no leader election, no profiling.
+launch_component() {
+  local name="$1" port="$2" certs="$3"
+  shift 3
+  launch "$name" "$BIN/$name" \
+    --kubeconfig="$STATE/$name.kubeconfig" \
+    --authentication-kubeconfig="$STATE/$name.kubeconfig" \
+    --authorization-kubeconfig="$STATE/$name.kubeconfig" \
+    --bind-address=127.0.0.1 \
+    --secure-port="$port" \
+    --cert-dir="$certs" \
+    --leader-elect=false \
+    --profiling=false \
+    --v=1 \
+    "$@"
+}
+
 # wait_for WHAT SECONDS COMMAND...: run COMMAND until it succeeds; fail after SECONDS.
 wait_for() {
   local what="$1" secs="$2" deadline
@@ -342,20 +362,11 @@ cmd_up() {
     "$BIN/kubectl" "$STATE/kubeconfig"
 
   log "starting kube-controller-manager (controllers: $KCM_CONTROLLERS)"
-  launch kube-controller-manager "$BIN/kube-controller-manager" \
-    --kubeconfig="$STATE/kube-controller-manager.kubeconfig" \
-    --authentication-kubeconfig="$STATE/kube-controller-manager.kubeconfig" \
-    --authorization-kubeconfig="$STATE/kube-controller-manager.kubeconfig" \
-    --bind-address=127.0.0.1 \
-    --secure-port="$kcm_port" \
-    --cert-dir="$STATE/kcm-certs" \
+  launch_component kube-controller-manager "$kcm_port" "$STATE/kcm-certs" \
     --controllers="$KCM_CONTROLLERS" \
     --use-service-account-credentials=false \
     --service-account-private-key-file="$pki/sa.key" \
-    --root-ca-file="$pki/ca.crt" \
-    --leader-elect=false \
-    --profiling=false \
-    --v=1
+    --root-ca-file="$pki/ca.crt"
   wait_for "kube-controller-manager /healthz" "$TIMEOUT" curl -fsSk "https://127.0.0.1:$kcm_port/healthz"
   [ "$NODES" -eq 0 ] || start_nodes "$scheduler_port" "$kwok_port"
   wait_for "namespace default" "$TIMEOUT" kc get namespace default
@@ -369,16 +380,7 @@ cmd_up() {
 start_nodes() {
   local scheduler_port="$1" kwok_port="$2" i nodes=() started=$SECONDS
   log "starting kube-scheduler"
-  launch kube-scheduler "$BIN/kube-scheduler" \
-    --kubeconfig="$STATE/kube-scheduler.kubeconfig" \
-    --authentication-kubeconfig="$STATE/kube-scheduler.kubeconfig" \
-    --authorization-kubeconfig="$STATE/kube-scheduler.kubeconfig" \
-    --bind-address=127.0.0.1 \
-    --secure-port="$scheduler_port" \
-    --cert-dir="$STATE/scheduler-certs" \
-    --leader-elect=false \
-    --profiling=false \
-    --v=1
+  launch_component kube-scheduler "$scheduler_port" "$STATE/scheduler-certs"
   log "starting kwok ($NODES simulated node(s), stages in hack/kwok-stages.yaml)"
   # HOME: kwok also reads ~/.kwok/kwok.yaml, which must not change this cluster.
   HOME="$STATE" launch kwok "$BIN/kwok" \

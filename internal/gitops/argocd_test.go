@@ -14,27 +14,34 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-var update = flag.Bool("update", false, "rewrite config/gitops/argocd/argocd-cm-patch.yaml from the Lua scripts")
+var update = flag.Bool("update", false, "rewrite config/gitops/argocd/argocd-cm-patch.yaml from health.lua")
 
 // argoDir is where the Argo CD health checks live, relative to this package.
 var argoDir = filepath.Join("..", "..", "config", "gitops", "argocd")
 
-// The kinds with a health check, as the suffix of their argocd-cm key and the name of their script.
-var argoKinds = []string{
-	"service.offering.dev_ServiceOffering",
-	"service.offering.dev_ServiceAgreement",
-	"service.offering.dev_ConsumptionRequest",
-}
+// The kinds with a health check; each has the key argoKeyPrefix+argoGroup+"_"+kind in argocd-cm,
+// all holding the one script health.lua.
+var argoKinds = []string{"ServiceOffering", "ServiceAgreement", "ConsumptionRequest"}
 
-const argoKeyPrefix = "resource.customizations.health."
+const (
+	argoKeyPrefix = "resource.customizations.health."
+	argoGroup     = "service.offering.dev"
+)
 
-func readScript(t *testing.T, kind string) string {
+func readScript(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(argoDir, kind+".lua"))
+	b, err := os.ReadFile(filepath.Join(argoDir, "health.lua"))
 	if err != nil {
-		t.Fatalf("reading the health check of %s: %v", kind, err)
+		t.Fatalf("reading the health check: %v", err)
 	}
 	return string(b)
+}
+
+// asLive gives obj the apiVersion and kind that every object Argo CD hands to a health check carries.
+func asLive(kind string, obj map[string]any) map[string]any {
+	obj["apiVersion"] = argoGroup + "/v1alpha1"
+	obj["kind"] = kind
+	return obj
 }
 
 // argoHealth runs script on obj the way Argo CD runs a health check from
@@ -106,13 +113,13 @@ func toLua(l *lua.LState, v any) lua.LValue {
 }
 
 func runArgoCases(t *testing.T, kind string, cases []healthCase) {
-	script := readScript(t, kind)
+	script := readScript(t)
 	for _, tc := range cases {
 		if tc.argo == "" {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
-			obj := tc.obj()
+			obj := asLive(kind, tc.obj())
 			status, message, err := argoHealth(script, obj)
 			if err != nil {
 				t.Fatalf("health check failed: %v", err)
@@ -129,15 +136,15 @@ func runArgoCases(t *testing.T, kind string, cases []healthCase) {
 }
 
 func TestArgoCDHealthServiceOffering(t *testing.T) {
-	runArgoCases(t, "service.offering.dev_ServiceOffering", offeringCases())
+	runArgoCases(t, "ServiceOffering", offeringCases())
 }
 
 func TestArgoCDHealthServiceAgreement(t *testing.T) {
-	runArgoCases(t, "service.offering.dev_ServiceAgreement", agreementCases())
+	runArgoCases(t, "ServiceAgreement", agreementCases())
 }
 
 func TestArgoCDHealthConsumptionRequest(t *testing.T) {
-	runArgoCases(t, "service.offering.dev_ConsumptionRequest", requestCases())
+	runArgoCases(t, "ConsumptionRequest", requestCases())
 }
 
 // TestArgoCDHealthToleratesPartialStatus feeds every script objects with
@@ -155,11 +162,11 @@ func TestArgoCDHealthToleratesPartialStatus(t *testing.T) {
 			"conditions": []any{map[string]any{"type": "Active", "status": "True", "reason": "Active", "message": "in force"}},
 		}},
 	}
+	script := readScript(t)
 	for _, kind := range argoKinds {
-		script := readScript(t, kind)
 		for name, obj := range partial {
 			t.Run(kind+"/"+name, func(t *testing.T) {
-				status, _, err := argoHealth(script, obj)
+				status, _, err := argoHealth(script, asLive(kind, obj))
 				if err != nil {
 					t.Fatalf("health check failed: %v", err)
 				}
@@ -179,8 +186,8 @@ const argoPatchHeader = `# Argo CD health checks for offering-operator's Service
 # or list this file under "patches:" in the kustomization that installs Argo CD
 # (change metadata.namespace if Argo CD does not run in "argocd").
 #
-# Generated from the *.lua files in this directory; do not edit by hand. After
-# changing a script, regenerate and test with:
+# Generated from health.lua in this directory; do not edit by hand. After
+# changing the script, regenerate and test with:
 #   go test ./internal/gitops -run TestArgoCDConfigMapPatch -update
 #   go test ./internal/gitops
 `
@@ -191,12 +198,12 @@ func renderArgoPatch(t *testing.T) string {
 	var b strings.Builder
 	b.WriteString(argoPatchHeader)
 	b.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\n  namespace: argocd\ndata:\n")
+	script := readScript(t)
+	if !strings.HasSuffix(script, "\n") || strings.HasSuffix(script, "\n\n") || strings.Contains(script, "\t") {
+		t.Fatal("health.lua must end with exactly one newline and be indented with spaces, so that a YAML block scalar holds it verbatim")
+	}
 	for _, kind := range argoKinds {
-		script := readScript(t, kind)
-		if !strings.HasSuffix(script, "\n") || strings.HasSuffix(script, "\n\n") || strings.Contains(script, "\t") {
-			t.Fatalf("%s.lua must end with exactly one newline and be indented with spaces, so that a YAML block scalar holds it verbatim", kind)
-		}
-		fmt.Fprintf(&b, "  %s%s: |\n", argoKeyPrefix, kind)
+		fmt.Fprintf(&b, "  %s%s_%s: |\n", argoKeyPrefix, argoGroup, kind)
 		for _, line := range strings.SplitAfter(strings.TrimSuffix(script, "\n"), "\n") {
 			if strings.TrimSpace(line) == "" {
 				b.WriteString("\n")
@@ -210,7 +217,7 @@ func renderArgoPatch(t *testing.T) string {
 }
 
 // TestArgoCDConfigMapPatch checks that argocd-cm-patch.yaml is the current
-// rendering of the scripts, and that it parses back to exactly the scripts.
+// rendering of health.lua, and that it parses back to exactly the script under every key.
 func TestArgoCDConfigMapPatch(t *testing.T) {
 	path := filepath.Join(argoDir, "argocd-cm-patch.yaml")
 	want := renderArgoPatch(t)
@@ -224,7 +231,7 @@ func TestArgoCDConfigMapPatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(got) != want {
-		t.Fatalf("%s is out of date with the Lua scripts; regenerate it with: go test ./internal/gitops -run TestArgoCDConfigMapPatch -update", path)
+		t.Fatalf("%s is out of date with health.lua; regenerate it with: go test ./internal/gitops -run TestArgoCDConfigMapPatch -update", path)
 	}
 	var cm struct {
 		APIVersion string `json:"apiVersion"`
@@ -245,8 +252,8 @@ func TestArgoCDConfigMapPatch(t *testing.T) {
 		t.Errorf("%s has %d keys, want %d", path, len(cm.Data), len(argoKinds))
 	}
 	for _, kind := range argoKinds {
-		if cm.Data[argoKeyPrefix+kind] != readScript(t, kind) {
-			t.Errorf("%s: %s%s does not hold %s.lua verbatim", path, argoKeyPrefix, kind, kind)
+		if cm.Data[argoKeyPrefix+argoGroup+"_"+kind] != readScript(t) {
+			t.Errorf("%s: %s%s_%s does not hold health.lua verbatim", path, argoKeyPrefix, argoGroup, kind)
 		}
 	}
 }

@@ -95,11 +95,8 @@ func runDecision(ctx context.Context, o *options, do *decisionOptions, name stri
 	if !approve && do.message == "" {
 		return usageErrorf("deny needs --message: tell the consumer why")
 	}
-	c, cr, err := o.readRequest(ctx, name)
+	c, cr, err := o.readRequest(ctx, name, checkDecidable)
 	if err != nil {
-		return err
-	}
-	if err := checkDecidable(ctx, c, cr); err != nil {
 		return err
 	}
 
@@ -108,14 +105,7 @@ func runDecision(ctx context.Context, o *options, do *decisionOptions, name stri
 		condType, verb = v1alpha1.ConditionDenied, "denied"
 	}
 	msg := decisionMessage(verb, whoAmI(ctx, c), do.message)
-	if err := applyCondition(ctx, c, cr, metav1.Condition{
-		Type:               condType,
-		Status:             metav1.ConditionTrue,
-		ObservedGeneration: cr.Generation,
-		LastTransitionTime: metav1.NewTime(time.Now().Truncate(time.Second)),
-		Reason:             do.reason,
-		Message:            msg,
-	}); err != nil {
+	if err := applyCondition(ctx, c, cr, condType, metav1.ConditionTrue, do.reason, msg); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.streams.Out, "consumptionrequest/%s %s\n", cr.Name, verb)
@@ -183,14 +173,16 @@ func whoAmI(ctx context.Context, c client.Client) string {
 // applyCondition adds one condition to the request's status with server-side
 // apply: the plugin owns only that condition, and the apply fails if the
 // request changed since it was read.
-func applyCondition(ctx context.Context, c client.Client, cr *v1alpha1.ConsumptionRequest, cond metav1.Condition) error {
+func applyCondition(ctx context.Context, c client.Client, cr *v1alpha1.ConsumptionRequest,
+	condType string, status metav1.ConditionStatus, reason, message string,
+) error {
 	condMap := map[string]any{
-		"type":               cond.Type,
-		"status":             string(cond.Status),
-		"observedGeneration": cond.ObservedGeneration,
-		"lastTransitionTime": cond.LastTransitionTime.UTC().Format(time.RFC3339),
-		"reason":             cond.Reason,
-		"message":            cond.Message,
+		"type":               condType,
+		"status":             string(status),
+		"observedGeneration": cr.Generation,
+		"lastTransitionTime": time.Now().UTC().Truncate(time.Second).Format(time.RFC3339),
+		"reason":             reason,
+		"message":            message,
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": v1alpha1.GroupVersion.String(),
@@ -207,14 +199,17 @@ func applyCondition(ctx context.Context, c client.Client, cr *v1alpha1.Consumpti
 		return fmt.Errorf("request %s changed while deciding on it; look at it again and retry: %w", cr.Name, err)
 	}
 	if err != nil {
-		return fmt.Errorf("writing the %s condition of %s: %w", cond.Type, cr.Name, err)
+		return fmt.Errorf("writing the %s condition of %s: %w", condType, cr.Name, err)
 	}
 	return nil
 }
 
 // readRequest returns a client and the named ConsumptionRequest in the
 // command's namespace, for the commands that act on one request.
-func (o *options) readRequest(ctx context.Context, name string) (client.Client, *v1alpha1.ConsumptionRequest, error) {
+// Each check may refuse the request read, with the reason.
+func (o *options) readRequest(ctx context.Context, name string,
+	checks ...func(context.Context, client.Client, *v1alpha1.ConsumptionRequest) error,
+) (client.Client, *v1alpha1.ConsumptionRequest, error) {
 	c, ns, err := o.connect()
 	if err != nil {
 		return nil, nil, err
@@ -222,6 +217,11 @@ func (o *options) readRequest(ctx context.Context, name string) (client.Client, 
 	var cr v1alpha1.ConsumptionRequest
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &cr); err != nil {
 		return nil, nil, fmt.Errorf("reading ConsumptionRequest %s/%s: %w", ns, name, err)
+	}
+	for _, check := range checks {
+		if err := check(ctx, c, &cr); err != nil {
+			return nil, nil, err
+		}
 	}
 	return c, &cr, nil
 }

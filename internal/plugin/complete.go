@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -79,11 +78,8 @@ func runComplete(ctx context.Context, o *options, co *completeOptions, reasonSet
 			return usageErrorf("--reason %s marks a failure: use --failed", reason)
 		}
 	}
-	c, cr, err := o.readRequest(ctx, name)
+	c, cr, err := o.readRequest(ctx, name, checkCompletable)
 	if err != nil {
-		return err
-	}
-	if err := checkCompletable(ctx, c, cr); err != nil {
 		return err
 	}
 
@@ -92,14 +88,7 @@ func runComplete(ctx context.Context, o *options, co *completeOptions, reasonSet
 		status, verb = metav1.ConditionFalse, "failed"
 	}
 	msg := decisionMessage(verb, whoAmI(ctx, c), co.message)
-	if err := applyCondition(ctx, c, cr, metav1.Condition{
-		Type:               v1alpha1.ConditionFulfilled,
-		Status:             status,
-		ObservedGeneration: cr.Generation,
-		LastTransitionTime: metav1.NewTime(time.Now().Truncate(time.Second)),
-		Reason:             reason,
-		Message:            msg,
-	}); err != nil {
+	if err := applyCondition(ctx, c, cr, v1alpha1.ConditionFulfilled, status, reason, msg); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.streams.Out, "consumptionrequest/%s action %s\n", cr.Name, verb)

@@ -1,12 +1,22 @@
--- Argo CD health check for service.offering.dev/ConsumptionRequest (offering-operator).
--- argocd-cm key: resource.customizations.health.service.offering.dev_ConsumptionRequest
+-- Argo CD health check for offering-operator's kinds in service.offering.dev:
+-- ServiceOffering, ServiceAgreement and ConsumptionRequest (one script, under the three argocd-cm
+-- keys resource.customizations.health.service.offering.dev_<Kind>).
 -- Runs in Argo CD's default Lua sandbox: base and table libraries only (no string library).
---   Healthy      Ready=True (phase Fulfilled, or Accepted goods) and the current generation observed;
---                also phase Rejected with reason RejectedByConsumer (the consumer's own decision was carried out)
---   Progressing  no status yet, observedGeneration behind, no Ready condition or Ready=Unknown,
---                phases Pending, AwaitingApproval, Provisioning, Delivered (and Fulfilled while drift is repaired)
---   Suspended    phase Revoked: the agreement is suspended or ended, access was revoked
---   Degraded     phases Denied and Failed; Rejected because the acceptance deadline passed; and a waiting
+-- Every kind:
+--   Progressing  no status yet, observedGeneration behind, no Ready condition or Ready=Unknown
+--   Healthy      Ready=True and the current generation observed, unless the phase says otherwise below
+--   Degraded     Ready=False (ServiceOffering: a referenced ClusterRole, provider namespace or goods
+--                source is missing or not allowed; ServiceAgreement: an entitlement names an unknown item)
+-- ServiceAgreement phases:
+--   Progressing  Pending (offering missing or not Ready, before validFrom) and Terminating
+--   Suspended    Suspended (spec.suspended is true: access is revoked until it is false again)
+--   Degraded     Expired
+-- ConsumptionRequest phases (Ready=True in Fulfilled, or Accepted goods):
+--   Progressing  Pending, AwaitingApproval, Provisioning, Delivered (and Fulfilled while drift is repaired),
+--                with Ready=False for a reason that will move on by itself
+--   Suspended    Revoked: the agreement is suspended or ended, access was revoked
+--   Healthy      Rejected with reason RejectedByConsumer (the consumer's own decision was carried out)
+--   Degraded     Denied and Failed; Rejected because the acceptance deadline passed; and a waiting
 --                request whose Ready reason needs a person (see needsAttention below)
 -- The message is the Ready condition's message.
 local hs = { status = "Progressing", message = "Waiting for offering-operator to report status" }
@@ -23,6 +33,11 @@ local needsAttention = {
   ProviderNamespaceNotFound = true,  -- the offering's provider namespace does not exist
   ActionServiceAccountForbidden = true, -- the action's Job would run as a ServiceAccount no cluster admin allowed
   SecretNotReadable = true,          -- the request's creator may not read a secret parameter's Secret
+}
+-- The health of a phase that decides by itself, per kind; other phases follow Ready.
+local byPhase = {
+  ServiceAgreement = { Suspended = "Suspended", Expired = "Degraded", Pending = "Progressing", Terminating = "Progressing" },
+  ConsumptionRequest = { Revoked = "Suspended", Denied = "Degraded", Failed = "Degraded" },
 }
 if obj.status == nil then
   return hs
@@ -54,11 +69,10 @@ if ready.status ~= "True" and ready.status ~= "False" then
   return hs -- Ready=Unknown: the operator is still reconciling
 end
 local phase = obj.status.phase
-if phase == "Revoked" then
-  hs.status = "Suspended"
-elseif phase == "Denied" or phase == "Failed" then
-  hs.status = "Degraded"
-elseif phase == "Rejected" then
+local phases = byPhase[obj.kind] or {}
+if phase ~= nil and phases[phase] ~= nil then
+  hs.status = phases[phase]
+elseif obj.kind == "ConsumptionRequest" and phase == "Rejected" then
   if ready.reason == "RejectedByConsumer" then
     hs.status = "Healthy"
   else
@@ -66,7 +80,7 @@ elseif phase == "Rejected" then
   end
 elseif ready.status == "True" then
   hs.status = "Healthy"
-elseif ready.status == "False" and needsAttention[ready.reason] then
+elseif obj.kind ~= "ConsumptionRequest" or needsAttention[ready.reason] then
   hs.status = "Degraded"
 end
 return hs

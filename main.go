@@ -30,7 +30,7 @@ func main() {
 		apiCompression                                             bool
 		allowedRoles, omitEventReasons, watchNamespaces            string
 		providerNamespaces, actionServiceAccounts                  string
-		concurrency                                                int
+		concurrency, revisionHistory                               int
 		qps                                                        float64
 		burst                                                      int
 		leaseDuration                                              time.Duration
@@ -76,6 +76,9 @@ func main() {
 		"Comma-separated Event reasons not to record. The default leaves out the routine Granted Event: "+
 			"the grant's time and duration are in the request's status (Ready, status.fulfilledAt, status.fulfilmentDuration), "+
 			"and at onboarding volume the Event is one more write per grant. Set it empty to record every Event.")
+	flag.IntVar(&revisionHistory, "offering-revision-history", controllers.DefaultRevisionHistory,
+		"How many ServiceOfferingRevisions of each offering are kept, the newest; a revision an agreement is pinned to, "+
+			"or a request is fulfilled under, is kept besides them.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -87,6 +90,11 @@ func main() {
 	if err != nil {
 		log.Error(err, "invalid --provider-namespaces: each entry is a namespace name or a prefix ending in * (team-*)",
 			"value", providerNamespaces)
+		os.Exit(1)
+	}
+
+	if revisionHistory < 1 {
+		log.Error(nil, "invalid --offering-revision-history: keep at least one revision", "value", revisionHistory)
 		os.Exit(1)
 	}
 
@@ -141,6 +149,7 @@ func main() {
 		MaxConcurrentReconciles: concurrency,
 		Clock:                   clock.RealClock{},
 		OmitEvents:              splitList(omitEventReasons),
+		RevisionHistory:         revisionHistory,
 	}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)

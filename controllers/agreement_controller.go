@@ -42,14 +42,9 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, err
 	}
 
-	var off v1alpha1.ServiceOffering
-	offErr := r.Get(ctx, types.NamespacedName{Name: string(agr.Spec.Offering)}, &off)
-	if offErr != nil && !apierrors.IsNotFound(offErr) {
-		return ctrl.Result{}, offErr
-	}
-	var offering *v1alpha1.ServiceOffering
-	if offErr == nil {
-		offering = &off
+	offering, pin, err := r.offeringOf(ctx, &agr)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	lc := evaluateLifecycle(&agr, offering, now)
 
@@ -58,6 +53,7 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 
 	status, sl := agreementStatus(&agr, offering, requests, lc, now)
+	pin.report(&agr, status, lc, now)
 	if err := r.writeStatus(ctx, &agr, status); err != nil {
 		return endOnConflict(ctrl.Result{}, err)
 	}
@@ -75,6 +71,21 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		next = sl.next
 	}
 	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// offeringOf reads the agreement's offering: nil when it does not exist; with
+// the spec of the revision the agreement is pinned to (effectiveOffering),
+// or the live offering and why when that revision does not exist.
+func (r *AgreementReconciler) offeringOf(ctx context.Context, agr *v1alpha1.ServiceAgreement) (*v1alpha1.ServiceOffering, revisionPin, error) {
+	var off v1alpha1.ServiceOffering
+	if err := r.Get(ctx, types.NamespacedName{Name: string(agr.Spec.Offering)}, &off); err != nil {
+		return nil, revisionPin{}, client.IgnoreNotFound(err)
+	}
+	eff, _, reason, msg, err := effectiveOffering(ctx, r.Client, agr, &off)
+	if err != nil || reason != "" {
+		return &off, revisionPin{reason: reason, message: msg}, err
+	}
+	return eff, revisionPin{}, nil
 }
 
 // writeStatus applies the status fields the agreement controller owns. The

@@ -22,6 +22,7 @@ const sourceRecheckInterval = 30 * time.Second
 
 // +kubebuilder:rbac:groups=service.offering.dev,resources=serviceofferings,verbs=get;list;watch
 // +kubebuilder:rbac:groups=service.offering.dev,resources=serviceofferings/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=service.offering.dev,resources=serviceofferingrevisions,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get
@@ -41,6 +42,9 @@ func (r *OfferingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, err
 	}
 	status := off.Status.DeepCopy()
+	if status.LatestRevision, err = r.ensureRevision(ctx, &off); err != nil {
+		return ctrl.Result{}, err
+	}
 	if err := r.rollup(ctx, &off, status); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -51,6 +55,9 @@ func (r *OfferingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 	}
 	r.reportReadiness(&off, status)
+	if err := r.collectRevisions(ctx, &off, status.LatestRevision); err != nil {
+		return ctrl.Result{}, err
+	}
 	if recheck {
 		return ctrl.Result{RequeueAfter: sourceRecheckInterval}, nil
 	}

@@ -34,6 +34,7 @@ func (r *OfferingReconciler) rollup(ctx context.Context, off *v1alpha1.ServiceOf
 		return err
 	}
 	status.Agreements = int32(len(agreements.Items))
+	status.Revisions = revisionUsage(agreements.Items, status.LatestRevision)
 	status.ServiceLevels = rollupOfferingServiceLevels(agreements.Items)
 	status.ActiveConsumers = 0
 	for i := range agreements.Items {

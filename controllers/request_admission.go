@@ -42,8 +42,12 @@ func (r *RequestReconciler) checkAgreement(ctx context.Context, cr *v1alpha1.Con
 	if offErr != nil && !apierrors.IsNotFound(offErr) {
 		return errored(offErr)
 	}
+	var pinned stepOutcome
 	if offErr == nil {
 		s.offering = &off
+		if pinned = r.followRevision(ctx, s); pinned.kind == transient {
+			return pinned
+		}
 	}
 	if active, final, why := agreementInForce(&agr, r.Options.Clock.Now()); !active || offErr != nil {
 		if offErr != nil {
@@ -54,6 +58,25 @@ func (r *RequestReconciler) checkAgreement(ctx context.Context, cr *v1alpha1.Con
 		}
 		return waitFor(v1alpha1.RequestPending, v1alpha1.ReasonAgreementNotActive, why+"; the request waits until it is Active")
 	}
+	return pinned
+}
+
+// followRevision puts into s the offering the request is fulfilled from:
+// the live offering, or the revision its agreement is pinned to
+// (effectiveOffering). A pin to a revision that does not exist stalls the
+// request; what it was granted or delivered is kept, and is revoked from
+// the live offering's spec should the agreement end meanwhile.
+func (r *RequestReconciler) followRevision(ctx context.Context, s *requestState) stepOutcome {
+	eff, n, reason, msg, err := effectiveOffering(ctx, r.Client, s.agreement, s.offering)
+	switch {
+	case err != nil:
+		return errored(err)
+	case reason != "" && s.status.AdmittedAt != nil:
+		return stall("", reason, msg+"; what the request holds is kept as it is")
+	case reason != "":
+		return stall(v1alpha1.RequestPending, reason, msg+"; the request waits")
+	}
+	s.offering, s.revision = eff, n
 	return stepOutcome{}
 }
 

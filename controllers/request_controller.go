@@ -131,6 +131,9 @@ func (r *RequestReconciler) fulfil(ctx context.Context, cr *v1alpha1.Consumption
 		return stall(v1alpha1.RequestProvisioning, v1alpha1.ReasonItemNotOffered,
 			fmt.Sprintf("ServiceOffering %s no longer has %s item %s; the request waits", off.Name, kind, name)).fulfilment()
 	}
+	if s.revision > 0 {
+		s.status.OfferingRevision = s.revision
+	}
 	switch kind {
 	case v1alpha1.ItemKindResource:
 		return r.grant(ctx, cr, agr, findResourceItem(off, name), s)
@@ -144,12 +147,15 @@ func (r *RequestReconciler) fulfil(ctx context.Context, cr *v1alpha1.Consumption
 }
 
 // offeringFor reads the offering of a request: the one recorded in its
-// status, or its agreement's. It is nil when either cannot be read.
+// status, or its agreement's; with the spec of the revision the agreement is
+// pinned to, when it is and that revision exists. It is nil when the
+// offering cannot be read.
 func (r *RequestReconciler) offeringFor(ctx context.Context, cr *v1alpha1.ConsumptionRequest) *v1alpha1.ServiceOffering {
+	var agr v1alpha1.ServiceAgreement
+	agrErr := r.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: string(cr.Spec.Agreement)}, &agr)
 	name := cr.Status.Offering
 	if name == "" {
-		var agr v1alpha1.ServiceAgreement
-		if err := r.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: string(cr.Spec.Agreement)}, &agr); err != nil {
+		if agrErr != nil {
 			return nil
 		}
 		name = string(agr.Spec.Offering)
@@ -157,6 +163,12 @@ func (r *RequestReconciler) offeringFor(ctx context.Context, cr *v1alpha1.Consum
 	var off v1alpha1.ServiceOffering
 	if err := r.Get(ctx, types.NamespacedName{Name: name}, &off); err != nil {
 		return nil
+	}
+	if agrErr != nil || string(agr.Spec.Offering) != name {
+		return &off
+	}
+	if eff, _, _, _, err := effectiveOffering(ctx, r.Client, &agr, &off); err == nil && eff != nil {
+		return eff
 	}
 	return &off
 }

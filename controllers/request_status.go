@@ -30,8 +30,12 @@ type requestState struct {
 	owned []string
 	// agreement is the request's agreement, when this reconcile read it.
 	agreement *v1alpha1.ServiceAgreement
-	// offering is the agreement's offering, when this reconcile read it.
+	// offering is the agreement's offering, when this reconcile read it:
+	// under a Pinned agreement, with the pinned revision's spec.
 	offering *v1alpha1.ServiceOffering
+	// revision is the number of the offering's revision offering holds; 0
+	// when not known (the offering's latest is not recorded yet).
+	revision int32
 	// told are the Events of what the steps found, sent by recordTransition
 	// once the status that records it is written.
 	told []pendingEvent

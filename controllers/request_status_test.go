@@ -47,6 +47,8 @@ var requestReadyCases = []readyCase{
 	{v1alpha1.ReasonItemNotEntitled, stalled, "Denied", ksFailed},
 	{v1alpha1.ReasonItemNotOffered, stalled, "Denied", ksFailed},
 	{v1alpha1.ReasonItemNotOffered, stalled, "Provisioning", ksFailed},
+	{v1alpha1.ReasonRevisionNotFound, stalled, "Pending", ksFailed},
+	{v1alpha1.ReasonRevisionNotFound, stalled, "Fulfilled", ksFailed},
 	{v1alpha1.ReasonEntitlementExhausted, stalled, "Denied", ksFailed},
 	{v1alpha1.ReasonRequestedNameNotAllowed, stalled, "Denied", ksFailed},
 	{v1alpha1.ReasonDeniedByProvider, stalled, "Denied", ksFailed},
@@ -90,6 +92,7 @@ var requestReadyCases = []readyCase{
 var agreementReadyCases = []readyCase{
 	{reason: v1alpha1.ReasonActive, phase: "Active", kstatus: ksCurrent},
 	{reason: v1alpha1.ReasonEntitlementUnknownItem, phase: "Active", kstatus: ksFailed},
+	{reason: v1alpha1.ReasonRevisionNotFound, phase: "Active", kstatus: ksFailed},
 	{reason: v1alpha1.ReasonSuspended, phase: "Suspended", kstatus: ksInProgress},
 	{reason: v1alpha1.ReasonExpired, phase: "Expired", kstatus: ksFailed},
 	{reason: v1alpha1.ReasonNotYetValid, phase: "Pending", kstatus: ksInProgress},

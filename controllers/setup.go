@@ -69,6 +69,10 @@ type Options struct {
 	// "Granted": the grant's time and duration are in the request's status).
 	// Empty: every Event is recorded.
 	OmitEvents []string
+	// RevisionHistory is how many revisions of each offering are kept, the
+	// newest, besides those in use (--offering-revision-history). Defaults
+	// to DefaultRevisionHistory.
+	RevisionHistory int
 }
 
 func (o *Options) defaults() {

@@ -76,7 +76,7 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.ServiceAgreement{}, handler.EnqueueRequestsFromMapFunc(r.requestsForAgreement),
 			builder.WithPredicates(agreementStateChanged())).
 		Watches(&v1alpha1.ServiceOffering{}, handler.EnqueueRequestsFromMapFunc(r.requestsForOffering),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, latestRevisionChanged()))).
 		Watches(&corev1.Namespace{}, byLabels).
 		Watches(&rbacv1.RoleBinding{}, byLabels).
 		Watches(&corev1.ResourceQuota{}, byLabels, builder.WithPredicates(quotaChanged())).
@@ -102,6 +102,17 @@ func quotaChanged() predicate.Predicate {
 			return !equality.Semantic.DeepEqual(o.Spec, n.Spec) || !maps.Equal(o.Labels, n.Labels) ||
 				!maps.Equal(o.Annotations, n.Annotations) || !o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
 				!equality.Semantic.DeepEqual(o.OwnerReferences, n.OwnerReferences)
+		},
+	}
+}
+
+// latestRevisionChanged passes the offering updates that record a new
+// latest revision, so that requests following Latest record it.
+func latestRevisionChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld.(*v1alpha1.ServiceOffering), e.ObjectNew.(*v1alpha1.ServiceOffering)
+			return o.Status.LatestRevision != n.Status.LatestRevision
 		},
 	}
 }
@@ -142,6 +153,7 @@ func (r *OfferingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.ServiceOffering{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named("serviceoffering").
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
+		Owns(&v1alpha1.ServiceOfferingRevision{}).
 		Watches(&rbacv1.ClusterRole{}, handler.EnqueueRequestsFromMapFunc(r.offeringsForRole)).
 		Watches(&v1alpha1.ServiceAgreement{}, enqueueAfter(r.Options.RollupDelay, func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: string(o.(*v1alpha1.ServiceAgreement).Spec.Offering)}}}

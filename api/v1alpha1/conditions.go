@@ -121,6 +121,10 @@ const (
 
 	// ReasonOfferingNotFound: the agreement's offering does not exist. Create it or fix spec.offering.
 	ReasonOfferingNotFound = "OfferingNotFound"
+	// ReasonRevisionNotFound: the agreement is Pinned to a revision of its
+	// offering that does not exist (never made, or collected). Set
+	// spec.revision to one that kubectl get serviceofferingrevisions lists.
+	ReasonRevisionNotFound = "RevisionNotFound"
 	// ReasonOfferingNotReady: the agreement's offering is not Ready; see its conditions.
 	ReasonOfferingNotReady = "OfferingNotReady"
 	// ReasonEntitlementUnknownItem: an entitlement names an item the offering does not have.

@@ -334,6 +334,13 @@ type ConsumptionRequestStatus struct {
 	// +kubebuilder:validation:MaxLength=253
 	Offering string `json:"offering,omitempty"`
 
+	// offeringRevision is the number of the offering's revision the request
+	// is fulfilled under: its agreement's pinned revision, or the offering's
+	// latest. Absent until the request is fulfilled.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	OfferingRevision int32 `json:"offeringRevision,omitempty"`
+
 	// conditions are Approved or Denied (a decision: by the operator for automatic
 	// approval and admission, by a provider for manual approval), Fulfilled,
 	// AccessVerified (resources), Transferred and Accepted (goods), Ready (True
@@ -457,6 +464,7 @@ type RequestServiceLevel struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Revision",type=integer,priority=1,JSONPath=`.status.offeringRevision`
 // +kubebuilder:printcolumn:name="Namespace-Granted",type=string,priority=1,JSONPath=`.status.grant.namespace`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Fulfilment",type=string,priority=1,JSONPath=`.status.fulfilmentDuration`

@@ -26,6 +26,7 @@ var (
 func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&ServiceOffering{}, &ServiceOfferingList{},
+		&ServiceOfferingRevision{}, &ServiceOfferingRevisionList{},
 		&ServiceAgreement{}, &ServiceAgreementList{},
 		&ConsumptionRequest{}, &ConsumptionRequestList{},
 	)

@@ -173,12 +173,29 @@ type ServiceLevels struct {
 }
 
 // ServiceAgreementSpec binds one offering to one consumer.
+// +kubebuilder:validation:XValidation:rule="(has(self.revisionPolicy) && self.revisionPolicy == 'Pinned') == has(self.revision)",message="revision is required when revisionPolicy is Pinned and not allowed otherwise"
 // +kubebuilder:validation:XValidation:rule="!has(self.validFrom) || !has(self.validUntil) || self.validUntil > self.validFrom",message="validUntil must be later than validFrom"
 type ServiceAgreementSpec struct {
 	// offering is the name of the ServiceOffering this agreement is for. Immutable.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="offering is immutable; create a new agreement for another offering"
 	Offering OfferingName `json:"offering"`
+
+	// revisionPolicy is Latest (requests are fulfilled from the offering's
+	// spec as it is now, and follow every change of it) or Pinned (they are
+	// fulfilled from the ServiceOfferingRevision named by revision, until the
+	// provider moves it). Defaults to Latest.
+	// +optional
+	// +kubebuilder:default=Latest
+	RevisionPolicy RevisionPolicy `json:"revisionPolicy,omitempty"`
+
+	// revision is the number of the offering's revision a Pinned agreement
+	// follows (see kubectl get serviceofferingrevisions). Required when
+	// revisionPolicy is Pinned, not allowed otherwise. Changing it moves
+	// every grant to the new revision.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	Revision int32 `json:"revision,omitempty"`
 
 	// consumer is who consumes the service and which identities receive access.
 	// +required
@@ -514,6 +531,7 @@ type ServiceAgreementStatus struct {
 // +kubebuilder:printcolumn:name="Breached",type=integer,priority=1,JSONPath=`.status.serviceLevels.breached`
 // +kubebuilder:printcolumn:name="At-Risk",type=integer,priority=1,JSONPath=`.status.serviceLevels.atRisk`
 // +kubebuilder:printcolumn:name="Approval",type=string,priority=1,JSONPath=`.spec.approvalPolicy`
+// +kubebuilder:printcolumn:name="Pinned",type=integer,priority=1,JSONPath=`.spec.revision`
 // +kubebuilder:printcolumn:name="Valid-Until",type=string,priority=1,JSONPath=`.spec.validUntil`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 

@@ -425,6 +425,21 @@ type ServiceOfferingStatus struct {
 	// reached a final phase.
 	// +optional
 	OpenRequests int32 `json:"openRequests,omitempty"`
+
+	// latestRevision is the number of the ServiceOfferingRevision that holds
+	// the current spec; agreements with revisionPolicy Latest follow it.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	LatestRevision int32 `json:"latestRevision,omitempty"`
+
+	// revisions counts the agreements on each revision in use, by revision
+	// number; the lowest numbers are left out past the maximum.
+	// +optional
+	// +listType=map
+	// +listMapKey=revision
+	// +kubebuilder:validation:MaxItems=32
+	Revisions []RevisionUsage `json:"revisions,omitempty"`
+
 	// serviceLevels rolls up the service levels of the offering's agreements
 	// that set targets; absent when none does.
 	// +optional
@@ -473,6 +488,7 @@ type OfferingServiceLevels struct {
 // +kubebuilder:printcolumn:name="Consumers",type=integer,JSONPath=`.status.activeConsumers`
 // +kubebuilder:printcolumn:name="Open",type=integer,JSONPath=`.status.openRequests`
 // +kubebuilder:printcolumn:name="Compliance",type=string,JSONPath=`.status.serviceLevels.compliance`
+// +kubebuilder:printcolumn:name="Revision",type=integer,JSONPath=`.status.latestRevision`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Provider-NS",type=string,priority=1,JSONPath=`.spec.providerNamespace`

@@ -180,17 +180,25 @@ func (r *OfferingReconciler) collectRevisions(ctx context.Context, off *v1alpha1
 	if err != nil {
 		return err
 	}
-	for i := keep; i < len(revs); i++ {
-		rev := &revs[i]
-		if inUse[rev.Spec.Revision] {
-			continue
-		}
+	for _, rev := range collectable(revs, keep, inUse) {
 		if err := deleteWithUID(ctx, r.Client, rev); err != nil {
 			return err
 		}
 		ctrl.LoggerFrom(ctx).Info("collected an old revision", "revision", rev.Name)
 	}
 	return nil
+}
+
+// collectable are the revisions (highest number first) beyond the newest
+// keep that are not in use.
+func collectable(revs []v1alpha1.ServiceOfferingRevision, keep int, inUse map[int32]bool) []*v1alpha1.ServiceOfferingRevision {
+	var out []*v1alpha1.ServiceOfferingRevision
+	for i := keep; i < len(revs); i++ {
+		if !inUse[revs[i].Spec.Revision] {
+			out = append(out, &revs[i])
+		}
+	}
+	return out
 }
 
 // revisionsInUse are the numbers of the offering's revisions that must be

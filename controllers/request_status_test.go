@@ -213,7 +213,13 @@ func agreementKstatus(t *testing.T, c readyCase) status.Status {
 		off = &v1alpha1.ServiceOffering{ObjectMeta: metav1.ObjectMeta{Name: "off"}}
 	}
 	lc := lifecycle{Phase: v1alpha1.AgreementPhase(c.phase), Reason: c.reason, Message: "the message"}
+	var pin revisionPin
+	if c.reason == v1alpha1.ReasonRevisionNotFound {
+		// In force, pinned to a revision that does not exist (agreement_controller.go).
+		lc.Reason, pin = v1alpha1.ReasonActive, revisionPin{reason: c.reason, message: "the message"}
+	}
 	st, _ := agreementStatus(agr, off, nil, lc, time.Now())
+	pin.report(agr, st, lc, time.Now())
 	st.ObservedGeneration = agr.Generation
 	agr.Status = *st
 	return kstatusOf(t, agr)

@@ -248,6 +248,8 @@ func runSuite(m *testing.M) int {
 		// The production default, so that roll-up batching is tested as it runs.
 		RollupDelay:   time.Second,
 		VerifyTimeout: 5 * time.Second,
+		// Small, so that collecting revisions is tested with a few edits.
+		RevisionHistory: 3,
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

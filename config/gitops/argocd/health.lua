@@ -33,6 +33,7 @@ local needsAttention = {
   ProviderNamespaceNotFound = true,  -- the offering's provider namespace does not exist
   ActionServiceAccountForbidden = true, -- the action's Job would run as a ServiceAccount no cluster admin allowed
   SecretNotReadable = true,          -- the request's creator may not read a secret parameter's Secret
+  RevisionNotFound = true,           -- the agreement is pinned to a revision of the offering that does not exist
 }
 -- The health of a phase that decides by itself, per kind; other phases follow Ready.
 local byPhase = {

@@ -165,6 +165,8 @@ PATH, and kubectl completes commands, agreements, requests, items and offerings.
 		newGoodsCommand(o, v1alpha1.GoodsReject),
 		newReportCommand(o),
 		newStatusCommand(o),
+		newRevisionsCommand(o),
+		newDiffCommand(o),
 		newVersionCommand(o),
 	)
 	_ = root.RegisterFlagCompletionFunc("namespace", o.completeNamespaces)

@@ -982,8 +982,8 @@ func loadCRDs(t *testing.T) map[string]*apiextensionsv1.CustomResourceDefinition
 
 func TestCRDsDescribeEveryProperty(t *testing.T) {
 	crds := loadCRDs(t)
-	if len(crds) != 3 {
-		t.Fatalf("want 3 CRDs in %s, got %d", crdDir, len(crds))
+	if len(crds) != 4 {
+		t.Fatalf("want 4 CRDs in %s, got %d", crdDir, len(crds))
 	}
 	for kind, crd := range crds {
 		for _, v := range crd.Spec.Versions {
@@ -1179,8 +1179,8 @@ func TestShortNamesAreUnique(t *testing.T) {
 			}
 		}
 	}
-	if len(ours) != 3 {
-		t.Fatalf("the API server serves %d kinds of %s, want 3", len(ours), gv.Group)
+	if len(ours) != 4 {
+		t.Fatalf("the API server serves %d kinds of %s, want 4", len(ours), gv.Group)
 	}
 	for kind, r := range ours {
 		if !slices.Contains(r.Categories, "offering") {

@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -24,18 +25,18 @@ import (
 // fills its namespace with objects carrying the operator's labels.
 const hostileObjectsBound = 50 << 20
 
-// hostileConfigMaps is how many labelled ConfigMaps of almost a MiB
-// TestHostileLabelledObjectsStayOutOfTheCache creates: HOSTILE_CONFIGMAPS, or
-// enough to exceed the bound several times over when cached whole.
-func hostileConfigMaps(t *testing.T) int {
-	if v := os.Getenv("HOSTILE_CONFIGMAPS"); v != "" {
+// hostileCount is how many hostile objects a memory test creates: the
+// environment variable env (make bench sets a thousand), or def, enough to
+// exceed hostileObjectsBound several times over when cached whole.
+func hostileCount(t *testing.T, env string, def int) int {
+	if v := os.Getenv(env); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
-			t.Fatalf("HOSTILE_CONFIGMAPS=%q: want a positive count", v)
+			t.Fatalf("%s=%q: want a positive count", env, v)
 		}
 		return n
 	}
-	return 200
+	return def
 }
 
 // heapInUse is the live heap after a full collection.
@@ -57,7 +58,7 @@ func heapInUse() uint64 {
 // a thousand).
 func TestHostileLabelledObjectsStayOutOfTheCache(t *testing.T) {
 	requireAPIServer(t)
-	n := hostileConfigMaps(t)
+	n := hostileCount(t, "HOSTILE_CONFIGMAPS", 200)
 	ns := uniq("hostile")
 	mustCreate(t, nsObj(ns))
 	t.Cleanup(func() { _ = admin.Delete(testCtx, nsObj(ns)) })
@@ -119,6 +120,104 @@ func TestHostileLabelledObjectsStayOutOfTheCache(t *testing.T) {
 		float64(growth)/(1<<20), hostileObjectsBound>>20)
 	if growth > hostileObjectsBound {
 		t.Errorf("the heap grew by %.1f MiB with %d hostile ConfigMaps, more than %d MiB", float64(growth)/(1<<20), n, hostileObjectsBound>>20)
+	}
+}
+
+// maxSizeRequest is a ConsumptionRequest as large as a consumer can make it:
+// every parameter and secret parameter the CRD admits at its longest, an
+// annotation of almost the API server's limit and a set of labels.
+func maxSizeRequest(name, ns string) *v1alpha1.ConsumptionRequest {
+	cr := makeRequest(name, ns).action("install").obj()
+	cr.Annotations = map[string]string{"tenant.example/junk": strings.Repeat("a", 250<<10)}
+	cr.Labels = map[string]string{}
+	for i := range 64 {
+		cr.Labels[fmt.Sprintf("tenant.example/junk-%02d", i)] = strings.Repeat("l", 63)
+		cr.Labels[fmt.Sprintf("%s/junk-%02d", v1alpha1.GroupVersion.Group, i)] = strings.Repeat("l", 63)
+	}
+	for i := range 32 {
+		cr.Spec.Action.Parameters = append(cr.Spec.Action.Parameters,
+			v1alpha1.ParameterValue{Name: v1alpha1.ParameterName(fmt.Sprintf("P%02d", i)), Value: strings.Repeat("v", 4096)})
+	}
+	for i := range 16 {
+		cr.Spec.Action.SecretParameters = append(cr.Spec.Action.SecretParameters, v1alpha1.SecretParameterValue{
+			Name:         v1alpha1.ParameterName(fmt.Sprintf("S%02d", i)),
+			SecretKeyRef: v1alpha1.SecretKeySelector{Name: v1alpha1.ObjectName(strings.Repeat("s", 253)), Key: strings.Repeat("k", 253)}})
+	}
+	return cr
+}
+
+// TestMaxSizeRequestsStayOutOfTheCache: a consumer (the shipped consumer
+// role) creates action requests as large as the CRD and the API server let
+// it: every parameter at its longest, a large annotation, many labels. The
+// manager caches its requests, but not what the consumer chose the size of:
+// parameter values and secret references are read live when the Job is
+// built, annotations and labels are not read at all. The manager's heap
+// grows by less than hostileObjectsBound; HOSTILE_REQUESTS sets how many
+// (make bench: a thousand).
+func TestMaxSizeRequestsStayOutOfTheCache(t *testing.T) {
+	requireAPIServer(t)
+	n := hostileCount(t, "HOSTILE_REQUESTS", 200)
+	ns := uniq("hostile-requests")
+	mustCreate(t, nsObj(ns))
+	t.Cleanup(func() {
+		_ = admin.DeleteAllOf(testCtx, &v1alpha1.ConsumptionRequest{}, client.InNamespace(ns))
+		_ = admin.Delete(testCtx, nsObj(ns))
+	})
+	cfg := rest.CopyConfig(testUsers[consumerUser])
+	cfg.QPS, cfg.Burst = 100, 100
+	consumer, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	before := heapInUse()
+	start := time.Now()
+	for i := range n {
+		if err := consumer.Create(testCtx, maxSizeRequest(fmt.Sprintf("junk-%d", i), ns)); err != nil {
+			t.Fatalf("the consumer creating request %d: %v", i, err)
+		}
+	}
+	created := time.Since(start)
+	eventually(t, 3*time.Minute, "the manager caches and reconciles every request", func() error {
+		var list v1alpha1.ConsumptionRequestList
+		if err := managerCache.List(testCtx, &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		reconciled := 0
+		for i := range list.Items {
+			if meta.FindStatusCondition(list.Items[i].Status.Conditions, v1alpha1.ConditionReady) != nil {
+				reconciled++
+			}
+		}
+		if len(list.Items) != n || reconciled != n {
+			return fmt.Errorf("%d of %d cached, %d reconciled", len(list.Items), n, reconciled)
+		}
+		return nil
+	})
+	after := heapInUse()
+	growth := int64(after) - int64(before)
+	t.Logf("%d maximum-size requests (created in %s): manager heap %.1f MiB before, %.1f MiB after, growth %.1f MiB (bound %d MiB)",
+		n, created.Round(time.Second), float64(before)/(1<<20), float64(after)/(1<<20), float64(growth)/(1<<20), hostileObjectsBound>>20)
+	if growth > hostileObjectsBound {
+		t.Errorf("the heap grew by %.1f MiB with %d maximum-size requests, more than %d MiB", float64(growth)/(1<<20), n, hostileObjectsBound>>20)
+	}
+	var list v1alpha1.ConsumptionRequestList
+	if err := managerCache.List(testCtx, &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range list.Items {
+		cr := &list.Items[i]
+		values, refs := 0, 0
+		for _, p := range cr.Spec.Action.Parameters {
+			values += len(p.Value)
+		}
+		for _, p := range cr.Spec.Action.SecretParameters {
+			refs += len(p.SecretKeyRef.Name) + len(p.SecretKeyRef.Key)
+		}
+		if len(cr.Annotations) != 0 || len(cr.Labels) != 0 || values != 0 || refs != 0 || len(cr.Spec.Action.Parameters) != 32 {
+			t.Fatalf("request %s is cached with %d annotations, %d labels, %d bytes of parameter values, %d of secret references "+
+				"(and %d parameter names, want 32)", cr.Name, len(cr.Annotations), len(cr.Labels), values, refs, len(cr.Spec.Action.Parameters))
+		}
 	}
 }
 

@@ -97,6 +97,9 @@ func (o *Options) defaults() {
 // their spec, and kube-controller-manager rewrites the usage in the status
 // whenever something is created in the namespace.
 //
+// ConsumptionRequests, which consumers write, are cached without what a
+// consumer chooses the size of (requestForCache).
+//
 // With namespaces, only the ServiceAgreements and ConsumptionRequests of those
 // namespaces are cached, and so served (--watch-namespaces); offerings are
 // cluster-scoped and always cached, and so are the managed objects, which
@@ -121,15 +124,38 @@ func CacheOptions(namespaces ...string) cache.Options {
 			&batchv1.Job{}: {Label: selector, Transform: jobStatusOnly},
 		},
 	}
+	requests := cache.ByObject{Transform: requestForCache}
 	if len(namespaces) > 0 {
 		served := map[string]cache.Config{}
 		for _, ns := range namespaces {
 			served[ns] = cache.Config{}
 		}
 		opts.ByObject[&v1alpha1.ServiceAgreement{}] = cache.ByObject{Namespaces: served}
-		opts.ByObject[&v1alpha1.ConsumptionRequest{}] = cache.ByObject{Namespaces: served}
+		requests.Namespaces = served
 	}
+	opts.ByObject[&v1alpha1.ConsumptionRequest{}] = requests
 	return opts
+}
+
+// requestForCache is what the cache keeps of a ConsumptionRequest: what the
+// reconcilers act on, not what its consumer chose the size of. Its labels and
+// annotations go (the operator reads none of a request's), and so do the
+// values of its action parameters and the Secret keys its secret parameters
+// name (their names stay, for validation): liveAction reads them from the API
+// server when the action's Job is built.
+func requestForCache(in any) (any, error) {
+	if cr, ok := in.(*v1alpha1.ConsumptionRequest); ok {
+		cr.Labels, cr.Annotations = nil, nil
+		if a := cr.Spec.Action; a != nil {
+			for i := range a.Parameters {
+				a.Parameters[i].Value = ""
+			}
+			for i := range a.SecretParameters {
+				a.SecretParameters[i].SecretKeyRef = v1alpha1.SecretKeySelector{}
+			}
+		}
+	}
+	return forCache(in)
 }
 
 // forCache prepares an object for the cache: no managedFields, and its

@@ -722,6 +722,8 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		"namespace label team": anOffering().NamespaceLabel("example.com/team", "payments"),
 		"namespace annotation": anOffering().NamespaceAnnotation("example.com/owner", "payments"),
 		"lookalike label":      anOffering().NamespaceLabel("notkubernetes.io/x", "y"),
+		"requested name prefix": anOffering().Set("spec.resources.0.namespace.allowRequestedName", true).
+			Set("spec.resources.0.namespace.requestedNamePrefix", "sandbox-"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := k8sClient.Create(testContext(t), b.Obj(), client.DryRunAll)
@@ -742,6 +744,8 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		objective = "objective must be a percentage greater than 0 and at most 100"
 		reserved  = "namespaceName must not be 'default' or start with 'kube-' or 'openshift-'"
 		jobRule   = "an Automated action needs a job; a Manual action must not have one"
+
+		namePrefix = "requestedNamePrefix must be lower-case letters, digits and '-', start with a letter or digit and end with '-'"
 
 		reservedLabel      = "labels must not use the prefixes Kubernetes reserves"
 		reservedAnnotation = "annotations must not use the operator's own prefix (service.offering.dev/) or the prefixes Kubernetes reserves"
@@ -792,6 +796,14 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"Manual action with job", anOffering().Action(action("support", v1alpha1.ActionManual, withJob)), jobRule},
 		{"parameter name not upper-case", anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob, "rack")), "must be upper-case letters, digits and '_', starting with a letter"},
 		{"parameter name starting with a digit", anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob, "1RACK")), "must be upper-case letters, digits and '_', starting with a letter"},
+		{"requestedNamePrefix without allowRequestedName", anOffering().Set("spec.resources.0.namespace.requestedNamePrefix", "sandbox-"),
+			"requestedNamePrefix applies to requested names: set allowRequestedName: true with it"},
+		{"requestedNamePrefix without a final dash", anOffering().Set("spec.resources.0.namespace.allowRequestedName", true).
+			Set("spec.resources.0.namespace.requestedNamePrefix", "sandbox"), namePrefix},
+		{"requestedNamePrefix kube-", anOffering().Set("spec.resources.0.namespace.allowRequestedName", true).
+			Set("spec.resources.0.namespace.requestedNamePrefix", "kube-"), namePrefix},
+		{"requestedNamePrefix upper-case", anOffering().Set("spec.resources.0.namespace.allowRequestedName", true).
+			Set("spec.resources.0.namespace.requestedNamePrefix", "Sandbox-"), namePrefix},
 		{"namespace label service.offering.dev/", anOffering().NamespaceLabel("service.offering.dev/item", "x"), "labels must not use the operator's own keys"},
 		{"namespace label managed-by", anOffering().NamespaceLabel("app.kubernetes.io/managed-by", "me"), "labels must not use the operator's own keys"},
 		{"quota with a fractional exponent", anOffering().Set("spec.resources.0.quota", map[string]any{"pods": "1e1.5"}), `spec.resources[0].quota[pods]: Invalid value: "1e1.5": ` + quantity},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,6 +49,31 @@ func heapInUse() uint64 {
 	return m.HeapAlloc
 }
 
+// namespaceEditor is a client for a user who holds in ns what the built-in
+// edit role gives on resource of group (envtest runs no aggregation
+// controller, so edit itself holds no rules there); list is of that kind.
+func namespaceEditor(t *testing.T, ns, group, resource string, list client.ObjectList) client.Client {
+	t.Helper()
+	user := uniq("editor")
+	mustCreate(t, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "edit", Namespace: ns},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{group}, Resources: []string{resource},
+			Verbs: []string{"create", "delete", "deletecollection", "patch", "update", "get", "list", "watch"}}}})
+	mustCreate(t, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "edit", Namespace: ns},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "edit"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}})
+	cfg := rest.CopyConfig(testEnv.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: []string{"system:authenticated"}}
+	cfg.QPS, cfg.Burst = 100, 100
+	editor, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "editor authorized", func() error {
+		return editor.List(testCtx, list, client.InNamespace(ns))
+	})
+	return editor
+}
+
 // TestHostileLabelledObjectsStayOutOfTheCache: a namespace editor (what the
 // built-in edit role allows on ConfigMaps, in its own namespace only) creates ConfigMaps of almost
 // a MiB each that carry the operator's managed-by and request labels, so that
@@ -62,25 +88,7 @@ func TestHostileLabelledObjectsStayOutOfTheCache(t *testing.T) {
 	ns := uniq("hostile")
 	mustCreate(t, nsObj(ns))
 	t.Cleanup(func() { _ = admin.Delete(testCtx, nsObj(ns)) })
-	// What the built-in edit role gives on ConfigMaps (envtest runs no
-	// aggregation controller, so edit itself holds no rules there).
-	user := uniq("editor")
-	mustCreate(t, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "edit", Namespace: ns},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"},
-			Verbs: []string{"create", "delete", "deletecollection", "patch", "update", "get", "list", "watch"}}}})
-	mustCreate(t, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "edit", Namespace: ns},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "edit"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}})
-	cfg := rest.CopyConfig(testEnv.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: []string{"system:authenticated"}}
-	cfg.QPS, cfg.Burst = 100, 100
-	editor, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 10*time.Second, "editor authorized", func() error {
-		return editor.List(testCtx, &corev1.ConfigMapList{}, client.InNamespace(ns))
-	})
+	editor := namespaceEditor(t, ns, "", "configmaps", &corev1.ConfigMapList{})
 
 	before := heapInUse()
 	payload := strings.Repeat("x", 1000<<10)
@@ -120,6 +128,44 @@ func TestHostileLabelledObjectsStayOutOfTheCache(t *testing.T) {
 		float64(growth)/(1<<20), hostileObjectsBound>>20)
 	if growth > hostileObjectsBound {
 		t.Errorf("the heap grew by %.1f MiB with %d hostile ConfigMaps, more than %d MiB", float64(growth)/(1<<20), n, hostileObjectsBound>>20)
+	}
+}
+
+// TestHostileNetworkPoliciesStayOutOfTheCache: a namespace editor (the
+// built-in edit role may write NetworkPolicies) creates NetworkPolicies that
+// carry the operator's labels and a large annotation. The cache holds only
+// the one NetworkPolicy name the operator gives its own (networkPolicyName),
+// so none of them reaches the manager's heap; the last, created under that
+// name, shows that the informer saw everything before it.
+func TestHostileNetworkPoliciesStayOutOfTheCache(t *testing.T) {
+	requireAPIServer(t)
+	ns := uniq("hostile-netpol")
+	mustCreate(t, nsObj(ns))
+	t.Cleanup(func() { _ = admin.Delete(testCtx, nsObj(ns)) })
+	editor := namespaceEditor(t, ns, networkingv1.GroupName, "networkpolicies", &networkingv1.NetworkPolicyList{})
+	annotation := strings.Repeat("a", 200<<10)
+	policy := func(name string) *networkingv1.NetworkPolicy {
+		return &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
+			Labels:      map[string]string{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue, v1alpha1.LabelRequestUID: "forged"},
+			Annotations: map[string]string{"tenant.example/junk": annotation}}}
+	}
+	for i := range 50 {
+		if err := editor.Create(testCtx, policy(fmt.Sprintf("junk-%d", i))); err != nil {
+			t.Fatalf("the editor creating NetworkPolicy %d: %v", i, err)
+		}
+	}
+	if err := editor.Create(testCtx, policy(networkPolicyName)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "the informer reaches the last NetworkPolicy", func() error {
+		return managerCache.Get(testCtx, client.ObjectKey{Namespace: ns, Name: networkPolicyName}, &networkingv1.NetworkPolicy{})
+	})
+	var list networkingv1.NetworkPolicyList
+	if err := managerCache.List(testCtx, &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 1 {
+		t.Errorf("the manager caches %d of the editor's labelled NetworkPolicies, want only %s", len(list.Items), networkPolicyName)
 	}
 }
 

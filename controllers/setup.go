@@ -14,6 +14,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -107,14 +108,18 @@ func (o *Options) defaults() {
 func CacheOptions(namespaces ...string) cache.Options {
 	selector := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
 	managed := cache.ByObject{Label: selector}
+	named := func(name string) fields.Selector { return fields.OneTermEqualSelector("metadata.name", name) }
 	opts := cache.Options{
 		DefaultTransform: forCache,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Namespace{}:           managed,
-			&rbacv1.RoleBinding{}:         managed,
-			&corev1.ResourceQuota{}:       {Label: selector, Transform: stripQuotaStatus},
-			&corev1.LimitRange{}:          managed,
-			&networkingv1.NetworkPolicy{}: managed,
+			&corev1.Namespace{}:   managed,
+			&rbacv1.RoleBinding{}: managed,
+			// The grant's children of a fixed name: only that name is cached, so
+			// that the labelled ones a namespace editor writes (edit may write
+			// NetworkPolicies) stay out.
+			&corev1.ResourceQuota{}:       {Label: selector, Field: named(quotaName), Transform: stripQuotaStatus},
+			&corev1.LimitRange{}:          {Label: selector, Field: named(limitRangeName)},
+			&networkingv1.NetworkPolicy{}: {Label: selector, Field: named(networkPolicyName)},
 			// Goods copies and copies of secret parameters; they leave the cache when
 			// accepted (the label is removed). Cached without content (contentless):
 			// liveContent reads the content from the API server.

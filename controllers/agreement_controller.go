@@ -100,11 +100,13 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 }
 
 // writeStatus applies the status fields the agreement controller owns. The
-// allocations are the request controller's and are left out.
+// allocations and the service-level history are the request controller's and are left out.
 func (r *AgreementReconciler) writeStatus(ctx context.Context, agr *v1alpha1.ServiceAgreement, status *v1alpha1.ServiceAgreementStatus) error {
 	current := agr.Status.DeepCopy()
 	current.Allocations = nil
 	status.Allocations = nil
+	current.ServiceLevelHistory = nil
+	status.ServiceLevelHistory = nil
 	if equality.Semantic.DeepEqual(current, status) {
 		return nil
 	}
@@ -208,7 +210,8 @@ func notOwnRollup() predicate.Predicate {
 			return o.Generation != n.Generation || !o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
 				!equality.Semantic.DeepEqual(o.Finalizers, n.Finalizers) ||
 				!equality.Semantic.DeepEqual(o.Labels, n.Labels) || !equality.Semantic.DeepEqual(o.Annotations, n.Annotations) ||
-				!equality.Semantic.DeepEqual(o.Status.Allocations, n.Status.Allocations)
+				!equality.Semantic.DeepEqual(o.Status.Allocations, n.Status.Allocations) ||
+				!equality.Semantic.DeepEqual(o.Status.ServiceLevelHistory, n.Status.ServiceLevelHistory)
 		},
 	}
 }

@@ -41,6 +41,9 @@ func (r *RequestReconciler) reconcileDelete(ctx context.Context, cr *v1alpha1.Co
 	if err := r.revoke(ctx, cr, true, policy); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.recordServiceLevel(ctx, cr); err != nil {
+		return ctrl.Result{}, err
+	}
 	if err := r.releaseEntitlement(ctx, cr); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -42,10 +42,14 @@ import (
 //     request's UID); Delete, or a policy that cannot be known any more (the
 //     offering or the item is gone), deletes it, as the finalizer would.
 //
-// A namespace is only revoked (and its RoleBindings looked for) when it
-// carries the grant marker of its request UID (marker.go): labels alone can
-// be written by whoever may edit a namespace, and must not lead the operator
-// to delete one it did not create.
+// Labels alone can be written by whoever may edit an object, and must not
+// lead the operator to delete what it did not create: a namespace counts
+// only with the grant marker of its request UID (marker.go), and its
+// RoleBindings are looked for only in such a namespace; Jobs, Secrets and
+// ConfigMaps only under the name the operator derives from the request's
+// UID (madeFor). Goods copies also carry an owner reference to their
+// request, so on a cluster with the garbage collector they go with it even
+// when the offering that names their sources is gone.
 
 // orphan is what the labels of a request's objects tell of the request once
 // it is gone, and the objects found.
@@ -113,14 +117,14 @@ func (r *RequestReconciler) orphansNamed(ctx context.Context, key types.Namespac
 			if uid == "" || !obj.GetDeletionTimestamp().IsZero() {
 				return nil
 			}
-			if ns, ok := obj.(*corev1.Namespace); ok && !markedFor(r.Options.grantKey, ns, uid) {
-				return nil
-			}
 			o := byUID[uid]
 			if o == nil {
 				o = &orphan{request: key, uid: uid, offering: l[v1alpha1.LabelOffering], item: v1alpha1.ItemName(l[v1alpha1.LabelItem])}
-				byUID[uid] = o
 			}
+			if !r.madeFor(ctx, o, obj) {
+				return nil
+			}
+			byUID[uid] = o
 			o.found = append(o.found, objectDescription(obj))
 			return nil
 		})
@@ -134,6 +138,40 @@ func (r *RequestReconciler) orphansNamed(ctx context.Context, key types.Namespac
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// madeFor reports whether obj is one the operator made for the request o
+// stands for: a namespace with its grant marker, or an object whose name is
+// derived from the request's UID (an action Job or its Secret, a goods copy
+// of one of the item's sources, which needs the offering to tell). Labels
+// alone are anyone's to write: a namespace editor's labelled ConfigMaps cost
+// the sweep a look, never a delete or an event.
+func (r *RequestReconciler) madeFor(ctx context.Context, o *orphan, obj client.Object) bool {
+	ghost := o.ghost()
+	switch obj := obj.(type) {
+	case *corev1.Namespace:
+		return markedFor(r.Options.grantKey, obj, o.uid)
+	case *batchv1.Job:
+		return obj.Name == actionJobName(ghost)
+	case *corev1.Secret:
+		if obj.Name == actionSecretName(ghost) {
+			return true
+		}
+	}
+	var off v1alpha1.ServiceOffering
+	if o.offering == "" || obj.GetNamespace() != ghost.Namespace || r.Get(ctx, types.NamespacedName{Name: o.offering}, &off) != nil {
+		return false
+	}
+	item := findGoodsItem(&off, o.item)
+	if item == nil {
+		return false
+	}
+	for _, src := range item.Sources {
+		if goodsCopyName(ghost, src) == obj.GetName() {
+			return true
+		}
+	}
+	return false
 }
 
 // objectDescription names an object for the OrphanRevoked event.
@@ -194,10 +232,12 @@ func (r *RequestReconciler) revokeOrphan(ctx context.Context, o *orphan) error {
 	return nil
 }
 
-// deleteRoleBindingsIn deletes the RoleBindings of the request uid in namespace ns.
+// deleteRoleBindingsIn deletes the RoleBindings of the request uid in
+// namespace ns, listed live: the event that led here may be the namespace's,
+// ahead of its RoleBindings' in the cache, and the namespace is deleted next.
 func (r *RequestReconciler) deleteRoleBindingsIn(ctx context.Context, ns string, uid types.UID) error {
 	var rbs rbacv1.RoleBindingList
-	if err := r.List(ctx, &rbs, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelRequestUID: string(uid)}); err != nil {
+	if err := r.APIReader.List(ctx, &rbs, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelRequestUID: string(uid)}); err != nil {
 		return err
 	}
 	for i := range rbs.Items {

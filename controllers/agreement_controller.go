@@ -78,11 +78,13 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 }
 
 // writeStatus applies the status fields the agreement controller owns. The
-// allocations are the request controller's and are left out.
+// allocations and the service-level history are the request controller's and are left out.
 func (r *AgreementReconciler) writeStatus(ctx context.Context, agr *v1alpha1.ServiceAgreement, status *v1alpha1.ServiceAgreementStatus) error {
 	current := agr.Status.DeepCopy()
 	current.Allocations = nil
 	status.Allocations = nil
+	current.ServiceLevelHistory = nil
+	status.ServiceLevelHistory = nil
 	if equality.Semantic.DeepEqual(current, status) {
 		return nil
 	}

@@ -56,6 +56,11 @@ var (
 		"An agreement's service-level objective (0 to 1), for alerting on compliance below it.",
 		lblOffering, lblNamespace, lblAgreement)
 
+	metricOrphansRevoked = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "offering_operator_orphans_revoked_total",
+		Help: "Requests that were gone without their finalizer having run and whose remaining objects (RoleBindings, namespace, goods copies, action Jobs) the operator revoked.",
+	})
+
 	metricOfferingReady = newGauge("offering_operator_offering_ready",
 		"1 when the offering is Ready, 0 when it is not (its Ready condition says why); absent once it is deleted.",
 		lblOffering)
@@ -76,7 +81,7 @@ func newGauge(name, help string, labels ...string) *prometheus.GaugeVec {
 
 func init() {
 	crmetrics.Registry.MustRegister(metricApprovalSeconds, metricFulfilmentSeconds, metricBreaches,
-		metricActiveGrants, metricRequests, metricCompliance, metricObjective, metricOfferingReady)
+		metricActiveGrants, metricRequests, metricCompliance, metricObjective, metricOfferingReady, metricOrphansRevoked)
 }
 
 // requestPhases are the phases the requests gauge reports, zeros included, so

@@ -51,6 +51,7 @@ var requestReadyCases = []readyCase{
 	{v1alpha1.ReasonRequestedNameNotAllowed, stalled, "Denied", ksFailed},
 	{v1alpha1.ReasonDeniedByProvider, stalled, "Denied", ksFailed},
 	{v1alpha1.ReasonAwaitingApproval, waiting, "AwaitingApproval", ksInProgress},
+	{v1alpha1.ReasonApprovalSuperseded, waiting, "AwaitingApproval", ksInProgress},
 	{v1alpha1.ReasonProvisioning, waiting, "Provisioning", ksInProgress},
 	{v1alpha1.ReasonGranted, ready, "Fulfilled", ksCurrent},
 	{v1alpha1.ReasonNamespaceConflict, stalled, "Failed", ksFailed},

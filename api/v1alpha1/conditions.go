@@ -159,6 +159,11 @@ const (
 	ReasonAutoApproved = "AutoApproved"
 	// ReasonAwaitingApproval: the agreement needs a provider to approve the request.
 	ReasonAwaitingApproval = "AwaitingApproval"
+	// ReasonApprovalSuperseded: the request was approved under another
+	// ServiceAgreement of the same name (deleted since) or automatically under
+	// an agreement that now requires a person's approval; the approval no
+	// longer holds and a provider must approve again.
+	ReasonApprovalSuperseded = "ApprovalSuperseded"
 	// ReasonDeniedByProvider: a provider denied the request.
 	ReasonDeniedByProvider = "DeniedByProvider"
 	// ReasonProvisioning: the grant is being created.

@@ -202,6 +202,20 @@ type RequestDecision struct {
 	// automatic approval and refusals at admission.
 	// +required
 	By UserInfo `json:"by"`
+
+	// agreementUID is the UID of the ServiceAgreement the decision was made
+	// under, recorded by the operator when it first acts on it. An approval
+	// holds only under that agreement: one deleted and created again under
+	// the same name has another UID and needs a decision of its own.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	AgreementUID string `json:"agreementUID,omitempty"`
+
+	// approvalPolicy is the agreement's approval policy when the decision
+	// was made. An automatic approval no longer holds once the agreement
+	// requires a person's (Manual).
+	// +optional
+	ApprovalPolicy ApprovalPolicy `json:"approvalPolicy,omitempty"`
 }
 
 // RequestPhase is where a request is in its lifecycle.

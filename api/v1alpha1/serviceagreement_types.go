@@ -440,6 +440,49 @@ type AgreementServiceLevels struct {
 	RecentBreaches []ServiceLevelBreach `json:"recentBreaches,omitempty"`
 }
 
+// ServiceLevelHistory is the service-level record of the requests that were
+// deleted: deleting a request (kubectl delete, a GitOps prune) does not
+// change the agreement's compliance over its window.
+type ServiceLevelHistory struct {
+	// days are the verdicts of deleted requests by the day (UTC) they were
+	// created on, for the days the window covers; older days are dropped.
+	// +optional
+	// +listType=map
+	// +listMapKey=day
+	// +kubebuilder:validation:MaxItems=367
+	Days []ServiceLevelDay `json:"days,omitempty"`
+
+	// recorded are the UIDs of the requests last added to days (at most 256,
+	// newest last), so that a deletion retried after a crash is counted once.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=128
+	Recorded []string `json:"recorded,omitempty"`
+}
+
+// ServiceLevelDay counts the verdicts of the deleted requests created on one day.
+type ServiceLevelDay struct {
+	// day is the date (UTC) the requests were created on, as YYYY-MM-DD.
+	// +required
+	// +kubebuilder:validation:MinLength=10
+	// +kubebuilder:validation:MaxLength=10
+	// +kubebuilder:validation:Pattern=`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`
+	Day string `json:"day"`
+
+	// measured is the number of those requests that had a verdict.
+	// +optional
+	Measured int32 `json:"measured,omitempty"`
+
+	// withinTarget is the number of measured requests that met every target.
+	// +optional
+	WithinTarget int32 `json:"withinTarget,omitempty"`
+
+	// breached is the number of measured requests that missed a target.
+	// +optional
+	Breached int32 `json:"breached,omitempty"`
+}
+
 // ServiceAgreementStatus is the observed state of a ServiceAgreement.
 type ServiceAgreementStatus struct {
 	// observedGeneration is the generation of the spec last reconciled successfully.
@@ -483,6 +526,13 @@ type ServiceAgreementStatus struct {
 	// window; absent when the agreement sets no approval or fulfilment target.
 	// +optional
 	ServiceLevels *AgreementServiceLevels `json:"serviceLevels,omitempty"`
+
+	// serviceLevelHistory keeps the verdicts of measured requests that were
+	// deleted, per day, for the service-level window; serviceLevels counts
+	// them with the requests that still exist. Written by the request
+	// controller as a request is deleted; not for people to edit.
+	// +optional
+	ServiceLevelHistory *ServiceLevelHistory `json:"serviceLevelHistory,omitempty"`
 
 	// usageSummary is usage in one line, for example
 	// "Resource/rack-space 2/3, Goods/power-cable 1/-": used/limit per entitlement, "-" when unlimited.

@@ -565,7 +565,7 @@ func TestReport(t *testing.T) {
 		},
 		ValidUntil: &ends,
 		Usage:      []v1alpha1.EntitlementUsage{{Kind: v1alpha1.ItemKindResource, Item: "rack-space", Used: 1, Limit: ptr.To[int32](2)}},
-		Requests: v1alpha1.RequestCounts{Total: 2, Fulfilled: 1, AwaitingApproval: 1},
+		Requests:   v1alpha1.RequestCounts{Total: 2, Fulfilled: 1, AwaitingApproval: 1},
 	})
 	newRequest(t, f, "rack-a", resourceSpec("rack-space"), v1alpha1.ConsumptionRequestStatus{
 		Phase:              v1alpha1.RequestFulfilled,

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -31,15 +32,17 @@ func agreementEnd(agr *v1alpha1.ServiceAgreement, now time.Time) (*time.Time, in
 		return &end, 0
 	}
 	period := spec.AutoRenew.Duration
-	// The end reached at now is renewed: the first end after now. The
-	// arithmetic saturates at the count int32 can hold, far beyond any real
-	// agreement (autoRenew is at least an hour).
-	periods := now.Sub(end)/period + 1
-	if periods > 1<<31-1 {
-		periods = 1<<31 - 1
+	// The end reached at now is renewed: the first end after now. A gap
+	// longer than a time.Duration holds (centuries) takes more than one
+	// round; the count saturates at what int32 holds.
+	var periods int64
+	for !now.Before(end) {
+		elapsed := now.Sub(end)
+		whole := elapsed / period
+		end = end.Add(whole * period).Add(period)
+		periods += int64(whole) + 1
 	}
-	end = end.Add(periods * period)
-	return &end, int32(periods)
+	return &end, int32(min(periods, math.MaxInt32))
 }
 
 // notice is an agreement's ExpiringSoon verdict at a time.

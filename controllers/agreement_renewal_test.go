@@ -42,6 +42,12 @@ func TestAgreementEnd(t *testing.T) {
 			}
 		})
 	}
+	// An end centuries back (beyond what a time.Duration holds) still renews to the first end after now.
+	ancient := &v1alpha1.ServiceAgreement{Spec: v1alpha1.ServiceAgreementSpec{ValidUntil: &metav1.Time{Time: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)},
+		AutoRenew: &metav1.Duration{Duration: time.Hour}}}
+	if end, renewals := agreementEnd(ancient, until); end == nil || !end.After(until) || end.Sub(until) > time.Hour || int64(renewals) != (until.Unix()-ancient.Spec.ValidUntil.Unix())/3600+1 {
+		t.Errorf("an end in year 1 renewed hourly: %v after %d renewals, want within the hour after %v", end, renewals, until)
+	}
 	if end, _ := agreementEnd(&v1alpha1.ServiceAgreement{}, until); end != nil {
 		t.Errorf("an open-ended agreement ends at %v", end)
 	}

@@ -89,6 +89,9 @@ func revocationPolicy(off *v1alpha1.ServiceOffering, cr *v1alpha1.ConsumptionReq
 func (r *RequestReconciler) revokeAndReport(ctx context.Context, cr *v1alpha1.ConsumptionRequest, off *v1alpha1.ServiceOffering,
 	s *requestState, final bool, why string,
 ) stepOutcome {
+	if until, ok := graceUntil(s.agreement, off, cr, s.status.Grant, s.now.Time); ok && final {
+		return r.revokeInGrace(ctx, cr, off, s, why, until) // request_grace.go
+	}
 	hadAccess := holdsAccess(cr)
 	if err := r.revoke(ctx, cr, final, revocationPolicy(off, cr)); err != nil {
 		return errored(err)

@@ -60,6 +60,7 @@ var requestReadyCases = []readyCase{
 	{v1alpha1.ReasonGrantFailed, transient, "Fulfilled", ksInProgress},
 	{v1alpha1.ReasonAccessDenied, stalled, "Provisioning", ksFailed},
 	{v1alpha1.ReasonRevoked, waiting, "Revoked", ksInProgress},
+	{v1alpha1.ReasonGracePeriod, waiting, "Revoked", ksInProgress},
 	{v1alpha1.ReasonAwaitingAcceptance, waiting, "Delivered", ksInProgress},
 	{v1alpha1.ReasonAcceptedByConsumer, ready, "Accepted", ksCurrent},
 	{v1alpha1.ReasonAcceptedImplicitly, ready, "Accepted", ksCurrent},
@@ -116,6 +117,7 @@ var notReadyReasons = []string{
 	v1alpha1.ReasonTargetsMet, v1alpha1.ReasonOnTrack, v1alpha1.ReasonTargetBreached, v1alpha1.ReasonObjectiveMet,
 	v1alpha1.ReasonObjectiveMissed, v1alpha1.ReasonNoneMeasured, v1alpha1.ReasonReconciling, v1alpha1.ReasonAutoApproved,
 	v1alpha1.ReasonVerified, v1alpha1.ReasonDelivered, v1alpha1.ReasonExhausted, v1alpha1.ReasonAvailable,
+	v1alpha1.ReasonRenewalDue, v1alpha1.ReasonNotDue, v1alpha1.ReasonAutoRenews,
 }
 
 // TestEveryReadyReasonHasItsKstatus: every reason the API declares is in one

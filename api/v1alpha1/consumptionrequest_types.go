@@ -273,6 +273,13 @@ type AccessGrant struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	NetworkPolicy string `json:"networkPolicy,omitempty"`
+
+	// retainedUntil is when the granted namespace is deleted: after the
+	// agreement expired, access is revoked but the namespace and its data are
+	// kept until then (the item's gracePeriod), unless the agreement is
+	// renewed first. Absent while access is held.
+	// +optional
+	RetainedUntil *metav1.Time `json:"retainedUntil,omitempty"`
 }
 
 // DeliveredObject is a copy of a goods source delivered into the consumer's namespace.
@@ -472,6 +479,7 @@ type RequestServiceLevel struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Namespace-Granted",type=string,priority=1,JSONPath=`.status.grant.namespace`
+// +kubebuilder:printcolumn:name="Retained-Until",type=string,priority=1,JSONPath=`.status.grant.retainedUntil`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Fulfilment",type=string,priority=1,JSONPath=`.status.fulfilmentDuration`
 // +kubebuilder:printcolumn:name="In-SLO",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="WithinServiceLevel")].status`

@@ -100,6 +100,7 @@ const (
 type ClusterRoleName string
 
 // ResourceItem is an access item: a namespace the consumer may use but never owns.
+// +kubebuilder:validation:XValidation:rule="!has(self.gracePeriod) || !has(self.revocationPolicy) || self.revocationPolicy == 'Delete'",message="gracePeriod applies only to revocationPolicy Delete: a retained namespace is never deleted"
 type ResourceItem struct {
 	// name identifies the item within the offering; requests and entitlements refer to it.
 	// +required
@@ -148,6 +149,19 @@ type ResourceItem struct {
 	// +optional
 	// +kubebuilder:default=Delete
 	RevocationPolicy RevocationPolicy `json:"revocationPolicy,omitempty"`
+
+	// gracePeriod keeps the granted namespace and its data for this long after
+	// the agreement expires, for example "168h": access (the RoleBindings) is
+	// revoked at once, the namespace is deleted only when the grace period has
+	// passed, and renewing the agreement before then restores access to the
+	// same namespace with its data. Only with revocationPolicy Delete; deleting
+	// the request or the agreement deletes the namespace at once. At most "8760h".
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('8760h')",message="gracePeriod must be at most 8760h"
+	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 }
 
 // NamespaceTemplate shapes a namespace granted for an access item.

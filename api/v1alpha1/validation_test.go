@@ -711,6 +711,9 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		"service levels":       anAgreement().Set("spec.serviceLevels.fulfilmentTime", "1h30m").Set("spec.serviceLevels.approvalTime", "90s"),
 		"window 1m":            anAgreement().Set("spec.serviceLevels.window", "1m"),
 		"window a year":        anAgreement().Set("spec.serviceLevels.window", "8760h"),
+		"renewal notice":       anAgreement().Valid("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z").Set("spec.renewBefore", "720h"),
+		"auto-renewal":         anAgreement().Valid("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z").Set("spec.autoRenew", "8760h"),
+		"grace period":         anOffering().Set("spec.resources.0.gracePeriod", "168h"),
 		"resource request":     aRequest(),
 		"requested namespace":  aRequest().NamespaceName("payments-prod"),
 		"goods request":        aRequest().NoItem().Goods("ha-device", 2),
@@ -789,7 +792,16 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"entitlement name not a DNS label", anAgreement().Set("spec.entitlements.resources.0.name", "Rack_A"), dnsLabel},
 		{"approvalPolicy unknown", anAgreement().Set("spec.approvalPolicy", "Sometimes"), `supported values: "Automatic", "Manual"`},
 
+		{"renewBefore without validUntil", anAgreement().Set("spec.renewBefore", "720h"), "renewBefore and autoRenew need validUntil"},
+		{"autoRenew without validUntil", anAgreement().Set("spec.autoRenew", "720h"), "renewBefore and autoRenew need validUntil"},
+		{"renewBefore 30s", anAgreement().Valid("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z").Set("spec.renewBefore", "30s"), "renewBefore must be between 1m and 87600h"},
+		{"renewBefore 30 days", anAgreement().Valid("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z").Set("spec.renewBefore", "30d"), "spec.renewBefore in body should match"},
+		{"autoRenew 10m", anAgreement().Valid("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z").Set("spec.autoRenew", "10m"), "autoRenew must be between 1h and 87600h"},
+		{"autoRenew over 10 years", anAgreement().Valid("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z").Set("spec.autoRenew", "87601h"), "autoRenew must be between 1h and 87600h"},
+
 		// ServiceOffering
+		{"gracePeriod with Retain", anOffering().Set("spec.resources.0.revocationPolicy", "Retain").Set("spec.resources.0.gracePeriod", "1h"), "gracePeriod applies only to revocationPolicy Delete"},
+		{"gracePeriod over a year", anOffering().Set("spec.resources.0.gracePeriod", "8761h"), "gracePeriod must be at most 8760h"},
 		{"offering with no items", anOffering().NoItems(), "an offering must offer at least one item in resources, goods or actions"},
 		{"offering item name not a DNS label", anOffering().ResourceName("Rack_A"), dnsLabel},
 		{"Automated action without job", anOffering().Action(action("install", v1alpha1.ActionAutomated, noJob)), jobRule},

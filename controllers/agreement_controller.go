@@ -58,19 +58,46 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return endOnConflict(ctrl.Result{}, err)
 	}
 	setAgreementGauges(&agr, requests, sl)
+	setAgreementEnd(&agr, status)
+	r.announce(&agr, status, lc, sl)
+	// Look again at the next boundary: the end (an expiry or an automatic
+	// renewal), the opening of the renewal notice, a service-level deadline.
+	return ctrl.Result{RequeueAfter: soonest(lc.RequeueAfter, sl.next, evaluateNotice(&agr, now).opensIn)}, nil
+}
+
+// announce sends the events of what changed with the status just written:
+// the phase, a missed objective, the renewal notice, a renewal.
+func (r *AgreementReconciler) announce(agr *v1alpha1.ServiceAgreement, status *v1alpha1.ServiceAgreementStatus, lc lifecycle, sl slRollup) {
 	if lc.Phase != agr.Status.Phase && agr.Status.Phase != "" {
-		r.Recorder.Eventf(&agr, nil, eventType(lc.Phase == v1alpha1.AgreementActive), "Phase"+string(lc.Phase), "Reconcile",
+		r.Recorder.Eventf(agr, nil, eventType(lc.Phase == v1alpha1.AgreementActive), "Phase"+string(lc.Phase), "Reconcile",
 			"agreement is now %s: %s", lc.Phase, lc.Message)
 	}
 	if was := meta.FindStatusCondition(agr.Status.Conditions, v1alpha1.ConditionServiceLevelsMet); sl.levels != nil &&
 		sl.status == metav1.ConditionFalse && (was == nil || was.Status != metav1.ConditionFalse) {
-		r.Recorder.Eventf(&agr, nil, corev1.EventTypeWarning, v1alpha1.ReasonObjectiveMissed, "Measure", "%s", sl.message)
+		r.Recorder.Eventf(agr, nil, corev1.EventTypeWarning, v1alpha1.ReasonObjectiveMissed, "Measure", "%s", sl.message)
 	}
-	next := lc.RequeueAfter
-	if sl.next > 0 && (next == 0 || sl.next < next) {
-		next = sl.next
+	if c := meta.FindStatusCondition(status.Conditions, v1alpha1.ConditionExpiringSoon); c != nil && c.Status == metav1.ConditionTrue &&
+		!meta.IsStatusConditionTrue(agr.Status.Conditions, v1alpha1.ConditionExpiringSoon) {
+		r.Recorder.Eventf(agr, nil, corev1.EventTypeWarning, v1alpha1.ConditionExpiringSoon, "Notify", "%s", c.Message)
 	}
-	return ctrl.Result{RequeueAfter: next}, nil
+	if was, is := agr.Status.ValidUntil, status.ValidUntil; was != nil && is != nil && is.After(was.Time) && lc.Phase != v1alpha1.AgreementExpired {
+		how := "spec.validUntil was extended"
+		if status.Renewals > agr.Status.Renewals {
+			how = "renewed by spec.autoRenew"
+		}
+		r.Recorder.Eventf(agr, nil, corev1.EventTypeNormal, "Renewed", "Renew", "%s: the agreement now ends at %s", how, is.UTC().Format(time.RFC3339))
+	}
+}
+
+// soonest is the shortest of the positive durations, zero when none is.
+func soonest(ds ...time.Duration) time.Duration {
+	var next time.Duration
+	for _, d := range ds {
+		if d > 0 && (next == 0 || d < next) {
+			next = d
+		}
+	}
+	return next
 }
 
 // offeringOf reads the agreement's offering: nil when it does not exist; with
@@ -89,11 +116,13 @@ func (r *AgreementReconciler) offeringOf(ctx context.Context, agr *v1alpha1.Serv
 }
 
 // writeStatus applies the status fields the agreement controller owns. The
-// allocations are the request controller's and are left out.
+// allocations and the service-level history are the request controller's and are left out.
 func (r *AgreementReconciler) writeStatus(ctx context.Context, agr *v1alpha1.ServiceAgreement, status *v1alpha1.ServiceAgreementStatus) error {
 	current := agr.Status.DeepCopy()
 	current.Allocations = nil
 	status.Allocations = nil
+	current.ServiceLevelHistory = nil
+	status.ServiceLevelHistory = nil
 	if equality.Semantic.DeepEqual(current, status) {
 		return nil
 	}

@@ -22,12 +22,26 @@ func agreementTerms(agr *v1alpha1.ServiceAgreement, now time.Time) v1alpha1.Agre
 	switch {
 	case !agr.DeletionTimestamp.IsZero():
 		return v1alpha1.AgreementTerminating
-	case spec.ValidUntil != nil && !now.Before(spec.ValidUntil.Time):
+	case ended(agr, now):
 		return v1alpha1.AgreementExpired
 	case spec.Suspended:
 		return v1alpha1.AgreementSuspended
 	case spec.ValidFrom != nil && now.Before(spec.ValidFrom.Time):
 		return v1alpha1.AgreementPending
+	}
+	return ""
+}
+
+// ended reports whether the agreement's current end (agreementEnd) has passed.
+func ended(agr *v1alpha1.ServiceAgreement, now time.Time) bool {
+	end, _ := agreementEnd(agr, now)
+	return end != nil && !now.Before(*end)
+}
+
+// endText is the agreement's current end as RFC 3339, "" when open-ended.
+func endText(agr *v1alpha1.ServiceAgreement, now time.Time) string {
+	if end, _ := agreementEnd(agr, now); end != nil {
+		return end.UTC().Format(time.RFC3339)
 	}
 	return ""
 }
@@ -45,16 +59,17 @@ type lifecycle struct {
 // until the next boundary (validFrom or validUntil), if any.
 func evaluateLifecycle(agr *v1alpha1.ServiceAgreement, off *v1alpha1.ServiceOffering, now time.Time) lifecycle {
 	spec := agr.Spec
+	// The next boundary is the current end: an expiry, or an automatic renewal.
 	var next time.Duration
-	if spec.ValidUntil != nil {
-		next = spec.ValidUntil.Sub(now)
+	if end, _ := agreementEnd(agr, now); end != nil {
+		next = end.Sub(now)
 	}
 	switch agreementTerms(agr, now) {
 	case v1alpha1.AgreementTerminating:
 		return lifecycle{Phase: v1alpha1.AgreementTerminating, Reason: v1alpha1.ReasonTerminating, Message: "the agreement is being deleted"}
 	case v1alpha1.AgreementExpired:
 		return lifecycle{Phase: v1alpha1.AgreementExpired, Reason: v1alpha1.ReasonExpired,
-			Message: fmt.Sprintf("the agreement expired at %s; extend spec.validUntil to restore it", spec.ValidUntil.UTC().Format(time.RFC3339))}
+			Message: fmt.Sprintf("the agreement expired at %s; extend spec.validUntil to restore it", endText(agr, now))}
 	case v1alpha1.AgreementSuspended:
 		return lifecycle{Phase: v1alpha1.AgreementSuspended, Reason: v1alpha1.ReasonSuspended,
 			Message: "spec.suspended is true: access is revoked and new requests wait", RequeueAfter: next}
@@ -75,8 +90,8 @@ func evaluateLifecycle(agr *v1alpha1.ServiceAgreement, off *v1alpha1.ServiceOffe
 		return lifecycle{Phase: v1alpha1.AgreementPending, Reason: v1alpha1.ReasonOfferingNotReady, Message: msg, RequeueAfter: next}
 	}
 	msg := "the agreement is in force"
-	if spec.ValidUntil != nil {
-		msg += " until " + spec.ValidUntil.UTC().Format(time.RFC3339)
+	if end := endText(agr, now); end != "" {
+		msg += " until " + end
 	}
 	return lifecycle{Phase: v1alpha1.AgreementActive, Reason: v1alpha1.ReasonActive, Message: msg, RequeueAfter: next}
 }
@@ -92,7 +107,7 @@ func agreementInForce(agr *v1alpha1.ServiceAgreement, now time.Time) (active, fi
 	case v1alpha1.AgreementTerminating:
 		return false, true, fmt.Sprintf("ServiceAgreement %s is being deleted", name)
 	case v1alpha1.AgreementExpired:
-		return false, true, fmt.Sprintf("ServiceAgreement %s expired at %s", name, agr.Spec.ValidUntil.UTC().Format(time.RFC3339))
+		return false, true, fmt.Sprintf("ServiceAgreement %s expired at %s", name, endText(agr, now))
 	case v1alpha1.AgreementSuspended:
 		return false, false, fmt.Sprintf("ServiceAgreement %s is suspended", name)
 	case v1alpha1.AgreementPending:

@@ -30,6 +30,8 @@ func agreementStatus(agr *v1alpha1.ServiceAgreement, offering *v1alpha1.ServiceO
 		status.Conditions = keepConditions(status.Conditions, v1alpha1.ConditionReady, v1alpha1.ConditionActive, v1alpha1.ConditionEntitlementsExhausted)
 		return status, slRollup{}
 	}
+	recordEnd(status, agr, now)
+	c.setExpiringSoon(evaluateNotice(agr, now))
 	status.Usage = computeUsage(agr, requests)
 	c.setEntitlementsExhausted(exhaustedItems(status.Usage))
 	sl := rollupServiceLevels(agr, requests, now)
@@ -38,7 +40,7 @@ func agreementStatus(agr *v1alpha1.ServiceAgreement, offering *v1alpha1.ServiceO
 	// Expired, or Active with entitlements the offering does not have: a person must act.
 	setStalled(c.conds, lc.Phase == v1alpha1.AgreementExpired || (lc.Phase == v1alpha1.AgreementActive && !ready), c.gen, c.now)
 	status.Conditions = keepConditions(status.Conditions, v1alpha1.ConditionReady, v1alpha1.ConditionActive,
-		v1alpha1.ConditionEntitlementsExhausted, v1alpha1.ConditionServiceLevelsMet, v1alpha1.ConditionStalled)
+		v1alpha1.ConditionEntitlementsExhausted, v1alpha1.ConditionServiceLevelsMet, v1alpha1.ConditionExpiringSoon, v1alpha1.ConditionStalled)
 	status.UsageSummary = usageSummary(status.Usage)
 	status.ObservedGeneration = agr.Generation
 	return status, sl

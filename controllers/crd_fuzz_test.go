@@ -155,6 +155,9 @@ func checkDecodes(t *testing.T, fields []crdField, s string, decode func([]byte)
 var durationFields = []crdField{
 	{"service.offering.dev_serviceagreements.yaml", []string{"spec", "serviceLevels", "approvalTime"}},
 	{"service.offering.dev_serviceagreements.yaml", []string{"spec", "serviceLevels", "fulfilmentTime"}},
+	{"service.offering.dev_serviceagreements.yaml", []string{"spec", "renewBefore"}},
+	{"service.offering.dev_serviceagreements.yaml", []string{"spec", "autoRenew"}},
+	{"service.offering.dev_serviceofferings.yaml", []string{"spec", "resources", "[]", "gracePeriod"}},
 	{"service.offering.dev_serviceofferings.yaml", []string{"spec", "actions", "[]", "job", "timeout"}},
 	{"service.offering.dev_serviceofferings.yaml", []string{"spec", "goods", "[]", "acceptanceDeadline"}},
 }

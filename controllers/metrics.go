@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
@@ -56,6 +58,19 @@ var (
 		"An agreement's service-level objective (0 to 1), for alerting on compliance below it.",
 		lblOffering, lblNamespace, lblAgreement)
 
+	metricOrphansRevoked = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "offering_operator_orphans_revoked_total",
+		Help: "Requests that were gone without their finalizer having run and whose remaining objects (RoleBindings, namespace, goods copies, action Jobs) the operator revoked.",
+	})
+
+	metricAgreementEnd = newGauge("offering_operator_agreement_valid_until_timestamp_seconds",
+		"When an agreement ends (status.validUntil, spec.autoRenew included), as a Unix time; absent while it is open-ended.",
+		lblOffering, lblNamespace, lblAgreement)
+
+	metricExpiringSoon = newGauge("offering_operator_agreement_expiring_soon",
+		"1 while an agreement is within spec.renewBefore of its end (ExpiringSoon=True), 0 otherwise; absent without renewBefore.",
+		lblOffering, lblNamespace, lblAgreement)
+
 	metricOfferingReady = newGauge("offering_operator_offering_ready",
 		"1 when the offering is Ready, 0 when it is not (its Ready condition says why); absent once it is deleted.",
 		lblOffering)
@@ -76,7 +91,8 @@ func newGauge(name, help string, labels ...string) *prometheus.GaugeVec {
 
 func init() {
 	crmetrics.Registry.MustRegister(metricApprovalSeconds, metricFulfilmentSeconds, metricBreaches,
-		metricActiveGrants, metricRequests, metricCompliance, metricObjective, metricOfferingReady)
+		metricActiveGrants, metricRequests, metricCompliance, metricObjective, metricAgreementEnd, metricExpiringSoon,
+		metricOfferingReady, metricOrphansRevoked)
 }
 
 // requestPhases are the phases the requests gauge reports, zeros included, so
@@ -162,12 +178,32 @@ func setAgreementGauges(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.Cons
 	}
 }
 
+// setAgreementEnd publishes when an agreement ends and whether its renewal notice is open.
+func setAgreementEnd(agr *v1alpha1.ServiceAgreement, status *v1alpha1.ServiceAgreementStatus) {
+	base := prometheus.Labels{lblOffering: string(agr.Spec.Offering), lblNamespace: agr.Namespace, lblAgreement: agr.Name}
+	if status.ValidUntil == nil {
+		metricAgreementEnd.Delete(base)
+	} else {
+		metricAgreementEnd.With(base).Set(float64(status.ValidUntil.Unix()))
+	}
+	c := meta.FindStatusCondition(status.Conditions, v1alpha1.ConditionExpiringSoon)
+	if c == nil {
+		metricExpiringSoon.Delete(base)
+		return
+	}
+	soon := 0.0
+	if c.Status == metav1.ConditionTrue {
+		soon = 1
+	}
+	metricExpiringSoon.With(base).Set(soon)
+}
+
 // deleteAgreementGauges removes an agreement's series when it is gone.
 func deleteAgreementGauges(agr *v1alpha1.ServiceAgreement) {
 	match := prometheus.Labels{lblNamespace: agr.Namespace, lblAgreement: agr.Name}
 	for _, v := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
-	}{metricActiveGrants, metricRequests, metricCompliance, metricObjective} {
+	}{metricActiveGrants, metricRequests, metricCompliance, metricObjective, metricAgreementEnd, metricExpiringSoon} {
 		v.DeletePartialMatch(match)
 	}
 }

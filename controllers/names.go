@@ -43,24 +43,33 @@ func grantNamespaceName(cr *v1alpha1.ConsumptionRequest, item *v1alpha1.Resource
 // requestedNameRefusal says why a resource request may not have the namespace
 // name it asks for (spec.resource.namespaceName), and what to do instead; ""
 // when it may, or asks for none. The item must allow choosing the name, and
-// the name must start with the request's namespace and "-": a consumer names
-// namespaces only in its own space, never the future namespace of a tenant
-// onboarded later or a provider namespace still to be created (a name that
-// exists already is never adopted, see ensureNamespace).
+// the name must start with the item's requestedNamePrefix (if any), the
+// request's namespace and "-": a consumer names namespaces only in its own
+// space, never another tenant's or a provider's namespace still to be
+// created (a name that exists already is never adopted, see
+// ensureNamespace). Without a prefix that space also holds the names that
+// extend the consumer's namespace with "-" (team-a for a consumer in team);
+// the prefix keeps requested names apart from every namespace the cluster
+// admin names outside it (docs/security.md).
 func requestedNameRefusal(cr *v1alpha1.ConsumptionRequest, item *v1alpha1.ResourceItem) string {
 	if cr.Spec.Resource == nil || cr.Spec.Resource.NamespaceName == "" {
 		return ""
 	}
-	asked := string(cr.Spec.Resource.NamespaceName)
-	switch prefix := cr.Namespace + "-"; {
-	case item == nil || !item.Namespace.AllowRequestedName:
+	if item == nil || !item.Namespace.AllowRequestedName {
 		return fmt.Sprintf("resource %s does not allow choosing the namespace name; remove spec.resource.namespaceName", cr.Spec.Resource.Name)
-	case !strings.HasPrefix(asked, prefix) || len(asked) == len(prefix):
-		return fmt.Sprintf("namespace name %s is not in this namespace's space: a requested name must start with %q "+
-			"(for example %s%s), so that no consumer can claim the name of another tenant's or a provider's future namespace",
-			asked, prefix, prefix, asked)
 	}
-	return ""
+	asked := string(cr.Spec.Resource.NamespaceName)
+	prefix := item.Namespace.RequestedNamePrefix + cr.Namespace + "-"
+	if strings.HasPrefix(asked, prefix) && len(asked) > len(prefix) {
+		return ""
+	}
+	example := strings.TrimPrefix(strings.TrimPrefix(asked, item.Namespace.RequestedNamePrefix), cr.Namespace+"-")
+	if example == "" {
+		example = "dev"
+	}
+	return fmt.Sprintf("namespace name %s is not in this namespace's space: a requested name must start with %q "+
+		"(for example %s%s), so that no consumer can claim the name of another tenant's or a provider's future namespace",
+		asked, prefix, prefix, example)
 }
 
 // roleBindingName is the RoleBinding that binds a ClusterRole in a granted namespace.

@@ -49,6 +49,7 @@ func TestGrantNamespaceName(t *testing.T) {
 
 func TestRequestedNameRefusal(t *testing.T) {
 	allow := &v1alpha1.ResourceItem{Namespace: v1alpha1.NamespaceTemplate{AllowRequestedName: true}}
+	prefixed := &v1alpha1.ResourceItem{Namespace: v1alpha1.NamespaceTemplate{AllowRequestedName: true, RequestedNamePrefix: "sbx-"}}
 	for _, tc := range []struct {
 		asked string
 		item  *v1alpha1.ResourceItem
@@ -63,6 +64,13 @@ func TestRequestedNameRefusal(t *testing.T) {
 		{"team-ab", allow, `must start with "team-a-"`},
 		{"team-b-dev", allow, `must start with "team-a-"`},
 		{"colo-provider", allow, "(for example team-a-colo-provider)"},
+		{"team-a-", allow, "(for example team-a-dev)"},
+		// With a prefix the offering declares, the consumer's namespace stays in the name.
+		{"sbx-team-a-dev", prefixed, ""},
+		{"team-a-dev", prefixed, `must start with "sbx-team-a-" (for example sbx-team-a-dev)`},
+		{"sbx-dev", prefixed, `must start with "sbx-team-a-"`},
+		{"sbx-team-b-dev", prefixed, `must start with "sbx-team-a-"`},
+		{"sbx-team-a-", prefixed, `must start with "sbx-team-a-"`},
 	} {
 		cr := &v1alpha1.ConsumptionRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "r"},
 			Spec: v1alpha1.ConsumptionRequestSpec{Resource: &v1alpha1.ResourceRequest{Name: "x", NamespaceName: v1alpha1.NamespaceName(tc.asked)}}}

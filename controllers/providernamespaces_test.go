@@ -219,6 +219,9 @@ func recordingClient(t *testing.T, objs ...client.Object) (client.WithWatch, *ca
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
 	log := &callLog{}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithInterceptorFuncs(interceptor.Funcs{
 		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
@@ -390,7 +393,8 @@ func TestActionNotStartedOutsideProviderNamespaces(t *testing.T) {
 	run := func(opts Options) (*requestState, ctrl.Result, *callLog, client.Client) {
 		ns := nsObj(provider)
 		ns.Annotations = map[string]string{v1alpha1.AnnotationActionServiceAccounts: "installer"}
-		c, log := recordingClient(t, token.DeepCopy(), ns)
+		// The request as the API server holds it: the Job is built from its live spec.action.
+		c, log := recordingClient(t, token.DeepCopy(), ns, cr.DeepCopy())
 		r := &RequestReconciler{reconciler: reconciler{Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10), Options: opts}}
 		s := newRequestState(cr, time.Now())
 		res, err := setRequestStatus(s, r.runAction(context.Background(), cr, agr, off, item, s))

@@ -136,6 +136,10 @@ func (r *RequestReconciler) runAction(ctx context.Context, cr *v1alpha1.Consumpt
 	if o := r.automatedActionRefusal(ctx, off, item); o.kind != proceed {
 		return o
 	}
+	cr, o := r.liveAction(ctx, cr)
+	if o.kind != proceed {
+		return o
+	}
 	providerNS := string(off.Spec.ProviderNamespace)
 	lbls := childLabels(cr, string(agr.Spec.Offering), item.Name)
 	secretData, o := r.readSecretParameters(ctx, cr)
@@ -180,6 +184,26 @@ func (r *RequestReconciler) automatedActionRefusal(ctx context.Context, off *v1a
 		return actionRefused(item, off, reason, why, err)
 	}
 	return stepOutcome{}
+}
+
+// liveAction is cr with its spec.action as the API server holds it, when
+// the action has parameters: the cache keeps their names but not their values
+// nor the Secret keys of secret parameters (requestForCache). spec.action is
+// immutable, so what is read is what the request was validated with.
+func (r *RequestReconciler) liveAction(ctx context.Context, cr *v1alpha1.ConsumptionRequest) (*v1alpha1.ConsumptionRequest, stepOutcome) {
+	if len(cr.Spec.Action.Parameters)+len(cr.Spec.Action.SecretParameters) == 0 {
+		return cr, stepOutcome{}
+	}
+	var live v1alpha1.ConsumptionRequest
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cr), &live); err != nil {
+		return nil, errored(fmt.Errorf("reading the parameters of request %s/%s: %w", cr.Namespace, cr.Name, err))
+	}
+	if live.UID != cr.UID || live.Spec.Action == nil {
+		return nil, errored(fmt.Errorf("request %s/%s was replaced while its action was starting", cr.Namespace, cr.Name))
+	}
+	out := *cr
+	out.Spec.Action = live.Spec.Action
+	return &out, stepOutcome{}
 }
 
 // readSecretParameters reads the request's secret parameters live from the

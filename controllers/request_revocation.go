@@ -41,6 +41,9 @@ func (r *RequestReconciler) reconcileDelete(ctx context.Context, cr *v1alpha1.Co
 	if err := r.revoke(ctx, cr, true, policy); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.recordServiceLevel(ctx, cr); err != nil {
+		return ctrl.Result{}, err
+	}
 	if err := r.releaseEntitlement(ctx, cr); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -86,6 +89,9 @@ func revocationPolicy(off *v1alpha1.ServiceOffering, cr *v1alpha1.ConsumptionReq
 func (r *RequestReconciler) revokeAndReport(ctx context.Context, cr *v1alpha1.ConsumptionRequest, off *v1alpha1.ServiceOffering,
 	s *requestState, final bool, why string,
 ) stepOutcome {
+	if until, ok := graceUntil(s.agreement, off, cr, s.status.Grant, s.now.Time); ok && final {
+		return r.revokeInGrace(ctx, cr, off, s, why, until) // request_grace.go
+	}
 	hadAccess := holdsAccess(cr)
 	if err := r.revoke(ctx, cr, final, revocationPolicy(off, cr)); err != nil {
 		return errored(err)
@@ -133,27 +139,32 @@ func (r *RequestReconciler) revoke(ctx context.Context, cr *v1alpha1.Consumption
 		return err
 	}
 	for i := range nss.Items {
-		ns := &nss.Items[i]
-		if !ns.DeletionTimestamp.IsZero() {
-			continue
-		}
-		if policy == v1alpha1.RevocationPolicyRetain {
-			patch := client.MergeFrom(ns.DeepCopy())
-			delete(ns.Labels, v1alpha1.LabelRequestUID)
-			if ns.Annotations == nil {
-				ns.Annotations = map[string]string{}
-			}
-			ns.Annotations["service.offering.dev/retained-from"] = cr.Namespace + "/" + cr.Name
-			if err := r.Patch(ctx, ns, patch); client.IgnoreNotFound(err) != nil {
+		if ns := &nss.Items[i]; ns.DeletionTimestamp.IsZero() {
+			if err := r.endNamespace(ctx, cr, ns, policy); err != nil {
 				return err
 			}
-			continue
 		}
-		if err := deleteWithUID(ctx, r.Client, ns); err != nil {
-			return err
-		}
-		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "NamespaceDeleted", "Revoke", "deleted namespace %s", ns.Name)
 	}
+	return nil
+}
+
+// endNamespace ends a namespace granted to cr for good, according to the
+// policy: Delete deletes it, Retain releases it to the provider (it keeps
+// its labels but the request's UID, and says whose it was).
+func (r *RequestReconciler) endNamespace(ctx context.Context, cr *v1alpha1.ConsumptionRequest, ns *corev1.Namespace, policy v1alpha1.RevocationPolicy) error {
+	if policy == v1alpha1.RevocationPolicyRetain {
+		patch := client.MergeFrom(ns.DeepCopy())
+		delete(ns.Labels, v1alpha1.LabelRequestUID)
+		if ns.Annotations == nil {
+			ns.Annotations = map[string]string{}
+		}
+		ns.Annotations["service.offering.dev/retained-from"] = cr.Namespace + "/" + cr.Name
+		return client.IgnoreNotFound(r.Patch(ctx, ns, patch))
+	}
+	if err := deleteWithUID(ctx, r.Client, ns); err != nil {
+		return err
+	}
+	r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "NamespaceDeleted", "Revoke", "deleted namespace %s", ns.Name)
 	return nil
 }
 
@@ -206,6 +217,13 @@ func (r *RequestReconciler) cancelAction(ctx context.Context, cr *v1alpha1.Consu
 	if cr.Spec.Action == nil {
 		return false, nil
 	}
+	return r.cancelJobs(ctx, cr)
+}
+
+// cancelJobs deletes the Jobs and secret-parameter copies created for cr,
+// those the cache lists and the one its status records. It reports whether a
+// running Job was cancelled.
+func (r *RequestReconciler) cancelJobs(ctx context.Context, cr *v1alpha1.ConsumptionRequest) (bool, error) {
 	sel := client.MatchingLabels{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue, v1alpha1.LabelRequestUID: string(cr.UID)}
 	jobs := map[types.NamespacedName]bool{}
 	var list batchv1.JobList

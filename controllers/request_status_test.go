@@ -53,6 +53,7 @@ var requestReadyCases = []readyCase{
 	{v1alpha1.ReasonRequestedNameNotAllowed, stalled, "Denied", ksFailed},
 	{v1alpha1.ReasonDeniedByProvider, stalled, "Denied", ksFailed},
 	{v1alpha1.ReasonAwaitingApproval, waiting, "AwaitingApproval", ksInProgress},
+	{v1alpha1.ReasonApprovalSuperseded, waiting, "AwaitingApproval", ksInProgress},
 	{v1alpha1.ReasonProvisioning, waiting, "Provisioning", ksInProgress},
 	{v1alpha1.ReasonGranted, ready, "Fulfilled", ksCurrent},
 	{v1alpha1.ReasonNamespaceConflict, stalled, "Failed", ksFailed},
@@ -61,6 +62,7 @@ var requestReadyCases = []readyCase{
 	{v1alpha1.ReasonGrantFailed, transient, "Fulfilled", ksInProgress},
 	{v1alpha1.ReasonAccessDenied, stalled, "Provisioning", ksFailed},
 	{v1alpha1.ReasonRevoked, waiting, "Revoked", ksInProgress},
+	{v1alpha1.ReasonGracePeriod, waiting, "Revoked", ksInProgress},
 	{v1alpha1.ReasonAwaitingAcceptance, waiting, "Delivered", ksInProgress},
 	{v1alpha1.ReasonAcceptedByConsumer, ready, "Accepted", ksCurrent},
 	{v1alpha1.ReasonAcceptedImplicitly, ready, "Accepted", ksCurrent},
@@ -118,6 +120,7 @@ var notReadyReasons = []string{
 	v1alpha1.ReasonTargetsMet, v1alpha1.ReasonOnTrack, v1alpha1.ReasonTargetBreached, v1alpha1.ReasonObjectiveMet,
 	v1alpha1.ReasonObjectiveMissed, v1alpha1.ReasonNoneMeasured, v1alpha1.ReasonReconciling, v1alpha1.ReasonAutoApproved,
 	v1alpha1.ReasonVerified, v1alpha1.ReasonDelivered, v1alpha1.ReasonExhausted, v1alpha1.ReasonAvailable,
+	v1alpha1.ReasonRenewalDue, v1alpha1.ReasonNotDue, v1alpha1.ReasonAutoRenews,
 }
 
 // TestEveryReadyReasonHasItsKstatus: every reason the API declares is in one

@@ -246,7 +246,7 @@ type slRollup struct {
 }
 
 // rollupServiceLevels measures an agreement over its window from the
-// requests' own measurements. It returns a zero slRollup when the agreement
+// requests' own measurements and the history of deleted ones. It returns a zero slRollup when the agreement
 // sets no targets.
 func rollupServiceLevels(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest, now time.Time) slRollup {
 	approval, fulfilment := slTargets(agr)
@@ -254,10 +254,7 @@ func rollupServiceLevels(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.Con
 		return slRollup{}
 	}
 	sl := agr.Spec.ServiceLevels
-	window := DefaultServiceLevelWindow
-	if sl.Window != nil && sl.Window.Duration > 0 {
-		window = sl.Window.Duration
-	}
+	window := slWindow(agr)
 	objective := sl.Objective
 	if objective == "" {
 		objective = "100"
@@ -277,6 +274,8 @@ func rollupServiceLevels(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.Con
 		out.wakeIn(created.Add(window).Sub(now) + time.Second)
 		breaches = append(breaches, out.count(cr, c.Reason, now)...)
 	}
+	// Requests deleted since were moved into the history (agreement_history.go).
+	out.countHistory(agr.Status.ServiceLevelHistory, window, now)
 	out.levels.RecentBreaches = newestBreaches(breaches)
 	sort.Strings(out.breachedRequests)
 	out.levels.Compliance = compliance(out.levels.WithinTarget, out.levels.Measured)

@@ -407,3 +407,52 @@ func hasLabels(m *dto.Metric, labels map[string]string) bool {
 	}
 	return true
 }
+
+// TestServiceLevelHistoryOutlivesRequests: one request meets its targets,
+// another misses its approval target; then the consumer deletes both (as a
+// GitOps prune would). The agreement's compliance over its window does not
+// change: their verdicts moved into status.serviceLevelHistory.
+func TestServiceLevelHistoryOutlivesRequests(t *testing.T) {
+	f := newFixture(t, withManualApproval(), withServiceLevels(time.Minute, time.Hour, "90"))
+	onTime, late := f.resourceRequest("kept-on-time"), f.resourceRequest("kept-late")
+	mustCreate(t, onTime)
+	mustCreate(t, late)
+	waitPhase(t, late, v1alpha1.RequestAwaitingApproval)
+	approveAsProvider(t, onTime)
+	waitPhase(t, onTime, v1alpha1.RequestFulfilled)
+	testClock.Step(61 * time.Second)
+	touch(t, late)
+	waitCondition(t, late, v1alpha1.ConditionWithinServiceLevel, metav1.ConditionFalse)
+
+	halfMet := func() error {
+		get(t, f.agreement)
+		sl := f.agreement.Status.ServiceLevels
+		if sl == nil || sl.Measured != 2 || sl.WithinTarget != 1 || sl.Breached != 1 || sl.Compliance != "50" {
+			return fmt.Errorf("serviceLevels = %+v", sl)
+		}
+		return nil
+	}
+	eventually(t, 20*time.Second, "the agreement's roll-up of both requests", halfMet)
+
+	consumer := userClient(t, consumerUser)
+	for _, cr := range []*v1alpha1.ConsumptionRequest{onTime, late} {
+		if err := consumer.Delete(testCtx, cr); err != nil {
+			t.Fatal(err)
+		}
+		gone(t, cr)
+	}
+	touch(t, f.agreement)
+	eventually(t, 20*time.Second, "the history to hold both verdicts", func() error {
+		get(t, f.agreement)
+		h := f.agreement.Status.ServiceLevelHistory
+		if h == nil || len(h.Days) != 1 || h.Days[0].Measured != 2 || h.Days[0].WithinTarget != 1 || h.Days[0].Breached != 1 || len(h.Recorded) != 2 {
+			return fmt.Errorf("serviceLevelHistory = %+v", h)
+		}
+		return nil
+	})
+	consistently(t, 3*time.Second, "compliance unchanged by the deletions", halfMet)
+	met := waitCondition(t, f.agreement, v1alpha1.ConditionServiceLevelsMet, metav1.ConditionFalse)
+	if met.Reason != v1alpha1.ReasonObjectiveMissed {
+		t.Fatalf("ServiceLevelsMet: %s: %s", met.Reason, met.Message)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -101,6 +102,9 @@ func (o *Options) defaults() {
 // their spec, and kube-controller-manager rewrites the usage in the status
 // whenever something is created in the namespace.
 //
+// ConsumptionRequests, which consumers write, are cached without what a
+// consumer chooses the size of (requestForCache).
+//
 // With namespaces, only the ServiceAgreements and ConsumptionRequests of those
 // namespaces are cached, and so served (--watch-namespaces); offerings are
 // cluster-scoped and always cached, and so are the managed objects, which
@@ -108,14 +112,18 @@ func (o *Options) defaults() {
 func CacheOptions(namespaces ...string) cache.Options {
 	selector := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
 	managed := cache.ByObject{Label: selector}
+	named := func(name string) fields.Selector { return fields.OneTermEqualSelector("metadata.name", name) }
 	opts := cache.Options{
 		DefaultTransform: forCache,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Namespace{}:           managed,
-			&rbacv1.RoleBinding{}:         managed,
-			&corev1.ResourceQuota{}:       {Label: selector, Transform: stripQuotaStatus},
-			&corev1.LimitRange{}:          managed,
-			&networkingv1.NetworkPolicy{}: managed,
+			&corev1.Namespace{}:   managed,
+			&rbacv1.RoleBinding{}: managed,
+			// The grant's children of a fixed name: only that name is cached, so
+			// that the labelled ones a namespace editor writes (edit may write
+			// NetworkPolicies) stay out.
+			&corev1.ResourceQuota{}:       {Label: selector, Field: named(quotaName), Transform: stripQuotaStatus},
+			&corev1.LimitRange{}:          {Label: selector, Field: named(limitRangeName)},
+			&networkingv1.NetworkPolicy{}: {Label: selector, Field: named(networkPolicyName)},
 			// Goods copies and copies of secret parameters; they leave the cache when
 			// accepted (the label is removed). Cached without content (contentless):
 			// liveContent reads the content from the API server.
@@ -125,15 +133,38 @@ func CacheOptions(namespaces ...string) cache.Options {
 			&batchv1.Job{}: {Label: selector, Transform: jobStatusOnly},
 		},
 	}
+	requests := cache.ByObject{Transform: requestForCache}
 	if len(namespaces) > 0 {
 		served := map[string]cache.Config{}
 		for _, ns := range namespaces {
 			served[ns] = cache.Config{}
 		}
 		opts.ByObject[&v1alpha1.ServiceAgreement{}] = cache.ByObject{Namespaces: served}
-		opts.ByObject[&v1alpha1.ConsumptionRequest{}] = cache.ByObject{Namespaces: served}
+		requests.Namespaces = served
 	}
+	opts.ByObject[&v1alpha1.ConsumptionRequest{}] = requests
 	return opts
+}
+
+// requestForCache is what the cache keeps of a ConsumptionRequest: what the
+// reconcilers act on, not what its consumer chose the size of. Its labels and
+// annotations go (the operator reads none of a request's), and so do the
+// values of its action parameters and the Secret keys its secret parameters
+// name (their names stay, for validation): liveAction reads them from the API
+// server when the action's Job is built.
+func requestForCache(in any) (any, error) {
+	if cr, ok := in.(*v1alpha1.ConsumptionRequest); ok {
+		cr.Labels, cr.Annotations = nil, nil
+		if a := cr.Spec.Action; a != nil {
+			for i := range a.Parameters {
+				a.Parameters[i].Value = ""
+			}
+			for i := range a.SecretParameters {
+				a.SecretParameters[i].SecretKeyRef = v1alpha1.SecretKeySelector{}
+			}
+		}
+	}
+	return forCache(in)
 }
 
 // forCache prepares an object for the cache: no managedFields, and its

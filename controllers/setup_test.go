@@ -8,6 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
@@ -97,8 +99,9 @@ func TestCachedMetadataSharesRepeatedStrings(t *testing.T) {
 func TestCacheOptionsWatchNamespaces(t *testing.T) {
 	all := CacheOptions()
 	scoped := CacheOptions("team-a", "team-b")
-	if len(scoped.ByObject) != len(all.ByObject)+2 {
-		t.Fatalf("scoped cache configures %d kinds, want %d", len(scoped.ByObject), len(all.ByObject)+2)
+	// Requests are configured either way (requestForCache); agreements only when scoped.
+	if len(scoped.ByObject) != len(all.ByObject)+1 {
+		t.Fatalf("scoped cache configures %d kinds, want %d", len(scoped.ByObject), len(all.ByObject)+1)
 	}
 	for obj, by := range scoped.ByObject {
 		switch obj.(type) {
@@ -119,10 +122,19 @@ func TestCacheOptionsWatchNamespaces(t *testing.T) {
 			}
 		}
 	}
-	for obj := range all.ByObject {
+	for obj, by := range all.ByObject {
 		switch obj.(type) {
 		case *v1alpha1.ServiceAgreement, *v1alpha1.ConsumptionRequest:
-			t.Errorf("%T scoped without --watch-namespaces", obj)
+			if len(by.Namespaces) != 0 || by.Label != nil {
+				t.Errorf("%T scoped without --watch-namespaces: namespaces %v, label %v", obj, by.Namespaces, by.Label)
+			}
+		}
+	}
+	for _, opts := range [2]map[client.Object]cache.ByObject{all.ByObject, scoped.ByObject} {
+		for obj, by := range opts {
+			if _, ok := obj.(*v1alpha1.ConsumptionRequest); ok && by.Transform == nil {
+				t.Error("requests are cached whole: no transform")
+			}
 		}
 	}
 }

@@ -870,3 +870,39 @@ func TestRequestedNameSquattingRefused(t *testing.T) {
 		t.Errorf("Ready %s %q, want %s: a granted namespace", c.Reason, c.Message, v1alpha1.ReasonProviderNamespaceForbidden)
 	}
 }
+
+// TestRequestedNamePrefixOfTheOffering: an offering declares a prefix for
+// requested namespace names. A consumer (the shipped consumer role, in its
+// own namespace only) can no longer claim a name that merely extends its
+// namespace with "-", the name a tenant onboarded later may get (team-a for
+// a consumer in team): that request is Denied and nothing is created. A name
+// in the offering's space, the prefix then the consumer's namespace, is
+// granted.
+func TestRequestedNamePrefixOfTheOffering(t *testing.T) {
+	f := newFixture(t, withAllowRequestedName(), func(f *fixture) { f.offering.Spec.Resources[0].Namespace.RequestedNamePrefix = "sbx-" })
+	_, consumer := tenantUser(t, f.ns)
+	space := "sbx-" + f.ns + "-"
+
+	squat := f.resourceRequest("squat")
+	squat.Spec.Resource.NamespaceName = v1alpha1.NamespaceName(f.ns + "-a")
+	if err := consumer.Create(testCtx, squat); err != nil {
+		t.Fatal(err)
+	}
+	c := waitCondition(t, squat, v1alpha1.ConditionDenied, metav1.ConditionTrue)
+	if c.Reason != v1alpha1.ReasonRequestedNameNotAllowed || !strings.Contains(c.Message, `must start with "`+space+`" (for example `+space+`a)`) {
+		t.Errorf("Denied %s %q, want %s naming %q", c.Reason, c.Message, v1alpha1.ReasonRequestedNameNotAllowed, space)
+	}
+	if err := admin.Get(testCtx, nsKey(f.ns+"-a"), &corev1.Namespace{}); !apierrors.IsNotFound(err) {
+		t.Errorf("namespace %s-a: %v, want it not created", f.ns, err)
+	}
+
+	mine := f.resourceRequest("mine")
+	mine.Spec.Resource.NamespaceName = v1alpha1.NamespaceName(space + "mine")
+	if err := consumer.Create(testCtx, mine); err != nil {
+		t.Fatal(err)
+	}
+	waitCondition(t, mine, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	if mine.Status.Grant.Namespace != space+"mine" {
+		t.Errorf("granted %s, want %smine", mine.Status.Grant.Namespace, space)
+	}
+}

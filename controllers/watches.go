@@ -53,7 +53,8 @@ func notOwnRollup() predicate.Predicate {
 			return o.Generation != n.Generation || !o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
 				!equality.Semantic.DeepEqual(o.Finalizers, n.Finalizers) ||
 				!equality.Semantic.DeepEqual(o.Labels, n.Labels) || !equality.Semantic.DeepEqual(o.Annotations, n.Annotations) ||
-				!equality.Semantic.DeepEqual(o.Status.Allocations, n.Status.Allocations)
+				!equality.Semantic.DeepEqual(o.Status.Allocations, n.Status.Allocations) ||
+				!equality.Semantic.DeepEqual(o.Status.ServiceLevelHistory, n.Status.ServiceLevelHistory)
 		},
 	}
 }

@@ -70,6 +70,14 @@ const (
 	// objective. False: it is below. Absent when the agreement sets no
 	// targets. Informational: it does not change Ready.
 	ConditionServiceLevelsMet = "ServiceLevelsMet"
+
+	// ConditionExpiringSoon (agreements). True: the agreement ends within
+	// spec.renewBefore; renew it (extend spec.validUntil or set
+	// spec.autoRenew) to keep access without interruption. False: the end is
+	// further away, the agreement renews itself, or it has expired. Absent
+	// when the agreement sets no renewBefore. Informational: it does not
+	// change Ready.
+	ConditionExpiringSoon = "ExpiringSoon"
 )
 
 // Condition reasons. Each is CamelCase and documented with what a user can do about it.
@@ -137,6 +145,13 @@ const (
 	ReasonSuspended = "Suspended"
 	// ReasonExpired: validUntil has passed. Extend it to restore access.
 	ReasonExpired = "Expired"
+	// ReasonRenewalDue (ExpiringSoon=True): the agreement ends within
+	// spec.renewBefore. Extend spec.validUntil or set spec.autoRenew.
+	ReasonRenewalDue = "RenewalDue"
+	// ReasonNotDue (ExpiringSoon=False): the end is further away than spec.renewBefore.
+	ReasonNotDue = "NotDue"
+	// ReasonAutoRenews (ExpiringSoon=False): spec.autoRenew renews the agreement at its end.
+	ReasonAutoRenews = "AutoRenews"
 	// ReasonTerminating: the agreement is being deleted.
 	ReasonTerminating = "Terminating"
 	// ReasonExhausted: an entitlement is fully used.
@@ -163,6 +178,11 @@ const (
 	ReasonAutoApproved = "AutoApproved"
 	// ReasonAwaitingApproval: the agreement needs a provider to approve the request.
 	ReasonAwaitingApproval = "AwaitingApproval"
+	// ReasonApprovalSuperseded: the request was approved under another
+	// ServiceAgreement of the same name (deleted since) or automatically under
+	// an agreement that now requires a person's approval; the approval no
+	// longer holds and a provider must approve again.
+	ReasonApprovalSuperseded = "ApprovalSuperseded"
 	// ReasonDeniedByProvider: a provider denied the request.
 	ReasonDeniedByProvider = "DeniedByProvider"
 	// ReasonProvisioning: the grant is being created.
@@ -183,6 +203,11 @@ const (
 	ReasonAccessDenied = "AccessDenied"
 	// ReasonRevoked: access was revoked because the agreement is not Active.
 	ReasonRevoked = "Revoked"
+	// ReasonGracePeriod: the agreement expired and access is revoked, but the
+	// granted namespace and its data are kept for the item's gracePeriod
+	// (status.grant.retainedUntil). Renew the agreement before then to get
+	// access to the same namespace back; after it, the namespace is deleted.
+	ReasonGracePeriod = "GracePeriod"
 	// ReasonDelivered: the goods were copied into the request's namespace.
 	ReasonDelivered = "Delivered"
 	// ReasonAwaitingAcceptance: the goods are delivered and wait for the

@@ -202,6 +202,20 @@ type RequestDecision struct {
 	// automatic approval and refusals at admission.
 	// +required
 	By UserInfo `json:"by"`
+
+	// agreementUID is the UID of the ServiceAgreement the decision was made
+	// under, recorded by the operator when it first acts on it. An approval
+	// holds only under that agreement: one deleted and created again under
+	// the same name has another UID and needs a decision of its own.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	AgreementUID string `json:"agreementUID,omitempty"`
+
+	// approvalPolicy is the agreement's approval policy when the decision
+	// was made. An automatic approval no longer holds once the agreement
+	// requires a person's (Manual).
+	// +optional
+	ApprovalPolicy ApprovalPolicy `json:"approvalPolicy,omitempty"`
 }
 
 // RequestPhase is where a request is in its lifecycle.
@@ -259,6 +273,13 @@ type AccessGrant struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	NetworkPolicy string `json:"networkPolicy,omitempty"`
+
+	// retainedUntil is when the granted namespace is deleted: after the
+	// agreement expired, access is revoked but the namespace and its data are
+	// kept until then (the item's gracePeriod), unless the agreement is
+	// renewed first. Absent while access is held.
+	// +optional
+	RetainedUntil *metav1.Time `json:"retainedUntil,omitempty"`
 }
 
 // DeliveredObject is a copy of a goods source delivered into the consumer's namespace.
@@ -466,6 +487,7 @@ type RequestServiceLevel struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Revision",type=integer,priority=1,JSONPath=`.status.offeringRevision`
 // +kubebuilder:printcolumn:name="Namespace-Granted",type=string,priority=1,JSONPath=`.status.grant.namespace`
+// +kubebuilder:printcolumn:name="Retained-Until",type=string,priority=1,JSONPath=`.status.grant.retainedUntil`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Fulfilment",type=string,priority=1,JSONPath=`.status.fulfilmentDuration`
 // +kubebuilder:printcolumn:name="In-SLO",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="WithinServiceLevel")].status`

@@ -175,6 +175,7 @@ type ServiceLevels struct {
 // ServiceAgreementSpec binds one offering to one consumer.
 // +kubebuilder:validation:XValidation:rule="(has(self.revisionPolicy) && self.revisionPolicy == 'Pinned') == has(self.revision)",message="revision is required when revisionPolicy is Pinned and not allowed otherwise"
 // +kubebuilder:validation:XValidation:rule="!has(self.validFrom) || !has(self.validUntil) || self.validUntil > self.validFrom",message="validUntil must be later than validFrom"
+// +kubebuilder:validation:XValidation:rule="has(self.validUntil) || (!has(self.renewBefore) && !has(self.autoRenew))",message="renewBefore and autoRenew need validUntil: an open-ended agreement never ends"
 type ServiceAgreementSpec struct {
 	// offering is the name of the ServiceOffering this agreement is for. Immutable.
 	// +required
@@ -235,6 +236,33 @@ type ServiceAgreementSpec struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == self",message="must be an RFC 3339 date-time such as 2026-01-01T00:00:00Z"
 	ValidUntil *metav1.Time `json:"validUntil,omitempty"`
+
+	// renewBefore is the notice period before the agreement ends, for example
+	// "720h": from validUntil minus renewBefore on, the agreement reports
+	// ExpiringSoon=True, sends an event and sets the
+	// offering_operator_agreement_expiring_soon metric, so that the provider
+	// renews it in time. With autoRenew the agreement does not end and no
+	// notice is given. Needs validUntil; at least "1m", at most "87600h".
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) >= duration('1m') && duration(self) <= duration('87600h'))",message="renewBefore must be between 1m and 87600h"
+	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
+
+	// autoRenew renews the agreement by this period, for example "8760h",
+	// each time it reaches its end: validUntil is never rewritten (GitOps
+	// keeps owning the spec); the current end is status.validUntil and the
+	// renewals so far status.renewals. Access is never interrupted. To stop
+	// renewing, remove autoRenew and set validUntil to the end wanted (for
+	// example status.validUntil): without autoRenew the agreement ends at
+	// spec.validUntil. Needs validUntil; at least "1h", at most "87600h".
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) >= duration('1h') && duration(self) <= duration('87600h'))",message="autoRenew must be between 1h and 87600h"
+	AutoRenew *metav1.Duration `json:"autoRenew,omitempty"`
 
 	// suspended pauses the agreement: access granted under it is revoked (granted
 	// namespaces are kept) and new requests wait; setting it back to false restores access.
@@ -457,6 +485,49 @@ type AgreementServiceLevels struct {
 	RecentBreaches []ServiceLevelBreach `json:"recentBreaches,omitempty"`
 }
 
+// ServiceLevelHistory is the service-level record of the requests that were
+// deleted: deleting a request (kubectl delete, a GitOps prune) does not
+// change the agreement's compliance over its window.
+type ServiceLevelHistory struct {
+	// days are the verdicts of deleted requests by the day (UTC) they were
+	// created on, for the days the window covers; older days are dropped.
+	// +optional
+	// +listType=map
+	// +listMapKey=day
+	// +kubebuilder:validation:MaxItems=367
+	Days []ServiceLevelDay `json:"days,omitempty"`
+
+	// recorded are the UIDs of the requests last added to days (at most 256,
+	// newest last), so that a deletion retried after a crash is counted once.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=128
+	Recorded []string `json:"recorded,omitempty"`
+}
+
+// ServiceLevelDay counts the verdicts of the deleted requests created on one day.
+type ServiceLevelDay struct {
+	// day is the date (UTC) the requests were created on, as YYYY-MM-DD.
+	// +required
+	// +kubebuilder:validation:MinLength=10
+	// +kubebuilder:validation:MaxLength=10
+	// +kubebuilder:validation:Pattern=`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`
+	Day string `json:"day"`
+
+	// measured is the number of those requests that had a verdict.
+	// +optional
+	Measured int32 `json:"measured,omitempty"`
+
+	// withinTarget is the number of measured requests that met every target.
+	// +optional
+	WithinTarget int32 `json:"withinTarget,omitempty"`
+
+	// breached is the number of measured requests that missed a target.
+	// +optional
+	Breached int32 `json:"breached,omitempty"`
+}
+
 // ServiceAgreementStatus is the observed state of a ServiceAgreement.
 type ServiceAgreementStatus struct {
 	// observedGeneration is the generation of the spec last reconciled successfully.
@@ -471,7 +542,8 @@ type ServiceAgreementStatus struct {
 	// agreement is Active and everything under it is reconciled),
 	// EntitlementsExhausted (True when at least one entitlement is fully used),
 	// ServiceLevelsMet (compliance over the window meets the objective; absent
-	// when the agreement sets no targets).
+	// when the agreement sets no targets), ExpiringSoon (True within
+	// spec.renewBefore of the end; absent without renewBefore).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -501,11 +573,28 @@ type ServiceAgreementStatus struct {
 	// +optional
 	ServiceLevels *AgreementServiceLevels `json:"serviceLevels,omitempty"`
 
+	// serviceLevelHistory keeps the verdicts of measured requests that were
+	// deleted, per day, for the service-level window; serviceLevels counts
+	// them with the requests that still exist. Written by the request
+	// controller as a request is deleted; not for people to edit.
+	// +optional
+	ServiceLevelHistory *ServiceLevelHistory `json:"serviceLevelHistory,omitempty"`
+
 	// usageSummary is usage in one line, for example
 	// "Resource/rack-space 2/3, Goods/power-cable 1/-": used/limit per entitlement, "-" when unlimited.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	UsageSummary string `json:"usageSummary,omitempty"`
+
+	// validUntil is when the agreement ends: spec.validUntil, moved on by
+	// spec.autoRenew for each automatic renewal. Absent when open-ended.
+	// +optional
+	ValidUntil *metav1.Time `json:"validUntil,omitempty"`
+
+	// renewals counts the automatic renewals since spec.validUntil (autoRenew);
+	// a new spec.validUntil starts the count again.
+	// +optional
+	Renewals int32 `json:"renewals,omitempty"`
 
 	// allocations are the requests holding a share of a limited entitlement.
 	// Written by the request controller with optimistic concurrency; not for people to edit.
@@ -526,13 +615,15 @@ type ServiceAgreementStatus struct {
 // +kubebuilder:printcolumn:name="Requests",type=integer,JSONPath=`.status.requests.total`
 // +kubebuilder:printcolumn:name="Compliance",type=string,JSONPath=`.status.serviceLevels.compliance`
 // +kubebuilder:printcolumn:name="SLO-Met",type=string,JSONPath=`.status.conditions[?(@.type=="ServiceLevelsMet")].status`
+// +kubebuilder:printcolumn:name="Expiring",type=string,JSONPath=`.status.conditions[?(@.type=="ExpiringSoon")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Usage",type=string,priority=1,JSONPath=`.status.usageSummary`
 // +kubebuilder:printcolumn:name="Breached",type=integer,priority=1,JSONPath=`.status.serviceLevels.breached`
 // +kubebuilder:printcolumn:name="At-Risk",type=integer,priority=1,JSONPath=`.status.serviceLevels.atRisk`
 // +kubebuilder:printcolumn:name="Approval",type=string,priority=1,JSONPath=`.spec.approvalPolicy`
 // +kubebuilder:printcolumn:name="Pinned",type=integer,priority=1,JSONPath=`.spec.revision`
-// +kubebuilder:printcolumn:name="Valid-Until",type=string,priority=1,JSONPath=`.spec.validUntil`
+// +kubebuilder:printcolumn:name="Valid-Until",type=string,priority=1,JSONPath=`.status.validUntil`
+// +kubebuilder:printcolumn:name="Auto-Renew",type=string,priority=1,JSONPath=`.spec.autoRenew`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 
 // ServiceAgreement binds a ServiceOffering to a consumer: which items the

@@ -100,6 +100,7 @@ const (
 type ClusterRoleName string
 
 // ResourceItem is an access item: a namespace the consumer may use but never owns.
+// +kubebuilder:validation:XValidation:rule="!has(self.gracePeriod) || !has(self.revocationPolicy) || self.revocationPolicy == 'Delete'",message="gracePeriod applies only to revocationPolicy Delete: a retained namespace is never deleted"
 type ResourceItem struct {
 	// name identifies the item within the offering; requests and entitlements refer to it.
 	// +required
@@ -148,9 +149,23 @@ type ResourceItem struct {
 	// +optional
 	// +kubebuilder:default=Delete
 	RevocationPolicy RevocationPolicy `json:"revocationPolicy,omitempty"`
+
+	// gracePeriod keeps the granted namespace and its data for this long after
+	// the agreement expires, for example "168h": access (the RoleBindings) is
+	// revoked at once, the namespace is deleted only when the grace period has
+	// passed, and renewing the agreement before then restores access to the
+	// same namespace with its data. Only with revocationPolicy Delete; deleting
+	// the request or the agreement deletes the namespace at once. At most "8760h".
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('8760h')",message="gracePeriod must be at most 8760h"
+	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 }
 
 // NamespaceTemplate shapes a namespace granted for an access item.
+// +kubebuilder:validation:XValidation:rule="!has(self.requestedNamePrefix) || (has(self.allowRequestedName) && self.allowRequestedName)",message="requestedNamePrefix applies to requested names: set allowRequestedName: true with it"
 type NamespaceTemplate struct {
 	// labels are added to the granted namespace.
 	// +optional
@@ -167,10 +182,24 @@ type NamespaceTemplate struct {
 
 	// allowRequestedName lets a request choose the namespace name
 	// (spec.resource.namespaceName), within the consumer's space: the name
-	// must start with the request's namespace and "-". Otherwise the name is
-	// derived from the request's namespace and name.
+	// must start with the request's namespace and "-" (or with
+	// requestedNamePrefix, the request's namespace and "-"). Otherwise the
+	// name is derived from the request's namespace and name.
 	// +optional
 	AllowRequestedName bool `json:"allowRequestedName,omitempty"`
+
+	// requestedNamePrefix puts requested names in a space of their own: a
+	// requested name must start with this prefix, the request's namespace and
+	// "-" (sandbox-team-a-dev for the prefix sandbox- and a request in
+	// team-a). The consumer's namespace stays in the name, so that no
+	// consumer claims a name another consumer asks for; the prefix keeps
+	// requested names apart from tenants' and providers' own namespaces,
+	// which the cluster admin names outside it.
+	// +optional
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=30
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9][-a-z0-9]*-$') && !self.startsWith('kube-') && !self.startsWith('openshift-')",message="requestedNamePrefix must be lower-case letters, digits and '-', start with a letter or digit and end with '-' (such as sandbox-), and not be kube- or openshift-"
+	RequestedNamePrefix string `json:"requestedNamePrefix,omitempty"`
 }
 
 // GoodsSourceKind is the kind of object that can be handed over as goods.

@@ -711,6 +711,9 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		"service levels":       anAgreement().Set("spec.serviceLevels.fulfilmentTime", "1h30m").Set("spec.serviceLevels.approvalTime", "90s"),
 		"window 1m":            anAgreement().Set("spec.serviceLevels.window", "1m"),
 		"window a year":        anAgreement().Set("spec.serviceLevels.window", "8760h"),
+		"renewal notice":       anAgreement().Valid("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z").Set("spec.renewBefore", "720h"),
+		"auto-renewal":         anAgreement().Valid("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z").Set("spec.autoRenew", "8760h"),
+		"grace period":         anOffering().Set("spec.resources.0.gracePeriod", "168h"),
 		"resource request":     aRequest(),
 		"requested namespace":  aRequest().NamespaceName("payments-prod"),
 		"goods request":        aRequest().NoItem().Goods("ha-device", 2),
@@ -722,6 +725,8 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		"namespace label team": anOffering().NamespaceLabel("example.com/team", "payments"),
 		"namespace annotation": anOffering().NamespaceAnnotation("example.com/owner", "payments"),
 		"lookalike label":      anOffering().NamespaceLabel("notkubernetes.io/x", "y"),
+		"requested name prefix": anOffering().Set("spec.resources.0.namespace.allowRequestedName", true).
+			Set("spec.resources.0.namespace.requestedNamePrefix", "sandbox-"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := k8sClient.Create(testContext(t), b.Obj(), client.DryRunAll)
@@ -742,6 +747,8 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		objective = "objective must be a percentage greater than 0 and at most 100"
 		reserved  = "namespaceName must not be 'default' or start with 'kube-' or 'openshift-'"
 		jobRule   = "an Automated action needs a job; a Manual action must not have one"
+
+		namePrefix = "requestedNamePrefix must be lower-case letters, digits and '-', start with a letter or digit and end with '-'"
 
 		reservedLabel      = "labels must not use the prefixes Kubernetes reserves"
 		reservedAnnotation = "annotations must not use the operator's own prefix (service.offering.dev/) or the prefixes Kubernetes reserves"
@@ -785,13 +792,30 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"entitlement name not a DNS label", anAgreement().Set("spec.entitlements.resources.0.name", "Rack_A"), dnsLabel},
 		{"approvalPolicy unknown", anAgreement().Set("spec.approvalPolicy", "Sometimes"), `supported values: "Automatic", "Manual"`},
 
+		{"renewBefore without validUntil", anAgreement().Set("spec.renewBefore", "720h"), "renewBefore and autoRenew need validUntil"},
+		{"autoRenew without validUntil", anAgreement().Set("spec.autoRenew", "720h"), "renewBefore and autoRenew need validUntil"},
+		{"renewBefore 30s", anAgreement().Valid("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z").Set("spec.renewBefore", "30s"), "renewBefore must be between 1m and 87600h"},
+		{"renewBefore 30 days", anAgreement().Valid("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z").Set("spec.renewBefore", "30d"), "spec.renewBefore in body should match"},
+		{"autoRenew 10m", anAgreement().Valid("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z").Set("spec.autoRenew", "10m"), "autoRenew must be between 1h and 87600h"},
+		{"autoRenew over 10 years", anAgreement().Valid("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z").Set("spec.autoRenew", "87601h"), "autoRenew must be between 1h and 87600h"},
+
 		// ServiceOffering
+		{"gracePeriod with Retain", anOffering().Set("spec.resources.0.revocationPolicy", "Retain").Set("spec.resources.0.gracePeriod", "1h"), "gracePeriod applies only to revocationPolicy Delete"},
+		{"gracePeriod over a year", anOffering().Set("spec.resources.0.gracePeriod", "8761h"), "gracePeriod must be at most 8760h"},
 		{"offering with no items", anOffering().NoItems(), "an offering must offer at least one item in resources, goods or actions"},
 		{"offering item name not a DNS label", anOffering().ResourceName("Rack_A"), dnsLabel},
 		{"Automated action without job", anOffering().Action(action("install", v1alpha1.ActionAutomated, noJob)), jobRule},
 		{"Manual action with job", anOffering().Action(action("support", v1alpha1.ActionManual, withJob)), jobRule},
 		{"parameter name not upper-case", anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob, "rack")), "must be upper-case letters, digits and '_', starting with a letter"},
 		{"parameter name starting with a digit", anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob, "1RACK")), "must be upper-case letters, digits and '_', starting with a letter"},
+		{"requestedNamePrefix without allowRequestedName", anOffering().Set("spec.resources.0.namespace.requestedNamePrefix", "sandbox-"),
+			"requestedNamePrefix applies to requested names: set allowRequestedName: true with it"},
+		{"requestedNamePrefix without a final dash", anOffering().Set("spec.resources.0.namespace.allowRequestedName", true).
+			Set("spec.resources.0.namespace.requestedNamePrefix", "sandbox"), namePrefix},
+		{"requestedNamePrefix kube-", anOffering().Set("spec.resources.0.namespace.allowRequestedName", true).
+			Set("spec.resources.0.namespace.requestedNamePrefix", "kube-"), namePrefix},
+		{"requestedNamePrefix upper-case", anOffering().Set("spec.resources.0.namespace.allowRequestedName", true).
+			Set("spec.resources.0.namespace.requestedNamePrefix", "Sandbox-"), namePrefix},
 		{"namespace label service.offering.dev/", anOffering().NamespaceLabel("service.offering.dev/item", "x"), "labels must not use the operator's own keys"},
 		{"namespace label managed-by", anOffering().NamespaceLabel("app.kubernetes.io/managed-by", "me"), "labels must not use the operator's own keys"},
 		{"quota with a fractional exponent", anOffering().Set("spec.resources.0.quota", map[string]any{"pods": "1e1.5"}), `spec.resources[0].quota[pods]: Invalid value: "1e1.5": ` + quantity},

@@ -145,7 +145,10 @@ func removeProbe(ctx context.Context, c client.Client, cr *v1alpha1.ConsumptionR
 }
 
 func enforced(ctx context.Context, c, probe client.Client, cr *v1alpha1.ConsumptionRequest) error {
+	// Under another name than the probe: once the probe exists (a status
+	// check that failed before), a dry run under its name is AlreadyExists.
 	dry := cr.DeepCopy()
+	dry.Name = probeName + "-creator"
 	if err := c.Create(ctx, dry, client.DryRunAll); err != nil {
 		return err
 	}

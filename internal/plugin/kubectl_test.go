@@ -167,6 +167,21 @@ func TestStatus(t *testing.T) {
 	row(t, r.stdout, "Namespace:", "payments-rack-a")
 	row(t, r.stdout, "RoleBindings:", "view,", "edit")
 
+	// A request whose agreement expired within the item's grace period says
+	// until when its namespace is kept, and how to get it back.
+	deadline := metav1.NewTime(time.Now().Add(48 * time.Hour).Truncate(time.Second))
+	late := newRequest(t, f, "rack-b", resourceSpec("rack-space"), v1alpha1.ConsumptionRequestStatus{
+		Phase:      v1alpha1.RequestRevoked,
+		Conditions: []metav1.Condition{cond(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonGracePeriod, "access is revoked")},
+		Grant:      &v1alpha1.AccessGrant{Namespace: "payments-rack-b", ResourceQuota: "quota", RetainedUntil: &deadline},
+	})
+	r = kubectlOffering(t, "status", late.Name, "-n", f.ns)
+	expectCode(t, r, plugin.ExitOK)
+	contains(t, "status in the grace period", r.stdout,
+		"a provider renews ServiceAgreement "+f.agreement+" (extends spec.validUntil) before "+deadline.UTC().Format(time.RFC3339)+
+			" to get namespace payments-rack-b back with its data")
+	row(t, r.stdout, "Retained", "until:", deadline.UTC().Format(time.RFC3339), "(then", "deleted,", "unless", "the", "agreement", "is", "renewed)")
+
 	r = kubectlOffering(t, "status", "no-such-request", "-n", f.ns)
 	expectCode(t, r, plugin.ExitError)
 	contains(t, "stderr", r.stderr, "not found")

@@ -546,6 +546,8 @@ func TestReport(t *testing.T) {
 	must(t, k8sClient.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: f.agreement}, &agr))
 	agr.Spec.ServiceLevels = &v1alpha1.ServiceLevels{ApprovalTime: &metav1.Duration{Duration: time.Hour},
 		FulfilmentTime: &metav1.Duration{Duration: 30 * time.Second}, Objective: "99.5"}
+	ends := metav1.NewTime(now.Add(48 * time.Hour))
+	agr.Spec.ValidUntil, agr.Spec.RenewBefore = &ends, &metav1.Duration{Duration: 720 * time.Hour}
 	must(t, k8sClient.Update(ctx, &agr))
 	setAgreementStatus(t, f, v1alpha1.ServiceAgreementStatus{
 		ServiceLevels: &v1alpha1.AgreementServiceLevels{
@@ -559,9 +561,11 @@ func TestReport(t *testing.T) {
 		Conditions: []metav1.Condition{
 			cond(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonActive, "the agreement is in force"),
 			cond(v1alpha1.ConditionEntitlementsExhausted, metav1.ConditionFalse, v1alpha1.ReasonAvailable, "entitlement left"),
+			cond(v1alpha1.ConditionExpiringSoon, metav1.ConditionTrue, v1alpha1.ReasonRenewalDue, "the agreement expires soon"),
 		},
-		Usage:    []v1alpha1.EntitlementUsage{{Kind: v1alpha1.ItemKindResource, Item: "rack-space", Used: 1, Limit: ptr.To[int32](2)}},
-		Requests: v1alpha1.RequestCounts{Total: 2, Fulfilled: 1, AwaitingApproval: 1},
+		ValidUntil: &ends,
+		Usage:      []v1alpha1.EntitlementUsage{{Kind: v1alpha1.ItemKindResource, Item: "rack-space", Used: 1, Limit: ptr.To[int32](2)}},
+		Requests:   v1alpha1.RequestCounts{Total: 2, Fulfilled: 1, AwaitingApproval: 1},
 	})
 	newRequest(t, f, "rack-a", resourceSpec("rack-space"), v1alpha1.ConsumptionRequestStatus{
 		Phase:              v1alpha1.RequestFulfilled,
@@ -585,7 +589,9 @@ func TestReport(t *testing.T) {
 	expectCode(t, r, plugin.ExitOK)
 	contains(t, "report", r.stdout, "Agreement:", f.ns+"/"+f.agreement, "Offering:", f.offering, "Approval:", "Manual", "Phase:", "Active",
 		"Conditions:", "Usage:", "Requests by phase:", "Service levels:", "Requests:",
-		"approval 1h0m0s, fulfilment 30s, objective 99.5%", "0% of 1 measured (0 within target, 1 breached); 1 open, 0 at risk")
+		"approval 1h0m0s, fulfilment 30s, objective 99.5%", "0% of 1 measured (0 within target, 1 breached); 1 open, 0 at risk",
+		"ends "+ends.UTC().Format(time.RFC3339)+", notice 720h0m0s before; EXPIRING SOON: extend spec.validUntil or set spec.autoRenew")
+	row(t, r.stdout, "ExpiringSoon", "True", "RenewalDue")
 	row(t, r.stdout, "rack-a", "Resource/rack-space", "Fulfilment", "30s", now.Add(-time.Minute).Format(time.RFC3339), "1m12s")
 	row(t, r.stdout, "Ready", "True", "Active", "the", "agreement")
 	row(t, r.stdout, "resource", "rack-space", "1/2")
@@ -609,7 +615,8 @@ func TestReport(t *testing.T) {
 	expectCode(t, r, plugin.ExitOK)
 	var rep plugin.Report
 	must(t, json.Unmarshal([]byte(r.stdout), &rep))
-	if rep.Agreement != f.agreement || rep.Phase != v1alpha1.AgreementActive || len(rep.Conditions) != 2 || rep.RequestsBy.Total != 2 ||
+	if rep.Agreement != f.agreement || rep.Phase != v1alpha1.AgreementActive || len(rep.Conditions) != 3 || rep.RequestsBy.Total != 2 ||
+		rep.Renewal.Ends == nil || rep.Renewal.ExpiringSoon == nil || rep.Renewal.RenewBefore == nil ||
 		len(rep.Requests) != 2 || len(rep.Usage) != 4 || rep.ServiceLevels == nil || rep.ServiceLevels.Breached != 1 ||
 		rep.ServiceLevelTargets == nil || rep.ServiceLevelTargets.Objective != "99.5" {
 		t.Fatalf("report: %+v", rep)

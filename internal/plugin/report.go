@@ -25,16 +25,57 @@ type Report struct {
 	ValidFrom      *metav1.Time            `json:"validFrom,omitempty"`
 	ValidUntil     *metav1.Time            `json:"validUntil,omitempty"`
 	Suspended      bool                    `json:"suspended,omitempty"`
-	Phase          v1alpha1.AgreementPhase `json:"phase,omitempty"`
-	Conditions     []metav1.Condition      `json:"conditions"`
-	Usage          []UsageRow              `json:"usage"`
-	RequestsBy     v1alpha1.RequestCounts  `json:"requestsByPhase"`
-	Goods          v1alpha1.GoodsCounts    `json:"goods"`
+	// Renewal is the agreement's renewal terms and where they stand.
+	Renewal    Renewal                 `json:"renewal"`
+	Phase      v1alpha1.AgreementPhase `json:"phase,omitempty"`
+	Conditions []metav1.Condition      `json:"conditions"`
+	Usage      []UsageRow              `json:"usage"`
+	RequestsBy v1alpha1.RequestCounts  `json:"requestsByPhase"`
+	Goods      v1alpha1.GoodsCounts    `json:"goods"`
 	// ServiceLevelTargets are the agreement's targets; absent when it sets none.
 	ServiceLevelTargets *v1alpha1.ServiceLevels `json:"serviceLevelTargets,omitempty"`
 	// ServiceLevels is the agreement's service-level record over its window.
 	ServiceLevels *v1alpha1.AgreementServiceLevels `json:"serviceLevels,omitempty"`
 	Requests      []RequestRow                     `json:"requests"`
+}
+
+// Renewal is how an agreement is renewed and when it ends.
+type Renewal struct {
+	// Ends is the current end (status.validUntil): spec.validUntil moved on by autoRenew.
+	Ends *metav1.Time `json:"ends,omitempty"`
+	// RenewBefore is the notice period before the end (spec.renewBefore).
+	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
+	// AutoRenew is the period the agreement renews itself by (spec.autoRenew).
+	AutoRenew *metav1.Duration `json:"autoRenew,omitempty"`
+	// Renewals counts the automatic renewals (status.renewals).
+	Renewals int32 `json:"renewals,omitempty"`
+	// ExpiringSoon is the agreement's ExpiringSoon condition; absent without renewBefore.
+	ExpiringSoon *metav1.Condition `json:"expiringSoon,omitempty"`
+}
+
+// renewalOf reads an agreement's renewal terms and state.
+func renewalOf(agr *v1alpha1.ServiceAgreement) Renewal {
+	return Renewal{Ends: agr.Status.ValidUntil, RenewBefore: agr.Spec.RenewBefore, AutoRenew: agr.Spec.AutoRenew,
+		Renewals: agr.Status.Renewals, ExpiringSoon: meta.FindStatusCondition(agr.Status.Conditions, v1alpha1.ConditionExpiringSoon)}
+}
+
+// renewalLine is an agreement's renewal in a line: when it ends, how it is
+// renewed, and EXPIRING SOON within the notice.
+func renewalLine(r Renewal) string {
+	if r.Ends == nil {
+		return "open-ended"
+	}
+	s := "ends " + formatTime(r.Ends)
+	switch {
+	case r.AutoRenew != nil:
+		s += fmt.Sprintf(", renews itself every %s (renewed %d times)", formatDuration(r.AutoRenew), r.Renewals)
+	case r.RenewBefore != nil:
+		s += fmt.Sprintf(", notice %s before", formatDuration(r.RenewBefore))
+	}
+	if c := r.ExpiringSoon; c != nil && c.Status == metav1.ConditionTrue {
+		s += "; EXPIRING SOON: extend spec.validUntil or set spec.autoRenew"
+	}
+	return s
 }
 
 // UsageRow is the usage of one entitlement.
@@ -124,6 +165,7 @@ func buildReport(ctx context.Context, c client.Client, ns, name string) (*Report
 		ValidFrom:           agr.Spec.ValidFrom,
 		ValidUntil:          agr.Spec.ValidUntil,
 		Suspended:           agr.Spec.Suspended,
+		Renewal:             renewalOf(&agr),
 		Phase:               agr.Status.Phase,
 		Conditions:          agr.Status.Conditions,
 		RequestsBy:          agr.Status.Requests,
@@ -208,6 +250,7 @@ func printReport(w io.Writer, r *Report) error {
 		[2]string{"Consumer", r.Consumer},
 		[2]string{"Approval", string(r.ApprovalPolicy)},
 		[2]string{"Valid", validity},
+		[2]string{"Renewal", renewalLine(r.Renewal)},
 		[2]string{"Suspended", fmt.Sprint(r.Suspended)},
 		[2]string{"Phase", phase},
 	); err != nil {

@@ -51,6 +51,8 @@ type AgreementSummary struct {
 	Name  string                  `json:"name"`
 	Phase v1alpha1.AgreementPhase `json:"phase,omitempty"`
 	Ready *metav1.Condition       `json:"ready,omitempty"`
+	// Renewal is when the agreement ends and how it is renewed.
+	Renewal *Renewal `json:"renewal,omitempty"`
 	// Error says why the agreement could not be read (for example it does not exist).
 	Error string `json:"error,omitempty"`
 }
@@ -121,6 +123,8 @@ func buildStatus(ctx context.Context, c client.Client, cr *v1alpha1.ConsumptionR
 	case err == nil:
 		st.Agreement.Phase = agr.Status.Phase
 		st.Agreement.Ready = meta.FindStatusCondition(agr.Status.Conditions, v1alpha1.ConditionReady)
+		renewal := renewalOf(&agr)
+		st.Agreement.Renewal = &renewal
 	case apierrors.IsNotFound(err), apierrors.IsForbidden(err):
 		st.Agreement.Error = err.Error()
 	default:
@@ -197,6 +201,9 @@ func next(cr *v1alpha1.ConsumptionRequest) string {
 		return fmt.Sprintf("a provider approves or denies it: kubectl offering approve %s -n %s (or deny ... --message WHY)", cr.Name, cr.Namespace)
 	case cr.Status.Phase == v1alpha1.RequestDelivered:
 		return fmt.Sprintf("accept or reject the goods: kubectl offering accept %s -n %s (or reject)", cr.Name, cr.Namespace)
+	case ready != nil && ready.Reason == v1alpha1.ReasonGracePeriod && cr.Status.Grant != nil:
+		return fmt.Sprintf("a provider renews ServiceAgreement %s (extends spec.validUntil) before %s to get namespace %s back with its data",
+			cr.Spec.Agreement, formatTime(cr.Status.Grant.RetainedUntil), cr.Status.Grant.Namespace)
 	case ready != nil && ready.Reason == v1alpha1.ReasonAwaitingProvider:
 		return fmt.Sprintf("a provider marks the action done: kubectl offering complete %s -n %s (or --failed --message WHY)", cr.Name, cr.Namespace)
 	}
@@ -255,6 +262,9 @@ func agreementLine(a AgreementSummary) string {
 	if a.Ready != nil {
 		s += fmt.Sprintf(" (Ready=%s, %s)", a.Ready.Status, a.Ready.Reason)
 	}
+	if a.Renewal != nil && a.Renewal.Ends != nil {
+		s += "; " + renewalLine(*a.Renewal)
+	}
 	return s
 }
 
@@ -268,6 +278,7 @@ func printOutcome(w io.Writer, st *RequestStatus) error {
 			[2]string{"ResourceQuota", g.ResourceQuota},
 			[2]string{"LimitRange", g.LimitRange},
 			[2]string{"NetworkPolicy", g.NetworkPolicy},
+			[2]string{"Retained until", retainedUntil(g)},
 		); err != nil {
 			return err
 		}
@@ -304,4 +315,13 @@ func printOutcome(w io.Writer, st *RequestStatus) error {
 	}
 	fmt.Fprintln(w, "Timing:")
 	return printFields(w, "  ", timing...)
+}
+
+// retainedUntil says when a namespace kept after its agreement expired is
+// deleted, "-" while access is held.
+func retainedUntil(g *v1alpha1.AccessGrant) string {
+	if g.RetainedUntil == nil {
+		return none
+	}
+	return formatTime(g.RetainedUntil) + " (then deleted, unless the agreement is renewed)"
 }

@@ -161,6 +161,10 @@ func exportedMetrics(t *testing.T) map[string]bool {
 		_, files := testutil.PackageSources(t, dir)
 		for _, f := range files {
 			ast.Inspect(f, func(n ast.Node) bool {
+				if name, histogram, ok := definedByHelper(n); ok {
+					addMetric(names, name, histogram)
+					return true
+				}
 				lit, ok := n.(*ast.CompositeLit)
 				if !ok {
 					return true
@@ -179,18 +183,43 @@ func exportedMetrics(t *testing.T) map[string]bool {
 						continue
 					}
 					name, _ := strconv.Unquote(v.Value)
-					names[name] = true
-					if sel.Sel.Name == "HistogramOpts" {
-						for _, s := range []string{"_bucket", "_sum", "_count"} {
-							names[name+s] = true
-						}
-					}
+					addMetric(names, name, sel.Sel.Name == "HistogramOpts")
 				}
 				return true
 			})
 		}
 	}
 	return names
+}
+
+// metricHelpers are the functions of controllers/metrics.go that define a
+// metric from its name, their first argument; true for histograms.
+var metricHelpers = map[string]bool{"newGauge": false, "newCounter": false, "newDurations": true}
+
+// definedByHelper reads the name of a metric defined through one of metricHelpers.
+func definedByHelper(n ast.Node) (name string, histogram, ok bool) {
+	call, isCall := n.(*ast.CallExpr)
+	if !isCall || len(call.Args) == 0 {
+		return "", false, false
+	}
+	fn, isIdent := call.Fun.(*ast.Ident)
+	lit, isLit := call.Args[0].(*ast.BasicLit)
+	if !isIdent || !isLit {
+		return "", false, false
+	}
+	histogram, ok = metricHelpers[fn.Name]
+	name, err := strconv.Unquote(lit.Value)
+	return name, histogram, ok && err == nil
+}
+
+// addMetric records a metric's series; a histogram adds its _bucket, _sum and _count.
+func addMetric(names map[string]bool, name string, histogram bool) {
+	names[name] = true
+	if histogram {
+		for _, s := range []string{"_bucket", "_sum", "_count"} {
+			names[name+s] = true
+		}
+	}
 }
 
 // dashboardExprs collects the panels' target expressions and the template

@@ -142,7 +142,7 @@ func (r *AgreementReconciler) reconcileDelete(ctx context.Context, agr *v1alpha1
 	return ctrl.Result{}, nil
 }
 
-// releaseStaleAllocations drops allocations of requests that no longer exist
+// releaseStaleAllocations drops grants of requests that no longer exist
 // (for example, a request whose finalizer was removed by hand). Because the
 // cache may simply not have seen a new request yet, absence is confirmed with
 // a live read before anything is released.
@@ -156,7 +156,9 @@ func (r *AgreementReconciler) releaseStaleAllocations(ctx context.Context, agr *
 	}
 	var stale []string
 	for _, a := range agr.Status.Allocations {
-		if known[a.UID] {
+		// Goods and runs are consumed: a request that is gone without giving
+		// them back (rejected, returned, never ran) keeps them counted.
+		if known[a.UID] || a.Kind != v1alpha1.ItemKindResource {
 			continue
 		}
 		var live v1alpha1.ConsumptionRequest

@@ -246,6 +246,20 @@ func releasesEntitlement(cr *v1alpha1.ConsumptionRequest) bool {
 	return false
 }
 
+// consumed reports whether a request consumed its entitlement for good, so
+// that deleting it gives nothing back: goods the consumer accepted (they are
+// the consumer's now), or an action that started (its Job was created, or a
+// manual action was handed to the provider). Grants are held, not consumed.
+func consumed(cr *v1alpha1.ConsumptionRequest) bool {
+	switch {
+	case cr.Spec.Goods != nil:
+		return cr.Status.AcceptedAt != nil
+	case cr.Spec.Action != nil:
+		return actionStarted(cr)
+	}
+	return false
+}
+
 // holdsAccess reports whether a request still holds anything granted under
 // its agreement: a grant, or delivered goods not accepted yet.
 func holdsAccess(cr *v1alpha1.ConsumptionRequest) bool {

@@ -41,8 +41,10 @@ func (r *RequestReconciler) reconcileDelete(ctx context.Context, cr *v1alpha1.Co
 	if err := r.revoke(ctx, cr, true, policy); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.releaseEntitlement(ctx, cr); err != nil {
-		return ctrl.Result{}, err
+	if !consumed(cr) {
+		if err := r.releaseEntitlement(ctx, cr); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	// The resourceVersion makes the patch fail, rather than take the finalizer
 	// of a successor of the same name, when cr was read from a stale cache.

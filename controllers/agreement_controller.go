@@ -3,8 +3,10 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -75,11 +77,12 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	lc := evaluateLifecycle(&agr, offering, now)
 
-	if err := r.releaseStaleAllocations(ctx, &agr, requests); err != nil {
+	held, err := r.releaseStale(ctx, &agr, requests)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 
-	status, sl := agreementStatus(&agr, offering, requests, lc, now)
+	status, sl := agreementStatus(&agr, offering, requests, held, lc, now)
 	if err := r.writeStatus(ctx, &agr, status); err != nil {
 		return endOnConflict(ctrl.Result{}, err)
 	}
@@ -127,8 +130,11 @@ func (r *AgreementReconciler) reconcileDelete(ctx context.Context, agr *v1alpha1
 	if holding > 0 {
 		lc := lifecycle{Phase: v1alpha1.AgreementTerminating, Reason: v1alpha1.ReasonTerminating,
 			Message: fmt.Sprintf("revoking access: %d request(s) still hold grants", holding)}
-		status, _ := agreementStatus(agr, nil, requests, lc, now)
+		status, _ := agreementStatus(agr, nil, requests, nil, lc, now)
 		return endOnConflict(ctrl.Result{}, r.writeStatus(ctx, agr, status))
+	}
+	if err := releaseAgreement(ctx, r.Options.ledger(r.Client, r.APIReader), agr); err != nil {
+		return ctrl.Result{}, err
 	}
 	// The resourceVersion makes the patch fail, rather than take the finalizer
 	// of a successor of the same name, when agr was read from a stale cache.
@@ -142,39 +148,46 @@ func (r *AgreementReconciler) reconcileDelete(ctx context.Context, agr *v1alpha1
 	return ctrl.Result{}, nil
 }
 
-// releaseStaleAllocations drops grants of requests that no longer exist
-// (for example, a request whose finalizer was removed by hand). Because the
-// cache may simply not have seen a new request yet, absence is confirmed with
-// a live read before anything is released.
-func (r *AgreementReconciler) releaseStaleAllocations(ctx context.Context, agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest) error {
-	if len(agr.Status.Allocations) == 0 {
-		return nil
+// releaseStale moves grants held before the upgrade into slots
+// (migrateGrants), releases the grants of requests that no longer exist (for
+// example, a request whose finalizer was removed by hand), and a second slot
+// a request holds of one entitlement, and returns the grants held per item.
+// Because the cache may simply not have seen a new request yet, absence is
+// confirmed with a live read before anything is released. Goods and runs are
+// consumed: a request that is gone without giving them back (rejected,
+// returned, never ran) keeps them counted.
+func (r *AgreementReconciler) releaseStale(ctx context.Context, agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest) (map[v1alpha1.ItemName]int32, error) {
+	l := r.Options.ledger(r.Client, r.APIReader)
+	if err := migrateGrants(ctx, l, agr); err != nil {
+		return nil, err
+	}
+	held, slots, err := grantsHeld(ctx, l, agr)
+	if err != nil || len(slots) == 0 {
+		return held, err
 	}
 	known := make(map[string]bool, len(requests))
 	for i := range requests {
 		known[string(requests[i].UID)] = true
 	}
-	var stale []string
-	for _, a := range agr.Status.Allocations {
-		// Goods and runs are consumed: a request that is gone without giving
-		// them back (rejected, returned, never ran) keeps them counted.
-		if known[a.UID] || a.Kind != v1alpha1.ItemKindResource {
-			continue
+	stale, err := staleSlots(slots, func(uid, name string) (bool, error) {
+		if known[uid] {
+			return false, nil
 		}
 		var live v1alpha1.ConsumptionRequest
-		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: agr.Namespace, Name: a.Request}, &live)
-		switch {
-		case apierrors.IsNotFound(err), err == nil && string(live.UID) != a.UID:
-			stale = append(stale, a.UID)
-		case err != nil:
-			return err
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: agr.Namespace, Name: name}, &live)
+		if apierrors.IsNotFound(err) || err == nil && string(live.UID) != uid {
+			return true, nil
 		}
+		return false, err
+	})
+	for _, l := range stale {
+		ctrl.LoggerFrom(ctx).Info("releasing a grant no request holds", "lease", l.Name, "request", l.Labels[v1alpha1.LabelRequestName])
+		if err := r.Delete(ctx, l, client.Preconditions{UID: &l.UID}); client.IgnoreNotFound(err) != nil {
+			return nil, err
+		}
+		held[v1alpha1.ItemName(l.Labels[v1alpha1.LabelItem])]--
 	}
-	if len(stale) == 0 {
-		return nil
-	}
-	ctrl.LoggerFrom(ctx).Info("releasing allocations of requests that no longer exist", "uids", stale)
-	return releaseAllocations(ctx, r.Client, r.APIReader, agr, stale...)
+	return held, err
 }
 
 func eventType(normal bool) string {
@@ -191,6 +204,14 @@ func (r *AgreementReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("serviceagreement").
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Watches(&v1alpha1.ServiceOffering{}, handler.EnqueueRequestsFromMapFunc(r.agreementsForOffering)).
+		// A grant claimed or released changes the usage.
+		Watches(&coordinationv1.Lease{}, enqueueAfter(r.Options.RollupDelay, func(_ context.Context, o client.Object) []reconcile.Request {
+			ns, name, ok := strings.Cut(o.GetAnnotations()[v1alpha1.AnnotationAgreement], "/")
+			if o.GetLabels()[v1alpha1.LabelClaim] == "" || !ok {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+		})).
 		Watches(&v1alpha1.ConsumptionRequest{}, enqueueAfter(r.Options.RollupDelay, func(_ context.Context, o client.Object) []reconcile.Request {
 			cr := o.(*v1alpha1.ConsumptionRequest)
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: cr.Namespace, Name: string(cr.Spec.Agreement)}}}

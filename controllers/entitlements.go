@@ -179,19 +179,22 @@ func updateLedger(ctx context.Context, c client.Client, live client.Reader, agr 
 }
 
 // claimEntitlement claims the entitlement for a request. Unlimited entitlements need no
-// claim. Limited ones are claimed by adding an allocation to the agreement's
-// ledger (updateLedger): a claim computed from a stale cache fails with a
+// claim. Limited grants are claimed as slots (claimGrant); limited goods and
+// runs by adding an allocation to the agreement's ledger (updateLedger): a claim computed from a stale cache fails with a
 // conflict and is retried on a live read, so an entitlement is never
 // over-granted, whatever the cache shows. Exhaustion is confirmed on a live
 // read before it is reported, because it is final.
-func claimEntitlement(ctx context.Context, c client.Client, live client.Reader, agr *v1alpha1.ServiceAgreement, cr *v1alpha1.ConsumptionRequest) (admission, error) {
+func claimEntitlement(ctx context.Context, l ledger, agr *v1alpha1.ServiceAgreement, cr *v1alpha1.ConsumptionRequest) (admission, error) {
 	kind, name, qty := requestedItem(cr)
 	limit, _ := entitlement(agr, kind, name)
 	if limit == nil {
 		return admission{Admitted: true}, nil
 	}
+	if kind == v1alpha1.ItemKindResource {
+		return claimGrant(ctx, l, agr, cr, name, *limit)
+	}
 	var out admission
-	err := updateLedger(ctx, c, live, agr, func(cur *v1alpha1.ServiceAgreement) ([]v1alpha1.Allocation, bool, bool) {
+	err := updateLedger(ctx, l.c, l.live, agr, func(cur *v1alpha1.ServiceAgreement) ([]v1alpha1.Allocation, bool, bool) {
 		if hasAllocation(cur, string(cr.UID)) {
 			out = admission{Admitted: true}
 			return nil, false, false
@@ -267,9 +270,10 @@ func holdsAccess(cr *v1alpha1.ConsumptionRequest) bool {
 }
 
 // computeUsage reports, for every entitlement, how much is in use. Limited
-// entitlements are read from the allocation ledger, which admission enforces;
-// unlimited ones are counted from the requests.
-func computeUsage(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest) []v1alpha1.EntitlementUsage {
+// entitlements are read from what admission enforces: the grants held
+// (slots, claims.go) and the allocation ledger; unlimited ones are counted
+// from the requests.
+func computeUsage(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest, held map[v1alpha1.ItemName]int32) []v1alpha1.EntitlementUsage {
 	counted := map[string]int32{}
 	for i := range requests {
 		cr := &requests[i]
@@ -281,9 +285,12 @@ func computeUsage(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.Consumptio
 	}
 	usage := func(kind v1alpha1.ItemKind, name v1alpha1.ItemName, limit *int32) v1alpha1.EntitlementUsage {
 		u := v1alpha1.EntitlementUsage{Kind: kind, Item: name, Limit: limit}
-		if limit != nil {
+		switch {
+		case limit != nil && kind == v1alpha1.ItemKindResource:
+			u.Used = held[name]
+		case limit != nil:
 			u.Used = allocated(agr, kind, name)
-		} else {
+		default:
 			u.Used = counted[string(kind)+"/"+string(name)]
 		}
 		return u

@@ -62,6 +62,9 @@ func (r *RequestReconciler) releaseEntitlement(ctx context.Context, cr *v1alpha1
 	if err := r.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: string(cr.Spec.Agreement)}, &agr); err != nil {
 		return client.IgnoreNotFound(err)
 	}
+	if cr.Spec.Resource != nil {
+		return releaseGrants(ctx, r.Options.ledger(r.Client, r.APIReader), string(cr.UID))
+	}
 	if !hasAllocation(&agr, string(cr.UID)) {
 		return nil
 	}

@@ -210,7 +210,7 @@ func agreementKstatus(t *testing.T, c readyCase) status.Status {
 		off = &v1alpha1.ServiceOffering{ObjectMeta: metav1.ObjectMeta{Name: "off"}}
 	}
 	lc := lifecycle{Phase: v1alpha1.AgreementPhase(c.phase), Reason: c.reason, Message: "the message"}
-	st, _ := agreementStatus(agr, off, nil, lc, time.Now())
+	st, _ := agreementStatus(agr, off, nil, nil, lc, time.Now())
 	st.ObservedGeneration = agr.Generation
 	agr.Status = *st
 	return kstatusOf(t, agr)

@@ -346,13 +346,9 @@ func assertNothingHeld(t *testing.T, w *world, cr *v1alpha1.ConsumptionRequest) 
 			t.Errorf("%s: namespace %s left behind", cr.Name, ns.Name)
 		}
 	}
-	var agr v1alpha1.ServiceAgreement
-	if err := admin.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "agreement"}, &agr); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range agr.Status.Allocations {
-		if a.UID == string(cr.UID) {
-			t.Errorf("%s: allocation still held: %+v", cr.Name, a)
+	for _, uid := range w.grantHolders(t) {
+		if uid == string(cr.UID) {
+			t.Errorf("%s: grant slot still held", cr.Name)
 		}
 	}
 	var now v1alpha1.ConsumptionRequest
@@ -367,24 +363,21 @@ func assertNothingHeld(t *testing.T, w *world, cr *v1alpha1.ConsumptionRequest) 
 // assertAllocations checks that w's agreement holds exactly the allocations of uids.
 func assertAllocations(t *testing.T, w *world, uids ...types.UID) {
 	t.Helper()
-	var agr v1alpha1.ServiceAgreement
-	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: w.ns, Name: "agreement"}, &agr); err != nil {
-		t.Fatal(err)
-	}
 	want := map[string]bool{}
 	for _, u := range uids {
 		want[string(u)] = true
 	}
+	held := w.grantHolders(t)
 	got := map[string]bool{}
-	for _, a := range agr.Status.Allocations {
-		got[a.UID] = true
+	for _, u := range held {
+		got[u] = true
 	}
-	if len(agr.Status.Allocations) != len(uids) || len(got) != len(want) {
-		t.Fatalf("allocations %+v, want exactly %v", agr.Status.Allocations, uids)
+	if len(held) != len(uids) || len(got) != len(want) {
+		t.Fatalf("grant slots held by %v, want exactly %v", held, uids)
 	}
 	for u := range want {
 		if !got[u] {
-			t.Fatalf("allocations %+v, want exactly %v", agr.Status.Allocations, uids)
+			t.Fatalf("grant slots held by %v, want exactly %v", held, uids)
 		}
 	}
 }

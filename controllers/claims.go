@@ -259,7 +259,7 @@ func setupClaimIndexes(ctx context.Context, idx client.FieldIndexer) error {
 	by := map[string]func(l *coordinationv1.Lease) string{
 		indexClaimEntitlement: func(l *coordinationv1.Lease) string { return l.Labels[v1alpha1.LabelClaim] },
 		indexClaimHolder:      holder,
-		indexClaimAgreement: func(l *coordinationv1.Lease) string { return l.Labels[v1alpha1.LabelAgreementUID] },
+		indexClaimAgreement:   func(l *coordinationv1.Lease) string { return l.Labels[v1alpha1.LabelAgreementUID] },
 	}
 	for name, f := range by {
 		if err := idx.IndexField(ctx, &coordinationv1.Lease{}, name, func(o client.Object) []string {

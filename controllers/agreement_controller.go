@@ -77,7 +77,7 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	lc := evaluateLifecycle(&agr, offering, now)
 
-	held, err := r.releaseStale(ctx, &agr, requests)
+	held, err := r.reconcileLedger(ctx, &agr, requests, now)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -86,7 +86,7 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.writeStatus(ctx, &agr, status); err != nil {
 		return endOnConflict(ctrl.Result{}, err)
 	}
-	setAgreementGauges(&agr, requests, sl)
+	setAgreementGauges(&agr, requests, sl, status.Usage)
 	if lc.Phase != agr.Status.Phase && agr.Status.Phase != "" {
 		r.Recorder.Eventf(&agr, nil, eventType(lc.Phase == v1alpha1.AgreementActive), "Phase"+string(lc.Phase), "Reconcile",
 			"agreement is now %s: %s", lc.Phase, lc.Message)
@@ -103,11 +103,12 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 }
 
 // writeStatus applies the status fields the agreement controller owns. The
-// allocations are the request controller's and are left out.
+// ledger (allocations and consumption) is written with optimistic
+// concurrency (updateLedger) and left out.
 func (r *AgreementReconciler) writeStatus(ctx context.Context, agr *v1alpha1.ServiceAgreement, status *v1alpha1.ServiceAgreementStatus) error {
 	current := agr.Status.DeepCopy()
-	current.Allocations = nil
-	status.Allocations = nil
+	current.Allocations, current.Consumption = nil, nil
+	status.Allocations, status.Consumption = nil, nil
 	if equality.Semantic.DeepEqual(current, status) {
 		return nil
 	}
@@ -148,7 +149,8 @@ func (r *AgreementReconciler) reconcileDelete(ctx context.Context, agr *v1alpha1
 	return ctrl.Result{}, nil
 }
 
-// releaseStale moves grants held before the upgrade into slots
+// reconcileLedger brings the record of consumption up to date
+// (recordConsumption), moves grants held before the upgrade into slots
 // (migrateGrants), releases the grants of requests that no longer exist (for
 // example, a request whose finalizer was removed by hand), and a second slot
 // a request holds of one entitlement, and returns the grants held per item.
@@ -156,7 +158,12 @@ func (r *AgreementReconciler) reconcileDelete(ctx context.Context, agr *v1alpha1
 // confirmed with a live read before anything is released. Goods and runs are
 // consumed: a request that is gone without giving them back (rejected,
 // returned, never ran) keeps them counted.
-func (r *AgreementReconciler) releaseStale(ctx context.Context, agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest) (map[v1alpha1.ItemName]int32, error) {
+func (r *AgreementReconciler) reconcileLedger(ctx context.Context, agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest,
+	now time.Time,
+) (map[v1alpha1.ItemName]int32, error) {
+	if err := r.recordConsumption(ctx, agr, requests, now); err != nil {
+		return nil, err
+	}
 	l := r.Options.ledger(r.Client, r.APIReader)
 	if err := migrateGrants(ctx, l, agr); err != nil {
 		return nil, err
@@ -231,7 +238,8 @@ func notOwnRollup() predicate.Predicate {
 			return o.Generation != n.Generation || !o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
 				!equality.Semantic.DeepEqual(o.Finalizers, n.Finalizers) ||
 				!equality.Semantic.DeepEqual(o.Labels, n.Labels) || !equality.Semantic.DeepEqual(o.Annotations, n.Annotations) ||
-				!equality.Semantic.DeepEqual(o.Status.Allocations, n.Status.Allocations)
+				!equality.Semantic.DeepEqual(o.Status.Allocations, n.Status.Allocations) ||
+				!equality.Semantic.DeepEqual(o.Status.Consumption, n.Status.Consumption)
 		},
 	}
 }

@@ -30,7 +30,7 @@ func agreementStatus(agr *v1alpha1.ServiceAgreement, offering *v1alpha1.ServiceO
 		status.Conditions = keepConditions(status.Conditions, v1alpha1.ConditionReady, v1alpha1.ConditionActive, v1alpha1.ConditionEntitlementsExhausted)
 		return status, slRollup{}
 	}
-	status.Usage = computeUsage(agr, requests, held)
+	status.Usage = computeUsage(agr, requests, held, now)
 	c.setEntitlementsExhausted(exhaustedItems(status.Usage))
 	sl := rollupServiceLevels(agr, requests, now)
 	status.ServiceLevels = sl.levels

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -68,18 +69,18 @@ func TestAdmissionNeverOverGrantsOnStaleReads(t *testing.T) {
 	reqs := claimRequests(t, f, 2)
 	first, second := reqs[0], reqs[1]
 
-	res, err := claimEntitlement(testCtx, l, f.agreement, first)
+	res, err := claimEntitlement(testCtx, l, f.agreement, first, time.Now())
 	if err != nil || !res.Admitted {
 		t.Fatalf("first claim: %+v %v", res, err)
 	}
-	res, err = claimEntitlement(testCtx, l, f.agreement, second)
+	res, err = claimEntitlement(testCtx, l, f.agreement, second, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Admitted || res.Used != 1 || res.Limit != 1 {
 		t.Fatalf("second claim on a stale read: %+v, want refused with 1 of 1 used", res)
 	}
-	res, err = claimEntitlement(testCtx, l, f.agreement, first)
+	res, err = claimEntitlement(testCtx, l, f.agreement, first, time.Now())
 	if err != nil || !res.Admitted {
 		t.Fatalf("re-admitting the holder: %+v %v", res, err)
 	}
@@ -91,7 +92,7 @@ func TestAdmissionNeverOverGrantsOnStaleReads(t *testing.T) {
 	if err := releaseGrants(testCtx, l, string(first.UID)); err != nil {
 		t.Fatal(err)
 	}
-	res, err = claimEntitlement(testCtx, l, f.agreement, second)
+	res, err = claimEntitlement(testCtx, l, f.agreement, second, time.Now())
 	if err != nil || !res.Admitted {
 		t.Fatalf("claim after release: %+v %v", res, err)
 	}
@@ -110,7 +111,7 @@ func TestConcurrentClaimsNeverOverGrant(t *testing.T) {
 	for _, cr := range reqs {
 		wg.Go(func() {
 			for {
-				res, err := claimEntitlement(testCtx, testLedger(blindCache{admin}), f.agreement, cr)
+				res, err := claimEntitlement(testCtx, testLedger(blindCache{admin}), f.agreement, cr, time.Now())
 				if apierrors.IsConflict(err) {
 					continue
 				}
@@ -154,7 +155,7 @@ func TestComputeUsage(t *testing.T) {
 		req("free", v1alpha1.RequestDenied), req("free", v1alpha1.RequestFailed),
 		{Spec: v1alpha1.ConsumptionRequestSpec{Resource: &v1alpha1.ResourceRequest{Name: "free"}}}, // not admitted
 	}
-	usage := computeUsage(agr, requests, map[v1alpha1.ItemName]int32{"limited": 2})
+	usage := computeUsage(agr, requests, map[v1alpha1.ItemName]int32{"limited": 2}, time.Now())
 	if len(usage) != 2 || usage[0].Used != 2 || *usage[0].Limit != 2 || usage[1].Used != 2 || usage[1].Limit != nil {
 		t.Fatalf("usage %+v", usage)
 	}

@@ -16,6 +16,7 @@ const (
 	lblNamespace = "namespace"
 	lblAgreement = "agreement"
 	lblKind      = "kind"
+	lblItem      = "item"
 	lblPhase     = "phase"
 	lblTarget    = "target"
 )
@@ -60,6 +61,21 @@ var (
 		Help: "An agreement's service-level objective (0 to 1), for alerting on compliance below it.",
 	}, []string{lblOffering, lblNamespace, lblAgreement})
 
+	metricEntitlementUsed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "offering_operator_entitlement_used",
+		Help: "How much of an entitlement is used: grants held, goods handed over or runs performed (in the current period of a periodic entitlement), as the agreement's status.usage.",
+	}, []string{lblOffering, lblNamespace, lblAgreement, lblKind, lblItem})
+
+	metricEntitlementLimit = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "offering_operator_entitlement_limit",
+		Help: "An entitlement's limit (maxGrants, maxQuantity or maxRuns); absent when unlimited.",
+	}, []string{lblOffering, lblNamespace, lblAgreement, lblKind, lblItem})
+
+	metricEntitlementPeriodEnd = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "offering_operator_entitlement_period_end_timestamp_seconds",
+		Help: "When the current period of a periodic entitlement ends and it is available again (Unix time); absent without a period.",
+	}, []string{lblOffering, lblNamespace, lblAgreement, lblKind, lblItem})
+
 	metricOfferingReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "offering_operator_offering_ready",
 		Help: "1 when the offering is Ready, 0 when it is not (its Ready condition says why); absent once it is deleted.",
@@ -68,7 +84,8 @@ var (
 
 func init() {
 	crmetrics.Registry.MustRegister(metricApprovalSeconds, metricFulfilmentSeconds, metricBreaches,
-		metricActiveGrants, metricRequests, metricCompliance, metricObjective, metricOfferingReady)
+		metricActiveGrants, metricRequests, metricCompliance, metricObjective, metricOfferingReady,
+		metricEntitlementUsed, metricEntitlementLimit, metricEntitlementPeriodEnd)
 }
 
 // requestPhases are the phases the requests gauge reports, zeros included, so
@@ -109,8 +126,28 @@ func observeRequestTransition(cr *v1alpha1.ConsumptionRequest, old, cur *v1alpha
 	return fresh
 }
 
+// setUsageGauges publishes an agreement's usage, one series per entitlement.
+func setUsageGauges(agr *v1alpha1.ServiceAgreement, usage []v1alpha1.EntitlementUsage) {
+	match := prometheus.Labels{lblNamespace: agr.Namespace, lblAgreement: agr.Name}
+	for _, v := range []*prometheus.GaugeVec{metricEntitlementUsed, metricEntitlementLimit, metricEntitlementPeriodEnd} {
+		v.DeletePartialMatch(match)
+	}
+	for _, u := range usage {
+		l := prometheus.Labels{lblOffering: string(agr.Spec.Offering), lblNamespace: agr.Namespace, lblAgreement: agr.Name,
+			lblKind: string(u.Kind), lblItem: string(u.Item)}
+		metricEntitlementUsed.With(l).Set(float64(u.Used))
+		if u.Limit != nil {
+			metricEntitlementLimit.With(l).Set(float64(*u.Limit))
+		}
+		if u.PeriodEnds != nil {
+			metricEntitlementPeriodEnd.With(l).Set(float64(u.PeriodEnds.Unix()))
+		}
+	}
+}
+
 // setAgreementGauges publishes an agreement's roll-up.
-func setAgreementGauges(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest, sl slRollup) {
+func setAgreementGauges(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest, sl slRollup, usage []v1alpha1.EntitlementUsage) {
+	setUsageGauges(agr, usage)
 	base := prometheus.Labels{lblOffering: string(agr.Spec.Offering), lblNamespace: agr.Namespace, lblAgreement: agr.Name}
 	byPhase := map[v1alpha1.ItemKind]map[v1alpha1.RequestPhase]int{}
 	active := map[v1alpha1.ItemKind]int{}
@@ -159,7 +196,7 @@ func deleteAgreementGauges(agr *v1alpha1.ServiceAgreement) {
 	match := prometheus.Labels{lblNamespace: agr.Namespace, lblAgreement: agr.Name}
 	for _, v := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
-	}{metricActiveGrants, metricRequests, metricCompliance, metricObjective} {
+	}{metricActiveGrants, metricRequests, metricCompliance, metricObjective, metricEntitlementUsed, metricEntitlementLimit, metricEntitlementPeriodEnd} {
 		v.DeletePartialMatch(match)
 	}
 }

@@ -520,7 +520,7 @@ func TestNamespaceReachRefused(t *testing.T) {
 			}
 			var slots coordinationv1.LeaseList
 			if err := admin.List(testCtx, &slots, client.InNamespace(renamed.Namespace), client.HasLabels{v1alpha1.LabelClaim}); err != nil || len(slots.Items) != 0 {
-				return fmt.Errorf("the victim's agreement holds grants: %d %v", len(slots.Items), err)
+				return fmt.Errorf("the victim's agreement holds grants: %d %w", len(slots.Items), err)
 			}
 			return nil
 		})

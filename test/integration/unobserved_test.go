@@ -89,9 +89,8 @@ func testDeletedWhileFirstWriteHeld(t *testing.T) {
 func testDeletedWhileClaimHeld(t *testing.T) {
 	w := newWorld(t)
 	h := newHold(func(r *http.Request) bool {
-		// The claim is a merge patch of the agreement's status; the roll-up is a server-side apply.
-		return r.Method == http.MethodPatch && r.URL.Path == apiPath(w.ns, "serviceagreements", "agreement")+"/status" &&
-			r.Header.Get("Content-Type") == string(types.MergePatchType)
+		// The claim creates a grant slot, a Lease in the operator's namespace ("default" out of a cluster).
+		return r.Method == http.MethodPost && r.URL.Path == "/apis/coordination.k8s.io/v1/namespaces/default/leases"
 	})
 	op := runOperator(t, operatorOptions{beforeWrite: h.beforeWrite})
 	h.waitHeld(t, "the entitlement being claimed")

@@ -214,7 +214,8 @@ func (r *AgreementReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A grant claimed or released changes the usage.
 		Watches(&coordinationv1.Lease{}, enqueueAfter(r.Options.RollupDelay, func(_ context.Context, o client.Object) []reconcile.Request {
 			ns, name, ok := strings.Cut(o.GetAnnotations()[v1alpha1.AnnotationAgreement], "/")
-			if o.GetLabels()[v1alpha1.LabelClaim] == "" || !ok {
+			// Only the operator's own slots: a tenant may write labelled Leases in its namespace.
+			if o.GetLabels()[v1alpha1.LabelClaim] == "" || !ok || o.GetNamespace() != grantKeyNamespace(r.Options.OperatorNamespace) {
 				return nil
 			}
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}

@@ -48,16 +48,17 @@ func (r *AgreementReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	lc := evaluateLifecycle(&agr, offering, now)
 
-	if err := r.releaseStaleAllocations(ctx, &agr, requests); err != nil {
+	held, err := r.reconcileLedger(ctx, &agr, requests, now)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 
-	status, sl := agreementStatus(&agr, offering, requests, lc, now)
+	status, sl := agreementStatus(&agr, offering, requests, held, lc, now)
 	pin.report(&agr, status, lc, now)
 	if err := r.writeStatus(ctx, &agr, status); err != nil {
 		return endOnConflict(ctrl.Result{}, err)
 	}
-	setAgreementGauges(&agr, requests, sl)
+	setAgreementGauges(&agr, requests, sl, status.Usage)
 	setAgreementEnd(&agr, status)
 	r.announce(&agr, status, lc, sl)
 	// Look again at the next boundary: the end (an expiry or an automatic
@@ -116,13 +117,13 @@ func (r *AgreementReconciler) offeringOf(ctx context.Context, agr *v1alpha1.Serv
 }
 
 // writeStatus applies the status fields the agreement controller owns. The
-// allocations and the service-level history are the request controller's and are left out.
+// ledger (allocations and consumption, written with optimistic concurrency
+// by updateLedger) and the service-level history are the request
+// controller's and are left out.
 func (r *AgreementReconciler) writeStatus(ctx context.Context, agr *v1alpha1.ServiceAgreement, status *v1alpha1.ServiceAgreementStatus) error {
 	current := agr.Status.DeepCopy()
-	current.Allocations = nil
-	status.Allocations = nil
-	current.ServiceLevelHistory = nil
-	status.ServiceLevelHistory = nil
+	current.Allocations, current.Consumption, current.ServiceLevelHistory = nil, nil, nil
+	status.Allocations, status.Consumption, status.ServiceLevelHistory = nil, nil, nil
 	if equality.Semantic.DeepEqual(current, status) {
 		return nil
 	}
@@ -145,8 +146,11 @@ func (r *AgreementReconciler) reconcileDelete(ctx context.Context, agr *v1alpha1
 	if holding > 0 {
 		lc := lifecycle{Phase: v1alpha1.AgreementTerminating, Reason: v1alpha1.ReasonTerminating,
 			Message: fmt.Sprintf("revoking access: %d request(s) still hold grants", holding)}
-		status, _ := agreementStatus(agr, nil, requests, lc, now)
+		status, _ := agreementStatus(agr, nil, requests, nil, lc, now)
 		return endOnConflict(ctrl.Result{}, r.writeStatus(ctx, agr, status))
+	}
+	if err := releaseAgreement(ctx, r.Options.ledger(r.Client, r.APIReader), agr); err != nil {
+		return ctrl.Result{}, err
 	}
 	// The resourceVersion makes the patch fail, rather than take the finalizer
 	// of a successor of the same name, when agr was read from a stale cache.
@@ -160,37 +164,52 @@ func (r *AgreementReconciler) reconcileDelete(ctx context.Context, agr *v1alpha1
 	return ctrl.Result{}, nil
 }
 
-// releaseStaleAllocations drops allocations of requests that no longer exist
-// (for example, a request whose finalizer was removed by hand). Because the
-// cache may simply not have seen a new request yet, absence is confirmed with
-// a live read before anything is released.
-func (r *AgreementReconciler) releaseStaleAllocations(ctx context.Context, agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest) error {
-	if len(agr.Status.Allocations) == 0 {
-		return nil
+// reconcileLedger brings the record of consumption up to date
+// (recordConsumption), moves grants held before the upgrade into slots
+// (migrateGrants), releases the grants of requests that no longer exist (for
+// example, a request whose finalizer was removed by hand), and a second slot
+// a request holds of one entitlement, and returns the grants held per item.
+// Because the cache may simply not have seen a new request yet, absence is
+// confirmed with a live read before anything is released. Goods and runs are
+// consumed: a request that is gone without giving them back (rejected,
+// returned, never ran) keeps them counted.
+func (r *AgreementReconciler) reconcileLedger(ctx context.Context, agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest,
+	now time.Time,
+) (map[v1alpha1.ItemName]int32, error) {
+	if err := r.recordConsumption(ctx, agr, requests, now); err != nil {
+		return nil, err
+	}
+	l := r.Options.ledger(r.Client, r.APIReader)
+	if err := migrateGrants(ctx, l, agr); err != nil {
+		return nil, err
+	}
+	held, slots, err := grantsHeld(ctx, l, agr)
+	if err != nil || len(slots) == 0 {
+		return held, err
 	}
 	known := make(map[string]bool, len(requests))
 	for i := range requests {
 		known[string(requests[i].UID)] = true
 	}
-	var stale []string
-	for _, a := range agr.Status.Allocations {
-		if known[a.UID] {
-			continue
+	stale, err := staleSlots(slots, func(uid, name string) (bool, error) {
+		if known[uid] {
+			return false, nil
 		}
 		var live v1alpha1.ConsumptionRequest
-		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: agr.Namespace, Name: a.Request}, &live)
-		switch {
-		case apierrors.IsNotFound(err), err == nil && string(live.UID) != a.UID:
-			stale = append(stale, a.UID)
-		case err != nil:
-			return err
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: agr.Namespace, Name: name}, &live)
+		if apierrors.IsNotFound(err) || err == nil && string(live.UID) != uid {
+			return true, nil
 		}
+		return false, err
+	})
+	for _, l := range stale {
+		ctrl.LoggerFrom(ctx).Info("releasing a grant no request holds", "lease", l.Name, "request", l.Labels[v1alpha1.LabelRequestName])
+		if err := r.Delete(ctx, l, client.Preconditions{UID: &l.UID}); client.IgnoreNotFound(err) != nil {
+			return nil, err
+		}
+		held[v1alpha1.ItemName(l.Labels[v1alpha1.LabelItem])]--
 	}
-	if len(stale) == 0 {
-		return nil
-	}
-	ctrl.LoggerFrom(ctx).Info("releasing allocations of requests that no longer exist", "uids", stale)
-	return releaseAllocations(ctx, r.Client, r.APIReader, agr, stale...)
+	return held, err
 }
 
 func eventType(normal bool) string {

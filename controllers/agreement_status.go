@@ -16,7 +16,7 @@ import (
 // roll-up. A Terminating agreement reports only its phase, Active, Ready and
 // its counts while its requests' grants are revoked.
 func agreementStatus(agr *v1alpha1.ServiceAgreement, offering *v1alpha1.ServiceOffering, requests []v1alpha1.ConsumptionRequest,
-	lc lifecycle, now time.Time,
+	held map[v1alpha1.ItemName]int32, lc lifecycle, now time.Time,
 ) (*v1alpha1.ServiceAgreementStatus, slRollup) {
 	status := agr.Status.DeepCopy()
 	status.Phase = lc.Phase
@@ -32,7 +32,7 @@ func agreementStatus(agr *v1alpha1.ServiceAgreement, offering *v1alpha1.ServiceO
 	}
 	recordEnd(status, agr, now)
 	c.setExpiringSoon(evaluateNotice(agr, now))
-	status.Usage = computeUsage(agr, requests)
+	status.Usage = computeUsage(agr, requests, held, now)
 	c.setEntitlementsExhausted(exhaustedItems(status.Usage))
 	sl := rollupServiceLevels(agr, requests, now)
 	status.ServiceLevels = sl.levels

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -115,17 +117,6 @@ func entitles(agr *v1alpha1.ServiceAgreement, kind v1alpha1.ItemKind, name v1alp
 	return included
 }
 
-// allocated sums the quantity allocated to an item in the agreement's ledger.
-func allocated(agr *v1alpha1.ServiceAgreement, kind v1alpha1.ItemKind, name v1alpha1.ItemName) int32 {
-	var n int32
-	for _, a := range agr.Status.Allocations {
-		if a.Kind == kind && a.Item == name {
-			n += a.Quantity
-		}
-	}
-	return n
-}
-
 func hasAllocation(agr *v1alpha1.ServiceAgreement, uid string) bool {
 	for _, a := range agr.Status.Allocations {
 		if a.UID == uid {
@@ -142,13 +133,19 @@ type admission struct {
 	Used, Limit int32
 }
 
-// ledgerChange decides, on one read of an agreement, what its allocation
-// ledger becomes: the new allocations and write=true, or write=false to
-// leave it as it is. confirm=true (with write=false) asks for the decision to
-// be taken again on a live read before it stands.
-type ledgerChange func(cur *v1alpha1.ServiceAgreement) (next []v1alpha1.Allocation, write, confirm bool)
+// ledgerState is the part of an agreement's status the ledger writes: the
+// allocations in flight and the record of consumption.
+type ledgerState struct {
+	allocations []v1alpha1.Allocation
+	consumption []v1alpha1.ItemConsumption
+}
 
-// updateLedger applies change to agr's allocation ledger with optimistic
+// ledgerChange decides, on one read of an agreement, what its ledger
+// becomes: the new state, or nil to leave it as it is. confirm=true (with
+// nil) asks for the decision to be taken again on a live read before it stands.
+type ledgerChange func(cur *v1alpha1.ServiceAgreement) (next *ledgerState, confirm bool)
+
+// updateLedger applies change to agr's ledger with optimistic
 // concurrency: the patch carries the agreement's resourceVersion, so two
 // concurrent changes cannot both succeed. The first attempt uses agr as
 // given, which may come from a cache that lags; a conflict, or a decision
@@ -162,10 +159,10 @@ func updateLedger(ctx context.Context, c client.Client, live client.Reader, agr 
 				return err
 			}
 		}
-		next, write, confirm := change(cur)
+		next, confirm := change(cur)
 		wasFresh := fresh
 		fresh = true
-		if !write {
+		if next == nil {
 			if confirm && !wasFresh {
 				return apierrors.NewConflict(v1alpha1.GroupVersion.WithResource("serviceagreements").GroupResource(), agr.Name,
 					fmt.Errorf("confirming on a live read"))
@@ -173,39 +170,45 @@ func updateLedger(ctx context.Context, c client.Client, live client.Reader, agr 
 			return nil
 		}
 		patched := cur.DeepCopy()
-		patched.Status.Allocations = next
+		patched.Status.Allocations, patched.Status.Consumption = next.allocations, next.consumption
 		return c.Status().Patch(ctx, patched, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{}))
 	})
 }
 
-// claimEntitlement claims the entitlement for a request. Unlimited entitlements need no
-// claim. Limited ones are claimed by adding an allocation to the agreement's
-// ledger (updateLedger): a claim computed from a stale cache fails with a
-// conflict and is retried on a live read, so an entitlement is never
-// over-granted, whatever the cache shows. Exhaustion is confirmed on a live
-// read before it is reported, because it is final.
-func claimEntitlement(ctx context.Context, c client.Client, live client.Reader, agr *v1alpha1.ServiceAgreement, cr *v1alpha1.ConsumptionRequest) (admission, error) {
+// claimEntitlement claims the entitlement for a request. Unlimited grants
+// need no claim; limited ones are claimed as slots (claimGrant). Goods and
+// runs, limited or not, are claimed by adding an allocation to the
+// agreement's ledger (updateLedger), which the record of consumption is
+// made from: a claim computed from a stale cache fails with a conflict and
+// is retried on a live read, so an entitlement is never over-granted,
+// whatever the cache shows. Exhaustion is confirmed on a live read before it
+// is reported, because it is final.
+func claimEntitlement(ctx context.Context, l ledger, agr *v1alpha1.ServiceAgreement, cr *v1alpha1.ConsumptionRequest, now time.Time) (admission, error) {
 	kind, name, qty := requestedItem(cr)
 	limit, _ := entitlement(agr, kind, name)
-	if limit == nil {
-		return admission{Admitted: true}, nil
+	if kind == v1alpha1.ItemKindResource {
+		if limit == nil {
+			return admission{Admitted: true}, nil
+		}
+		return claimGrant(ctx, l, agr, cr, name, *limit)
 	}
 	var out admission
-	err := updateLedger(ctx, c, live, agr, func(cur *v1alpha1.ServiceAgreement) ([]v1alpha1.Allocation, bool, bool) {
+	err := updateLedger(ctx, l.c, l.live, agr, func(cur *v1alpha1.ServiceAgreement) (*ledgerState, bool) {
 		if hasAllocation(cur, string(cr.UID)) {
 			out = admission{Admitted: true}
-			return nil, false, false
+			return nil, false
 		}
-		if used := allocated(cur, kind, name); used+qty > *limit {
-			out = admission{Admitted: false, Used: used, Limit: *limit}
-			return nil, false, true
+		period := currentPeriod(cur, kind, name, now)
+		if n := used(&cur.Status, kind, name, period); limit != nil && n+qty > *limit {
+			out = admission{Admitted: false, Used: n, Limit: *limit}
+			return nil, true
 		}
 		next := append(slices.Clone(cur.Status.Allocations), v1alpha1.Allocation{
-			Request: cr.Name, UID: string(cr.UID), Kind: kind, Item: name, Quantity: qty,
+			Request: cr.Name, UID: string(cr.UID), Kind: kind, Item: name, Quantity: qty, PeriodStart: period,
 		})
 		sort.Slice(next, func(i, j int) bool { return next[i].Request < next[j].Request })
 		out = admission{Admitted: true} // stands only if the write succeeds; an error is returned otherwise
-		return next, true, false
+		return &ledgerState{allocations: next, consumption: cur.Status.Consumption}, false
 	})
 	return out, err
 }
@@ -218,7 +221,7 @@ func releaseAllocations(ctx context.Context, c client.Client, live client.Reader
 	for _, u := range uids {
 		drop[u] = true
 	}
-	err := updateLedger(ctx, c, live, agr, func(cur *v1alpha1.ServiceAgreement) ([]v1alpha1.Allocation, bool, bool) {
+	err := updateLedger(ctx, c, live, agr, func(cur *v1alpha1.ServiceAgreement) (*ledgerState, bool) {
 		kept := make([]v1alpha1.Allocation, 0, len(cur.Status.Allocations))
 		for _, a := range cur.Status.Allocations {
 			if !drop[a.UID] {
@@ -226,9 +229,9 @@ func releaseAllocations(ctx context.Context, c client.Client, live client.Reader
 			}
 		}
 		if len(kept) == len(cur.Status.Allocations) {
-			return nil, false, true
+			return nil, true
 		}
-		return kept, true, false
+		return &ledgerState{allocations: kept, consumption: cur.Status.Consumption}, false
 	})
 	return client.IgnoreNotFound(err)
 }
@@ -246,6 +249,20 @@ func releasesEntitlement(cr *v1alpha1.ConsumptionRequest) bool {
 	return false
 }
 
+// consumed reports whether a request consumed its entitlement for good, so
+// that deleting it gives nothing back: goods the consumer accepted (they are
+// the consumer's now), or an action that started (its Job was created, or a
+// manual action was handed to the provider). Grants are held, not consumed.
+func consumed(cr *v1alpha1.ConsumptionRequest) bool {
+	switch {
+	case cr.Spec.Goods != nil:
+		return cr.Status.AcceptedAt != nil
+	case cr.Spec.Action != nil:
+		return actionStarted(cr)
+	}
+	return false
+}
+
 // holdsAccess reports whether a request still holds anything granted under
 // its agreement: a grant, or delivered goods not accepted yet.
 func holdsAccess(cr *v1alpha1.ConsumptionRequest) bool {
@@ -253,24 +270,31 @@ func holdsAccess(cr *v1alpha1.ConsumptionRequest) bool {
 }
 
 // computeUsage reports, for every entitlement, how much is in use. Limited
-// entitlements are read from the allocation ledger, which admission enforces;
-// unlimited ones are counted from the requests.
-func computeUsage(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest) []v1alpha1.EntitlementUsage {
-	counted := map[string]int32{}
+// grants are the slots held (claims.go); goods and runs are read from the
+// ledger, in the current period of a periodic entitlement; unlimited grants
+// are counted from the requests.
+func computeUsage(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest, held map[v1alpha1.ItemName]int32, now time.Time) []v1alpha1.EntitlementUsage {
+	counted := map[v1alpha1.ItemName]int32{}
 	for i := range requests {
 		cr := &requests[i]
-		if cr.Status.AdmittedAt == nil || releasesEntitlement(cr) {
+		if cr.Spec.Resource == nil || cr.Status.AdmittedAt == nil || releasesEntitlement(cr) {
 			continue
 		}
-		kind, name, qty := requestedItem(cr)
-		counted[string(kind)+"/"+string(name)] += qty
+		counted[cr.Spec.Resource.Name]++
 	}
 	usage := func(kind v1alpha1.ItemKind, name v1alpha1.ItemName, limit *int32) v1alpha1.EntitlementUsage {
 		u := v1alpha1.EntitlementUsage{Kind: kind, Item: name, Limit: limit}
-		if limit != nil {
-			u.Used = allocated(agr, kind, name)
-		} else {
-			u.Used = counted[string(kind)+"/"+string(name)]
+		switch {
+		case kind != v1alpha1.ItemKindResource:
+			period := currentPeriod(agr, kind, name, now)
+			u.Used = used(&agr.Status, kind, name, period)
+			if p := entitlementPeriod(agr, kind, name); period != nil {
+				u.Period, u.PeriodEnds = p.DeepCopy(), &metav1.Time{Time: period.Add(p.Duration)}
+			}
+		case limit != nil:
+			u.Used = held[name]
+		default:
+			u.Used = counted[name]
 		}
 		return u
 	}

@@ -20,12 +20,16 @@ const (
 	lblNamespace = "namespace"
 	lblAgreement = "agreement"
 	lblKind      = "kind"
+	lblItem      = "item"
 	lblPhase     = "phase"
 	lblTarget    = "target"
 )
 
 // requestLabels label the metrics of requests: the relationship and the item kind.
 var requestLabels = []string{lblOffering, lblNamespace, lblAgreement, lblKind}
+
+// entitlementLabels label the metrics of one entitlement of an agreement.
+var entitlementLabels = append(slices.Clone(requestLabels), lblItem)
 
 var (
 	durationBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600}
@@ -71,6 +75,18 @@ var (
 		"1 while an agreement is within spec.renewBefore of its end (ExpiringSoon=True), 0 otherwise; absent without renewBefore.",
 		lblOffering, lblNamespace, lblAgreement)
 
+	metricEntitlementUsed = newGauge("offering_operator_entitlement_used",
+		"How much of an entitlement is used: grants held, goods handed over or runs performed (in the current period of a periodic entitlement), as the agreement's status.usage.",
+		entitlementLabels...)
+
+	metricEntitlementLimit = newGauge("offering_operator_entitlement_limit",
+		"An entitlement's limit (maxGrants, maxQuantity or maxRuns); absent when unlimited.",
+		entitlementLabels...)
+
+	metricEntitlementPeriodEnd = newGauge("offering_operator_entitlement_period_end_timestamp_seconds",
+		"When the current period of a periodic entitlement ends and it is available again (Unix time); absent without a period.",
+		entitlementLabels...)
+
 	metricOfferingReady = newGauge("offering_operator_offering_ready",
 		"1 when the offering is Ready, 0 when it is not (its Ready condition says why); absent once it is deleted.",
 		lblOffering)
@@ -92,7 +108,7 @@ func newGauge(name, help string, labels ...string) *prometheus.GaugeVec {
 func init() {
 	crmetrics.Registry.MustRegister(metricApprovalSeconds, metricFulfilmentSeconds, metricBreaches,
 		metricActiveGrants, metricRequests, metricCompliance, metricObjective, metricAgreementEnd, metricExpiringSoon,
-		metricOfferingReady, metricOrphansRevoked)
+		metricOfferingReady, metricOrphansRevoked, metricEntitlementUsed, metricEntitlementLimit, metricEntitlementPeriodEnd)
 }
 
 // requestPhases are the phases the requests gauge reports, zeros included, so
@@ -133,8 +149,28 @@ func observeRequestTransition(cr *v1alpha1.ConsumptionRequest, old, cur *v1alpha
 	return fresh
 }
 
+// setUsageGauges publishes an agreement's usage, one series per entitlement.
+func setUsageGauges(agr *v1alpha1.ServiceAgreement, usage []v1alpha1.EntitlementUsage) {
+	match := prometheus.Labels{lblNamespace: agr.Namespace, lblAgreement: agr.Name}
+	for _, v := range []*prometheus.GaugeVec{metricEntitlementUsed, metricEntitlementLimit, metricEntitlementPeriodEnd} {
+		v.DeletePartialMatch(match)
+	}
+	for _, u := range usage {
+		l := prometheus.Labels{lblOffering: string(agr.Spec.Offering), lblNamespace: agr.Namespace, lblAgreement: agr.Name,
+			lblKind: string(u.Kind), lblItem: string(u.Item)}
+		metricEntitlementUsed.With(l).Set(float64(u.Used))
+		if u.Limit != nil {
+			metricEntitlementLimit.With(l).Set(float64(*u.Limit))
+		}
+		if u.PeriodEnds != nil {
+			metricEntitlementPeriodEnd.With(l).Set(float64(u.PeriodEnds.Unix()))
+		}
+	}
+}
+
 // setAgreementGauges publishes an agreement's roll-up.
-func setAgreementGauges(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest, sl slRollup) {
+func setAgreementGauges(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest, sl slRollup, usage []v1alpha1.EntitlementUsage) {
+	setUsageGauges(agr, usage)
 	base := prometheus.Labels{lblOffering: string(agr.Spec.Offering), lblNamespace: agr.Namespace, lblAgreement: agr.Name}
 	byPhase := map[v1alpha1.ItemKind]map[v1alpha1.RequestPhase]int{}
 	active := map[v1alpha1.ItemKind]int{}
@@ -203,7 +239,8 @@ func deleteAgreementGauges(agr *v1alpha1.ServiceAgreement) {
 	match := prometheus.Labels{lblNamespace: agr.Namespace, lblAgreement: agr.Name}
 	for _, v := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
-	}{metricActiveGrants, metricRequests, metricCompliance, metricObjective, metricAgreementEnd, metricExpiringSoon} {
+	}{metricActiveGrants, metricRequests, metricCompliance, metricObjective, metricAgreementEnd, metricExpiringSoon,
+		metricEntitlementUsed, metricEntitlementLimit, metricEntitlementPeriodEnd} {
 		v.DeletePartialMatch(match)
 	}
 }

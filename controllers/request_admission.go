@@ -89,7 +89,7 @@ func (r *RequestReconciler) admit(ctx context.Context, cr *v1alpha1.ConsumptionR
 	if reason, msg := admissionRefusal(cr, s.agreement, s.offering); reason != "" {
 		return r.deny(ctx, cr, s, reason, msg)
 	}
-	res, err := claimEntitlement(ctx, r.Client, r.APIReader, s.agreement, cr)
+	res, err := claimEntitlement(ctx, r.Options.ledger(r.Client, r.APIReader), s.agreement, cr, s.now.Time)
 	if err != nil {
 		return errored(err)
 	}

@@ -69,9 +69,8 @@ func TestEntitlementIsNeverOverGranted(t *testing.T) {
 		}
 	}
 	eventually(t, 10*time.Second, "agreement reports exhaustion", func() error {
-		get(t, f.agreement)
-		if len(f.agreement.Status.Allocations) != 3 {
-			return fmt.Errorf("allocations %d", len(f.agreement.Status.Allocations))
+		if n := len(grantSlotsOf(t, f)); n != 3 {
+			return fmt.Errorf("%d grant slots held", n)
 		}
 		return nil
 	})

@@ -44,8 +44,10 @@ func (r *RequestReconciler) reconcileDelete(ctx context.Context, cr *v1alpha1.Co
 	if err := r.recordServiceLevel(ctx, cr); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.releaseEntitlement(ctx, cr); err != nil {
-		return ctrl.Result{}, err
+	if !consumed(cr) {
+		if err := r.releaseEntitlement(ctx, cr); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	// The resourceVersion makes the patch fail, rather than take the finalizer
 	// of a successor of the same name, when cr was read from a stale cache.
@@ -62,6 +64,9 @@ func (r *RequestReconciler) releaseEntitlement(ctx context.Context, cr *v1alpha1
 	var agr v1alpha1.ServiceAgreement
 	if err := r.Get(ctx, types.NamespacedName{Namespace: cr.Namespace, Name: string(cr.Spec.Agreement)}, &agr); err != nil {
 		return client.IgnoreNotFound(err)
+	}
+	if cr.Spec.Resource != nil {
+		return releaseGrants(ctx, r.Options.ledger(r.Client, r.APIReader), string(cr.UID))
 	}
 	if !hasAllocation(&agr, string(cr.UID)) {
 		return nil

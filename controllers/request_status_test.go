@@ -221,7 +221,7 @@ func agreementKstatus(t *testing.T, c readyCase) status.Status {
 		// In force, pinned to a revision that does not exist (agreement_controller.go).
 		lc.Reason, pin = v1alpha1.ReasonActive, revisionPin{reason: c.reason, message: "the message"}
 	}
-	st, _ := agreementStatus(agr, off, nil, lc, time.Now())
+	st, _ := agreementStatus(agr, off, nil, nil, lc, time.Now())
 	pin.report(agr, st, lc, time.Now())
 	st.ObservedGeneration = agr.Generation
 	agr.Status = *st

@@ -456,6 +456,9 @@ func usageSummary(usage []v1alpha1.EntitlementUsage) string {
 		if u.Limit != nil {
 			limit = strconv.Itoa(int(*u.Limit))
 		}
+		if u.Period != nil {
+			limit += " per " + strings.TrimSuffix(strings.TrimSuffix(shortDuration(u.Period.Duration), "0s"), "0m")
+		}
 		parts = append(parts, fmt.Sprintf("%s/%s %d/%s", u.Kind, u.Item, u.Used, limit))
 	}
 	return truncate(strings.Join(parts, ", "), 1024)

@@ -10,6 +10,7 @@ import (
 	"unique"
 
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -131,6 +132,8 @@ func CacheOptions(namespaces ...string) cache.Options {
 			&corev1.ConfigMap{}: {Label: selector, Transform: contentless},
 			// Action Jobs in provider namespaces; only their status is read.
 			&batchv1.Job{}: {Label: selector, Transform: jobStatusOnly},
+			// The slots of limited grant entitlements (claims.go).
+			&coordinationv1.Lease{}: {Label: claimSelector()},
 		},
 	}
 	requests := cache.ByObject{Transform: requestForCache}
@@ -319,6 +322,9 @@ func setupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 		}
 		return nil
 	}); err != nil {
+		return err
+	}
+	if err := setupClaimIndexes(ctx, idx); err != nil {
 		return err
 	}
 	return idx.IndexField(ctx, &v1alpha1.ServiceOffering{}, indexOfferingRole, func(o client.Object) []string {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -516,6 +517,10 @@ func TestNamespaceReachRefused(t *testing.T) {
 			get(t, renamed)
 			if len(renamed.Status.Allocations) != 0 {
 				return fmt.Errorf("the victim's agreement was drawn on: %+v", renamed.Status.Allocations)
+			}
+			var slots coordinationv1.LeaseList
+			if err := admin.List(testCtx, &slots, client.InNamespace(renamed.Namespace), client.HasLabels{v1alpha1.LabelClaim}); err != nil || len(slots.Items) != 0 {
+				return fmt.Errorf("the victim's agreement holds grants: %d %w", len(slots.Items), err)
 			}
 			return nil
 		})

@@ -3,9 +3,11 @@ package controllers
 import (
 	"context"
 	"maps"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -34,6 +36,8 @@ func (r *AgreementReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("serviceagreement").
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Watches(&v1alpha1.ServiceOffering{}, handler.EnqueueRequestsFromMapFunc(r.agreementsForOffering)).
+		// A grant claimed or released changes the usage.
+		Watches(&coordinationv1.Lease{}, enqueueAfter(r.Options.RollupDelay, r.agreementOfSlot)).
 		Watches(&v1alpha1.ConsumptionRequest{}, enqueueAfter(r.Options.RollupDelay, func(_ context.Context, o client.Object) []reconcile.Request {
 			cr := o.(*v1alpha1.ConsumptionRequest)
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: cr.Namespace, Name: string(cr.Spec.Agreement)}}}
@@ -54,9 +58,20 @@ func notOwnRollup() predicate.Predicate {
 				!equality.Semantic.DeepEqual(o.Finalizers, n.Finalizers) ||
 				!equality.Semantic.DeepEqual(o.Labels, n.Labels) || !equality.Semantic.DeepEqual(o.Annotations, n.Annotations) ||
 				!equality.Semantic.DeepEqual(o.Status.Allocations, n.Status.Allocations) ||
-				!equality.Semantic.DeepEqual(o.Status.ServiceLevelHistory, n.Status.ServiceLevelHistory)
+				!equality.Semantic.DeepEqual(o.Status.ServiceLevelHistory, n.Status.ServiceLevelHistory) ||
+				!equality.Semantic.DeepEqual(o.Status.Consumption, n.Status.Consumption)
 		},
 	}
+}
+
+// agreementOfSlot maps a grant slot (claims.go) to its agreement. Only the
+// operator's own slots count: a tenant may write labelled Leases in its namespace.
+func (r *AgreementReconciler) agreementOfSlot(_ context.Context, o client.Object) []reconcile.Request {
+	ns, name, ok := strings.Cut(o.GetAnnotations()[v1alpha1.AnnotationAgreement], "/")
+	if o.GetLabels()[v1alpha1.LabelClaim] == "" || !ok || o.GetNamespace() != grantKeyNamespace(r.Options.OperatorNamespace) {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
 }
 
 func (r *AgreementReconciler) agreementsForOffering(ctx context.Context, o client.Object) []reconcile.Request {

@@ -73,12 +73,26 @@ type GoodsEntitlement struct {
 	Name ItemName `json:"name"`
 
 	// maxQuantity is the total quantity of these goods that may be delivered
-	// under the agreement; rejected deliveries give their quantity back.
+	// under the agreement (or in one period); rejected and returned
+	// deliveries give their quantity back, accepted ones stay counted even
+	// when their request is deleted.
 	// Unlimited when omitted.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10000
 	MaxQuantity *int32 `json:"maxQuantity,omitempty"`
+
+	// period renews the entitlement when set: the quantity handed over is counted in one
+	// period, and from the start of the next maxQuantity is available again. Periods
+	// follow each other from the agreement's validFrom, or its creation, for
+	// example "720h" (30 days); at least "1h", at most "8760h" (a year).
+	// Without a period the entitlement counts over the agreement's life.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) >= duration('1h') && duration(self) <= duration('8760h'))",message="period must be between 1h and 8760h"
+	Period *metav1.Duration `json:"period,omitempty"`
 }
 
 // ActionEntitlement allows requests for a service action of the offering.
@@ -87,12 +101,27 @@ type ActionEntitlement struct {
 	// +required
 	Name ItemName `json:"name"`
 
-	// maxRuns is how many times the action may be requested under the agreement.
+	// maxRuns is how many times the action may be requested under the
+	// agreement (or in one period). A run counts from the moment it starts
+	// (its Job is created, or a manual action is handed to the provider),
+	// even when its request is deleted; a run that never started gives it back.
 	// Unlimited when omitted.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10000
 	MaxRuns *int32 `json:"maxRuns,omitempty"`
+
+	// period renews the entitlement when set: the runs performed are counted in one
+	// period, and from the start of the next maxRuns is available again. Periods
+	// follow each other from the agreement's validFrom, or its creation, for
+	// example "720h" (30 days); at least "1h", at most "8760h" (a year).
+	// Without a period the entitlement counts over the agreement's life.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || (duration(self) >= duration('1h') && duration(self) <= duration('8760h'))",message="period must be between 1h and 8760h"
+	Period *metav1.Duration `json:"period,omitempty"`
 }
 
 // Entitlements lists the items of the offering the consumer may request, and how many.
@@ -312,6 +341,89 @@ type Allocation struct {
 	// +required
 	// +kubebuilder:validation:Minimum=1
 	Quantity int32 `json:"quantity"`
+
+	// periodStart is the start of the entitlement's period the allocation
+	// counts in; absent when the entitlement has no period.
+	// +optional
+	PeriodStart *metav1.Time `json:"periodStart,omitempty"`
+}
+
+// ConsumedRequest is one request whose consumption the record counts.
+type ConsumedRequest struct {
+	// request is the name of the ConsumptionRequest.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Request string `json:"request"`
+
+	// uid of the ConsumptionRequest.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	UID string `json:"uid"`
+
+	// quantity consumed: the goods handed over, or 1 for a run.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Quantity int32 `json:"quantity"`
+
+	// at is when the operator counted it.
+	// +required
+	At metav1.Time `json:"at"`
+}
+
+// PeriodConsumption is what was consumed of an item in one ended period.
+type PeriodConsumption struct {
+	// start of the period.
+	// +required
+	Start metav1.Time `json:"start"`
+
+	// consumed in the period.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Consumed int32 `json:"consumed"`
+}
+
+// ItemConsumption is what was consumed of one goods or action item under
+// the agreement, kept independent of the request objects: a request deleted
+// after its goods were handed over, or its action ran, stays counted here.
+// Requests still in flight are in allocations until they settle.
+type ItemConsumption struct {
+	// kind of the item: Goods or Action.
+	// +required
+	Kind ItemKind `json:"kind"`
+
+	// item is the item's name.
+	// +required
+	Item ItemName `json:"item"`
+
+	// periodStart is the start of the period consumed counts; absent when
+	// the entitlement has no period.
+	// +optional
+	PeriodStart *metav1.Time `json:"periodStart,omitempty"`
+
+	// consumed is the quantity handed over (goods) or the runs performed
+	// (actions) in the current period, or over the agreement's life without
+	// a period, by requests that settled.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Consumed int32 `json:"consumed"`
+
+	// total is what was consumed over the agreement's life.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	Total int64 `json:"total"`
+
+	// previousPeriods are the most recent ended periods, newest first.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=12
+	PreviousPeriods []PeriodConsumption `json:"previousPeriods,omitempty"`
+
+	// recentRequests are the most recent requests counted, newest first, so
+	// that the figures can be audited.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	RecentRequests []ConsumedRequest `json:"recentRequests,omitempty"`
 }
 
 // EntitlementUsage reports how much of one entitlement is in use.
@@ -332,6 +444,15 @@ type EntitlementUsage struct {
 	// limit is the entitlement's maximum; absent when unlimited.
 	// +optional
 	Limit *int32 `json:"limit,omitempty"`
+
+	// period of a periodic entitlement: used counts the current period only.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	Period *metav1.Duration `json:"period,omitempty"`
+
+	// periodEnds is when the current period ends and the entitlement is available again.
+	// +optional
+	PeriodEnds *metav1.Time `json:"periodEnds,omitempty"`
 }
 
 // RequestCounts counts an agreement's requests by phase.
@@ -596,13 +717,29 @@ type ServiceAgreementStatus struct {
 	// +optional
 	Renewals int32 `json:"renewals,omitempty"`
 
-	// allocations are the requests holding a share of a limited entitlement.
-	// Written by the request controller with optimistic concurrency; not for people to edit.
+	// allocations are the goods and action requests in flight, each holding
+	// its share of an entitlement until it settles into consumption (goods
+	// accepted, action started, request gone) or gives it back. Before this
+	// version they also held the grants of limited resource entitlements,
+	// which are now Leases in the operator's namespace (one per grant): the
+	// operator moves them there on its first start. Written by the operator
+	// with optimistic concurrency; not for people to edit.
 	// +optional
 	// +listType=map
 	// +listMapKey=request
 	// +kubebuilder:validation:MaxItems=10000
 	Allocations []Allocation `json:"allocations,omitempty"`
+
+	// consumption is what was consumed of each goods and action item: the
+	// relationship's record, kept when requests are deleted, compacted to
+	// counters per item and period with the most recent requests. Written by
+	// the operator with optimistic concurrency; not for people to edit.
+	// +optional
+	// +listType=map
+	// +listMapKey=kind
+	// +listMapKey=item
+	// +kubebuilder:validation:MaxItems=64
+	Consumption []ItemConsumption `json:"consumption,omitempty"`
 }
 
 // +kubebuilder:object:root=true

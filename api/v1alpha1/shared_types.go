@@ -61,6 +61,11 @@ const (
 	LabelOffering = "service.offering.dev/offering"
 	// LabelItem names the offering item an object was created for.
 	LabelItem = "service.offering.dev/item"
+	// LabelClaim marks a Lease that holds one grant of a limited resource
+	// entitlement; its value identifies the agreement and item.
+	LabelClaim = "service.offering.dev/claim"
+	// LabelAgreementUID holds the UID of the ServiceAgreement a grant slot is held under.
+	LabelAgreementUID = "service.offering.dev/agreement-uid"
 	// LabelGrantable, set to "true" on a ClusterRole, allows offerings to grant it,
 	// unless it holds dangerous permissions (escalate, bind, impersonate, wildcards).
 	LabelGrantable = "service.offering.dev/grantable"

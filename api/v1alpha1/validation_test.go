@@ -714,6 +714,8 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		"renewal notice":       anAgreement().Valid("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z").Set("spec.renewBefore", "720h"),
 		"auto-renewal":         anAgreement().Valid("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z").Set("spec.autoRenew", "8760h"),
 		"grace period":         anOffering().Set("spec.resources.0.gracePeriod", "168h"),
+		"periodic goods and runs": anAgreement().Set("spec.entitlements.goods", []any{map[string]any{"name": "ha-device", "maxQuantity": 4, "period": "720h"}}).
+			Set("spec.entitlements.actions", []any{map[string]any{"name": "installation", "period": "1h"}}),
 		"resource request":     aRequest(),
 		"requested namespace":  aRequest().NamespaceName("payments-prod"),
 		"goods request":        aRequest().NoItem().Goods("ha-device", 2),
@@ -787,6 +789,9 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"fulfilmentTime over 10 years", anAgreement().Set("spec.serviceLevels.fulfilmentTime", "100000h"), "must be at most 87600h (10 years)"},
 		{"window 30s", anAgreement().Set("spec.serviceLevels.window", "30s"), "window must be between 1m and 8760h"},
 		{"window over a year", anAgreement().Set("spec.serviceLevels.window", "8761h"), "window must be between 1m and 8760h"},
+		{"goods period 30m", anAgreement().Set("spec.entitlements.goods", []any{map[string]any{"name": "ha-device", "period": "30m"}}), "period must be between 1h and 8760h"},
+		{"runs period over a year", anAgreement().Set("spec.entitlements.actions", []any{map[string]any{"name": "installation", "period": "8761h"}}), "period must be between 1h and 8760h"},
+		{"period a month", anAgreement().Set("spec.entitlements.actions", []any{map[string]any{"name": "installation", "period": "1mo"}}), "spec.entitlements.actions[0].period in body should match"},
 		{"window 30 days", anAgreement().Set("spec.serviceLevels.window", "30d"), "spec.serviceLevels.window in body should match"},
 		{"maxGrants negative", anAgreement().MaxGrants(-1), "spec.entitlements.resources[0].maxGrants in body should be greater than or equal to 0"},
 		{"entitlement name not a DNS label", anAgreement().Set("spec.entitlements.resources.0.name", "Rack_A"), dnsLabel},

@@ -564,8 +564,10 @@ func TestReport(t *testing.T) {
 			cond(v1alpha1.ConditionExpiringSoon, metav1.ConditionTrue, v1alpha1.ReasonRenewalDue, "the agreement expires soon"),
 		},
 		ValidUntil: &ends,
-		Usage:      []v1alpha1.EntitlementUsage{{Kind: v1alpha1.ItemKindResource, Item: "rack-space", Used: 1, Limit: ptr.To[int32](2)}},
-		Requests:   v1alpha1.RequestCounts{Total: 2, Fulfilled: 1, AwaitingApproval: 1},
+		Usage: []v1alpha1.EntitlementUsage{{Kind: v1alpha1.ItemKindResource, Item: "rack-space", Used: 1, Limit: ptr.To[int32](2)},
+			{Kind: v1alpha1.ItemKindAction, Item: "installation", Used: 1, Limit: ptr.To[int32](3),
+				Period: &metav1.Duration{Duration: 720 * time.Hour}, PeriodEnds: &metav1.Time{Time: now.Add(24 * time.Hour)}}},
+		Requests: v1alpha1.RequestCounts{Total: 2, Fulfilled: 1, AwaitingApproval: 1},
 	})
 	newRequest(t, f, "rack-a", resourceSpec("rack-space"), v1alpha1.ConsumptionRequestStatus{
 		Phase:              v1alpha1.RequestFulfilled,
@@ -596,7 +598,7 @@ func TestReport(t *testing.T) {
 	row(t, r.stdout, "Ready", "True", "Active", "the", "agreement")
 	row(t, r.stdout, "resource", "rack-space", "1/2")
 	row(t, r.stdout, "resource", "dedicated-server", "0/1")
-	row(t, r.stdout, "action", "installation", "0/3")
+	row(t, r.stdout, "action", "installation", "1/3", "720h0m0s", now.Add(24*time.Hour).Format(time.RFC3339))
 	if got := row(t, r.stdout, "2", "0", "1", "0", "1"); len(got) != 8 {
 		t.Errorf("requests by phase: %v", got)
 	}

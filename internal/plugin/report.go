@@ -84,6 +84,9 @@ type UsageRow struct {
 	Item  string            `json:"item"`
 	Used  int32             `json:"used"`
 	Limit *int32            `json:"limit,omitempty"`
+	// Period of a periodic entitlement: Used counts the current period, which ends at PeriodEnds.
+	Period     *metav1.Duration `json:"period,omitempty"`
+	PeriodEnds *metav1.Time     `json:"periodEnds,omitempty"`
 }
 
 // RequestRow summarises one request under the agreement.
@@ -182,7 +185,7 @@ func buildReport(ctx context.Context, c client.Client, ns, name string) (*Report
 	for _, e := range entitlementsOf(&agr) {
 		row := UsageRow{Kind: e.Kind, Item: e.Name, Limit: e.Limit}
 		if u := usageOf(&agr, e.Kind, e.Name); u != nil {
-			row.Used = u.Used
+			row.Used, row.Period, row.PeriodEnds = u.Used, u.Period, u.PeriodEnds
 			if row.Limit == nil {
 				row.Limit = u.Limit
 			}
@@ -193,7 +196,7 @@ func buildReport(ctx context.Context, c client.Client, ns, name string) (*Report
 	// Usage the operator still reports for items no longer in the agreement.
 	for _, u := range agr.Status.Usage {
 		if !seen[string(u.Kind)+"/"+string(u.Item)] {
-			r.Usage = append(r.Usage, UsageRow{Kind: u.Kind, Item: string(u.Item), Used: u.Used, Limit: u.Limit})
+			r.Usage = append(r.Usage, UsageRow{Kind: u.Kind, Item: string(u.Item), Used: u.Used, Limit: u.Limit, Period: u.Period, PeriodEnds: u.PeriodEnds})
 		}
 	}
 
@@ -262,9 +265,13 @@ func printReport(w io.Writer, r *Report) error {
 	}
 
 	fmt.Fprintln(w, "\nUsage:")
-	t := newTable("KIND", "ITEM", "USED/LIMIT")
+	t := newTable("KIND", "ITEM", "USED/LIMIT", "PERIOD", "RENEWS")
 	for _, u := range r.Usage {
-		addRow(t, nil, kindFlag(u.Kind), u.Item, fmt.Sprintf("%d/%s", u.Used, formatLimit(u.Limit)))
+		period, renews := "-", "-"
+		if u.Period != nil {
+			period, renews = formatDuration(u.Period), formatTime(u.PeriodEnds)
+		}
+		addRow(t, nil, kindFlag(u.Kind), u.Item, fmt.Sprintf("%d/%s", u.Used, formatLimit(u.Limit)), period, renews)
 	}
 	if err := printIndented(w, "  ", t); err != nil {
 		return err

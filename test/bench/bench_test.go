@@ -34,6 +34,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
@@ -198,6 +199,12 @@ func TestBenchmark(t *testing.T) {
 	rep.add("4. reconciles per grant", "%.2f request reconciles", per(sum(afterFams2, "controller_runtime_reconcile_total", requestReconciles)-
 		sum(beforeFams, "controller_runtime_reconcile_total", requestReconciles)))
 
+	// 1b: the same burst under an agreement with maxGrants equal to it, right
+	// after the second unlimited burst, which it is compared with.
+	limWall, limLat := e.burst(limitedAgreement, burstSize)
+	rep.add("1b. burst: limited (maxGrants = burst), all Ready", "%s for %d requests, creation-to-Ready p50 %s p99 %s; %.2f times the second unlimited burst (target <= 1.2)",
+		limWall.Round(time.Millisecond), burstSize, pct(limLat, 50), pct(limLat, 99), limWall.Seconds()/wall2.Seconds())
+
 	// 2: steady rate.
 	if steadySeconds > 0 && steadyRate > 0 {
 		lat = e.steady(steadyRate, time.Duration(steadySeconds)*time.Second)
@@ -284,16 +291,24 @@ func (e *env) setupWorld() {
 			}},
 		},
 	}))
-	must(t, e.c.Create(ctx, &v1alpha1.ServiceAgreement{
-		ObjectMeta: metav1.ObjectMeta{Name: "bench", Namespace: e.ns},
-		Spec: v1alpha1.ServiceAgreementSpec{
-			Offering:       "bench",
-			Consumer:       v1alpha1.Consumer{Name: "Bench", Subjects: []v1alpha1.Subject{{Kind: v1alpha1.SubjectGroup, Name: "bench-team"}}},
-			Entitlements:   v1alpha1.Entitlements{Resources: []v1alpha1.ResourceEntitlement{{Name: "space"}}},
-			ApprovalPolicy: v1alpha1.ApprovalAutomatic,
-		},
-	}))
+	// The limited agreement allows exactly one burst: every grant is claimed
+	// against the limit (1b).
+	for name, limit := range map[string]*int32{"bench": nil, limitedAgreement: ptr.To(int32(burstSize))} {
+		must(t, e.c.Create(ctx, &v1alpha1.ServiceAgreement{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
+			Spec: v1alpha1.ServiceAgreementSpec{
+				Offering:       "bench",
+				Consumer:       v1alpha1.Consumer{Name: "Bench", Subjects: []v1alpha1.Subject{{Kind: v1alpha1.SubjectGroup, Name: "bench-team"}}},
+				Entitlements:   v1alpha1.Entitlements{Resources: []v1alpha1.ResourceEntitlement{{Name: "space", MaxGrants: limit}}},
+				ApprovalPolicy: v1alpha1.ApprovalAutomatic,
+			},
+		}))
+	}
 }
+
+// limitedAgreement has maxGrants equal to the burst; the run of that name
+// requests under it.
+const limitedAgreement = "limited"
 
 func must(t testing.TB, err error) {
 	t.Helper()
@@ -396,9 +411,13 @@ func (rw *readyWatcher) count() int {
 }
 
 func (e *env) request(run string, i int) *v1alpha1.ConsumptionRequest {
+	agreement := v1alpha1.AgreementName("bench")
+	if run == limitedAgreement {
+		agreement = limitedAgreement
+	}
 	return &v1alpha1.ConsumptionRequest{
 		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%05d", run, i), Namespace: e.ns, Labels: map[string]string{"bench-run": run}},
-		Spec:       v1alpha1.ConsumptionRequestSpec{Agreement: "bench", Resource: &v1alpha1.ResourceRequest{Name: "space"}},
+		Spec:       v1alpha1.ConsumptionRequestSpec{Agreement: agreement, Resource: &v1alpha1.ResourceRequest{Name: "space"}},
 	}
 }
 

@@ -206,7 +206,7 @@ func (w *world) assertGoodsAccepted(t *testing.T, k int64) {
 		}
 	}
 	assertNothingManaged(t, k, cr.UID)
-	w.assertAllocation(t, k, cr.UID, true)
+	w.assertConsumed(t, k, cr.UID, true)
 }
 
 func sameContent(a, b client.Object) bool {
@@ -232,7 +232,7 @@ func (w *world) assertGoodsReturned(t *testing.T, k int64) {
 		t.Fatalf("fault %d: copies left %v", k, copies)
 	}
 	assertNothingManaged(t, k, cr.UID)
-	w.assertAllocation(t, k, cr.UID, false)
+	w.assertConsumed(t, k, cr.UID, false)
 }
 
 // assertActionFulfilled checks the state of a fault-free automated action:
@@ -276,16 +276,16 @@ func (w *world) assertActionFulfilled(t *testing.T, k int64) {
 	if !used || string(sec.Data["TOKEN"]) != "t0ken-"+w.ns {
 		t.Fatalf("fault %d: the Job does not take TOKEN from %s, or it holds the wrong value", k, sec.Name)
 	}
-	w.assertAllocation(t, k, cr.UID, true)
+	w.assertConsumed(t, k, cr.UID, true)
 }
 
 // assertActionCancelled checks the state after cr, whose Job was running, was
-// deleted: no Job and no copy of its secret parameters left, the entitlement
-// given back.
+// deleted: no Job and no copy of its secret parameters left, the run still
+// counted (it started).
 func (w *world) assertActionCancelled(t *testing.T, k int64, cr *v1alpha1.ConsumptionRequest) {
 	t.Helper()
 	assertNothingManaged(t, k, cr.UID)
-	w.assertAllocation(t, k, cr.UID, false)
+	w.assertConsumed(t, k, cr.UID, true)
 }
 
 // TestCrashAtEveryWriteOnGoodsAcceptance crashes at every write while goods
@@ -351,5 +351,33 @@ func restingWorlds(t *testing.T) []resting {
 		{"goods returned", path{drive: returned.decideWhenDelivered(v1alpha1.GoodsReject), reached: returned.inPhase(v1alpha1.RequestRejected)}},
 		{"an action running", path{reached: running.jobRunning}},
 		{"an action fulfilled", path{drive: fulfilled.completeStartedJob, reached: fulfilled.inPhase(v1alpha1.RequestFulfilled)}},
+	}
+}
+
+// assertConsumed checks the agreement's ledger for a goods or action
+// request: counted (in flight in the allocations, or settled into the
+// record of consumption) when consumed, otherwise in neither.
+func (w *world) assertConsumed(t *testing.T, k int64, uid types.UID, consumed bool) {
+	t.Helper()
+	var agr v1alpha1.ServiceAgreement
+	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: w.ns, Name: "agreement"}, &agr); err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, a := range agr.Status.Allocations {
+		if a.UID == string(uid) {
+			found++
+		}
+	}
+	for _, it := range agr.Status.Consumption {
+		for _, r := range it.RecentRequests {
+			if r.UID == string(uid) {
+				found++
+			}
+		}
+	}
+	if consumed && found != 1 || !consumed && found != 0 {
+		t.Fatalf("fault %d: the request is counted %d time(s) (allocations %+v, consumption %+v), want %v",
+			k, found, agr.Status.Allocations, agr.Status.Consumption, consumed)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -466,16 +467,28 @@ func (w *world) deleteRequest(t *testing.T) *v1alpha1.ConsumptionRequest {
 // request's allocation when held, otherwise none.
 func (w *world) assertAllocation(t *testing.T, k int64, uid types.UID, held bool) {
 	t.Helper()
-	var agr v1alpha1.ServiceAgreement
-	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: w.ns, Name: "agreement"}, &agr); err != nil {
+	switch a := w.grantHolders(t); {
+	case held && (len(a) != 1 || a[0] != string(uid)):
+		t.Fatalf("fault %d: grant slots held by %v, want exactly the request's", k, a)
+	case !held && len(a) != 0:
+		t.Fatalf("fault %d: grant slot not released: %v", k, a)
+	}
+}
+
+// grantHolders lists the UIDs of the requests holding grant slots (Leases
+// in the operator's namespace, "default" out of a cluster) under w's agreement.
+func (w *world) grantHolders(t *testing.T) []string {
+	t.Helper()
+	var slots coordinationv1.LeaseList
+	if err := admin.List(context.Background(), &slots, client.InNamespace(metav1.NamespaceDefault),
+		client.MatchingLabels{v1alpha1.LabelRequestNamespace: w.ns}, client.HasLabels{v1alpha1.LabelClaim}); err != nil {
 		t.Fatal(err)
 	}
-	switch a := agr.Status.Allocations; {
-	case held && (len(a) != 1 || a[0].UID != string(uid)):
-		t.Fatalf("fault %d: allocations %+v, want exactly the request's", k, a)
-	case !held && len(a) != 0:
-		t.Fatalf("fault %d: allocation not released: %+v", k, a)
+	var out []string
+	for _, s := range slots.Items {
+		out = append(out, ptr.Deref(s.Spec.HolderIdentity, ""))
 	}
+	return out
 }
 
 // assertGranted checks the state of a fault-free grant: one namespace for

@@ -89,9 +89,8 @@ func testDeletedWhileFirstWriteHeld(t *testing.T) {
 func testDeletedWhileClaimHeld(t *testing.T) {
 	w := newWorld(t)
 	h := newHold(func(r *http.Request) bool {
-		// The claim is a merge patch of the agreement's status; the roll-up is a server-side apply.
-		return r.Method == http.MethodPatch && r.URL.Path == apiPath(w.ns, "serviceagreements", "agreement")+"/status" &&
-			r.Header.Get("Content-Type") == string(types.MergePatchType)
+		// The claim creates a grant slot, a Lease in the operator's namespace ("default" out of a cluster).
+		return r.Method == http.MethodPost && r.URL.Path == "/apis/coordination.k8s.io/v1/namespaces/default/leases"
 	})
 	op := runOperator(t, operatorOptions{beforeWrite: h.beforeWrite})
 	h.waitHeld(t, "the entitlement being claimed")
@@ -346,13 +345,9 @@ func assertNothingHeld(t *testing.T, w *world, cr *v1alpha1.ConsumptionRequest) 
 			t.Errorf("%s: namespace %s left behind", cr.Name, ns.Name)
 		}
 	}
-	var agr v1alpha1.ServiceAgreement
-	if err := admin.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "agreement"}, &agr); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range agr.Status.Allocations {
-		if a.UID == string(cr.UID) {
-			t.Errorf("%s: allocation still held: %+v", cr.Name, a)
+	for _, uid := range w.grantHolders(t) {
+		if uid == string(cr.UID) {
+			t.Errorf("%s: grant slot still held", cr.Name)
 		}
 	}
 	var now v1alpha1.ConsumptionRequest
@@ -367,24 +362,21 @@ func assertNothingHeld(t *testing.T, w *world, cr *v1alpha1.ConsumptionRequest) 
 // assertAllocations checks that w's agreement holds exactly the allocations of uids.
 func assertAllocations(t *testing.T, w *world, uids ...types.UID) {
 	t.Helper()
-	var agr v1alpha1.ServiceAgreement
-	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: w.ns, Name: "agreement"}, &agr); err != nil {
-		t.Fatal(err)
-	}
 	want := map[string]bool{}
 	for _, u := range uids {
 		want[string(u)] = true
 	}
+	held := w.grantHolders(t)
 	got := map[string]bool{}
-	for _, a := range agr.Status.Allocations {
-		got[a.UID] = true
+	for _, u := range held {
+		got[u] = true
 	}
-	if len(agr.Status.Allocations) != len(uids) || len(got) != len(want) {
-		t.Fatalf("allocations %+v, want exactly %v", agr.Status.Allocations, uids)
+	if len(held) != len(uids) || len(got) != len(want) {
+		t.Fatalf("grant slots held by %v, want exactly %v", held, uids)
 	}
 	for u := range want {
 		if !got[u] {
-			t.Fatalf("allocations %+v, want exactly %v", agr.Status.Allocations, uids)
+			t.Fatalf("grant slots held by %v, want exactly %v", held, uids)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -151,6 +152,40 @@ func (r *RequestReconciler) usageOver(ctx context.Context, ns string, hard corev
 	}
 	slices.Sort(over)
 	return over, nil
+}
+
+// planChangeApproval asks a provider again when a request approved under a
+// Manual agreement changes to a plan the approval does not cover: Approved
+// turns False and the request waits, keeping its grant, for a new
+// Approved=True (approve records the plan it covers). It proceeds otherwise.
+func planChangeApproval(cr *v1alpha1.ConsumptionRequest, s *requestState, agr *v1alpha1.ServiceAgreement) stepOutcome {
+	d := s.status.Decision
+	approved := d.Plan
+	if approved == "" {
+		approved = grantedPlan(cr)
+	}
+	want := requestedPlanOf(cr, s.offering)
+	if agr.Spec.ApprovalPolicy != v1alpha1.ApprovalManual || approved == "" || want == approved {
+		return stepOutcome{}
+	}
+	s.status.ApprovedAt = nil
+	msg := fmt.Sprintf("the change from plan %s to plan %s needs a provider's approval under ServiceAgreement %s: add the condition "+
+		"Approved=True through the status subresource; the request keeps plan %s meanwhile", approved, want, agr.Name, approved)
+	return waitFor("", v1alpha1.ReasonAwaitingApproval, msg).
+		with(v1alpha1.ConditionApproved, metav1.ConditionFalse, v1alpha1.ReasonAwaitingApproval, msg)
+}
+
+// requestedPlanOf is the plan a request asks for under the offering: ""
+// for any but a resource request, or when the item cannot be found.
+func requestedPlanOf(cr *v1alpha1.ConsumptionRequest, off *v1alpha1.ServiceOffering) v1alpha1.PlanName {
+	if cr.Spec.Resource == nil || off == nil {
+		return ""
+	}
+	item := findResourceItem(off, cr.Spec.Resource.Name)
+	if item == nil {
+		return cr.Spec.Resource.Plan
+	}
+	return requestedPlan(cr, item)
 }
 
 // requestedPlan is the plan a resource request names, or its item's default.

@@ -201,3 +201,45 @@ func TestUpgradesToRestrictsMoves(t *testing.T) {
 	changePlan(t, cr, "large")
 	waitPlan(t, cr, "large", "40")
 }
+
+// approveAs writes Approved=True as the approver would.
+func approveAs(t *testing.T, cr *v1alpha1.ConsumptionRequest) {
+	t.Helper()
+	if err := patchStatusAs(t, approverUser, cr, func(cr *v1alpha1.ConsumptionRequest) {
+		meta.SetStatusCondition(&cr.Status.Conditions, decisionCondition(v1alpha1.ConditionApproved, approvedInTest))
+	}); err != nil {
+		t.Fatalf("approving: %v", err)
+	}
+}
+
+// TestPlanChangeAsksForApprovalAgain: under a Manual agreement a plan
+// change waits for a provider's approval, keeping the grant it has.
+func TestPlanChangeAsksForApprovalAgain(t *testing.T) {
+	f := newFixture(t, withPlans(), withManualApproval())
+	cr := f.resourceRequest(uniq("manual"))
+	mustCreate(t, cr)
+	waitPhase(t, cr, v1alpha1.RequestAwaitingApproval)
+	approveAs(t, cr)
+	waitPlan(t, cr, "small", "10")
+	bindings := roleBindingUIDs(t, cr.Status.Grant.Namespace)
+
+	changePlan(t, cr, "large")
+	msg := waitReadyReason(t, cr, v1alpha1.ReasonAwaitingApproval)
+	if !strings.Contains(msg, "from plan small to plan large") || cr.Status.Phase != v1alpha1.RequestFulfilled {
+		t.Errorf("a plan change under a Manual agreement: phase %s, %s", cr.Status.Phase, msg)
+	}
+	if meta.IsStatusConditionTrue(cr.Status.Conditions, v1alpha1.ConditionApproved) {
+		t.Errorf("Approved is still True while the change waits for approval")
+	}
+	if err := quotaAllows(cr, "10"); err != nil {
+		t.Errorf("the change was applied before approval: %v", err)
+	}
+	approveAs(t, cr)
+	waitPlan(t, cr, "large", "40")
+	if cr.Status.Decision == nil || cr.Status.Decision.By.Username != approverUser || cr.Status.Decision.Plan != "large" {
+		t.Errorf("the approval of the change is not recorded: %+v", cr.Status.Decision)
+	}
+	if got := roleBindingUIDs(t, cr.Status.Grant.Namespace); fmt.Sprint(got) != fmt.Sprint(bindings) {
+		t.Errorf("RoleBindings changed by the approved resize: %v, were %v", got, bindings)
+	}
+}

@@ -55,6 +55,7 @@ var requestReadyCases = []readyCase{
 	{v1alpha1.ReasonPlanChangeNotAllowed, stalled, "Fulfilled", ksFailed},
 	{v1alpha1.ReasonDowngradeBlocked, waiting, "Fulfilled", ksInProgress},
 	{v1alpha1.ReasonAwaitingApproval, waiting, "AwaitingApproval", ksInProgress},
+	{v1alpha1.ReasonAwaitingApproval, waiting, "Fulfilled", ksInProgress},
 	{v1alpha1.ReasonApprovalSuperseded, waiting, "AwaitingApproval", ksInProgress},
 	{v1alpha1.ReasonProvisioning, waiting, "Provisioning", ksInProgress},
 	{v1alpha1.ReasonGranted, ready, "Fulfilled", ksCurrent},

@@ -227,6 +227,14 @@ type RequestDecision struct {
 	// requires a person's (Manual).
 	// +optional
 	ApprovalPolicy ApprovalPolicy `json:"approvalPolicy,omitempty"`
+
+	// plan is the plan of a resource item the approval covers, recorded by
+	// the operator. Under a Manual agreement a change of spec.resource.plan
+	// to another plan asks a provider again: Approved turns False (reason
+	// AwaitingApproval) while the current grant is kept, and a new
+	// Approved=True covers the new plan.
+	// +optional
+	Plan PlanName `json:"plan,omitempty"`
 }
 
 // RequestPhase is where a request is in its lifecycle.

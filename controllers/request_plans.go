@@ -36,13 +36,19 @@ func (r *RequestReconciler) grantPlanned(ctx context.Context, cr *v1alpha1.Consu
 	if change.kind == transient || granted == nil {
 		return change
 	}
+	have := grantedPlan(cr)
+	s.resizing = have != "" && plan != have
 	o := r.grant(ctx, cr, agr, granted, s)
+	if s.resizing && (o.kind == ready || o.kind == waiting) {
+		s.tell(relatedNamespace(s.status.Grant.Namespace), corev1.EventTypeNormal, "Resized", "Grant",
+			"namespace %s resized in place from plan %s to plan %s", s.status.Grant.Namespace, have, plan)
+	}
 	if g := s.status.Grant; g != nil {
 		// A grant that failed half-way is recorded under the plan it had:
 		// the change is checked and applied again.
 		g.Plan = plan
 		if o.kind == transient {
-			g.Plan = grantedPlan(cr)
+			g.Plan = have
 		}
 	}
 	if change.kind == proceed || o.kind != ready {

@@ -48,8 +48,12 @@ func (w *world) resizedTo(plan v1alpha1.PlanName) func() error {
 		if err := w.ready(); err != nil {
 			return err
 		}
-		if cr, err := w.current(); err != nil || cr.Status.Grant == nil || cr.Status.Grant.Plan != plan {
-			return fmt.Errorf("not granted under plan %s yet (%v)", plan, err)
+		cr, err := w.current()
+		if err != nil {
+			return err
+		}
+		if cr.Status.Grant == nil || cr.Status.Grant.Plan != plan {
+			return fmt.Errorf("not granted under plan %s yet", plan)
 		}
 		return nil
 	}

@@ -109,6 +109,7 @@ func admissionRefusal(cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgre
 	kind, name, _ := requestedItem(cr)
 	// "" for any request but a resource one that asks for a namespace name.
 	nameRefusal := requestedNameRefusal(cr, findResourceItem(off, name))
+	planMsg := planRefusal(cr, agr, findResourceItem(off, name))
 	switch {
 	case !entitles(agr, kind, name):
 		return v1alpha1.ReasonItemNotEntitled, fmt.Sprintf("ServiceAgreement %s does not include %s %s", agr.Name, kind, name)
@@ -116,6 +117,8 @@ func admissionRefusal(cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgre
 		return v1alpha1.ReasonItemNotOffered, fmt.Sprintf("ServiceOffering %s has no %s item named %s", off.Name, kind, name)
 	case nameRefusal != "":
 		return v1alpha1.ReasonRequestedNameNotAllowed, nameRefusal
+	case planMsg != "":
+		return v1alpha1.ReasonPlanNotAllowed, planMsg
 	}
 	return "", ""
 }

@@ -35,10 +35,10 @@ func (r *RequestReconciler) approve(ctx context.Context, cr *v1alpha1.Consumptio
 				s.status.ApprovedAt = &t
 				r.recordDecision(cr, s, v1alpha1.ConditionApproved)
 			}
-			bindDecision(s, agr)
+			bindDecision(cr, s, agr)
 			return stepOutcome{}
 		case why == "":
-			return stepOutcome{}
+			return planChangeApproval(cr, s, agr)
 		case agr.Spec.ApprovalPolicy == v1alpha1.ApprovalManual:
 			return r.supersede(ctx, cr, s, why)
 		}
@@ -50,23 +50,28 @@ func (r *RequestReconciler) approve(ctx context.Context, cr *v1alpha1.Consumptio
 		if c := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionApproved); c != nil && c.Reason == v1alpha1.ReasonApprovalSuperseded {
 			return waitFor(v1alpha1.RequestAwaitingApproval, v1alpha1.ReasonApprovalSuperseded, c.Message+"; "+msg)
 		}
+		if c := meta.FindStatusCondition(cr.Status.Conditions, v1alpha1.ConditionApproved); c != nil && holdsAccess(cr) && c.Reason == v1alpha1.ReasonAwaitingApproval {
+			// A plan change waits for approval (planChangeApproval); the grant is kept, and so is the phase.
+			return waitFor("", v1alpha1.ReasonAwaitingApproval, c.Message)
+		}
 		return waitFor(v1alpha1.RequestAwaitingApproval, v1alpha1.ReasonAwaitingApproval, msg)
 	}
 	s.status.ApprovedAt = &s.now
 	s.status.Decision = &v1alpha1.RequestDecision{Type: v1alpha1.DecisionApproved, By: v1alpha1.UserInfo{Username: unrecordedDecider}}
-	bindDecision(s, agr)
+	bindDecision(cr, s, agr)
 	return stepOutcome{}.with(v1alpha1.ConditionApproved, metav1.ConditionTrue, v1alpha1.ReasonAutoApproved,
 		fmt.Sprintf("ServiceAgreement %s approves requests automatically", agr.Name))
 }
 
 // bindDecision records, with the request's approval, the agreement it was
-// given under and that agreement's approval policy.
-func bindDecision(s *requestState, agr *v1alpha1.ServiceAgreement) {
+// given under, that agreement's approval policy and the plan it covers.
+func bindDecision(cr *v1alpha1.ConsumptionRequest, s *requestState, agr *v1alpha1.ServiceAgreement) {
 	d := s.status.Decision.DeepCopy()
 	if d == nil {
 		d = &v1alpha1.RequestDecision{Type: v1alpha1.DecisionApproved, By: v1alpha1.UserInfo{Username: unrecordedDecider}}
 	}
 	d.AgreementUID, d.ApprovalPolicy = string(agr.UID), agr.Spec.ApprovalPolicy
+	d.Plan = requestedPlanOf(cr, s.offering)
 	s.status.Decision = d
 }
 

@@ -141,7 +141,7 @@ func (r *RequestReconciler) fulfil(ctx context.Context, cr *v1alpha1.Consumption
 	}
 	switch kind {
 	case v1alpha1.ItemKindResource:
-		return r.grant(ctx, cr, agr, findResourceItem(off, name), s)
+		return r.grantPlanned(ctx, cr, agr, findResourceItem(off, name), s)
 	case v1alpha1.ItemKindGoods:
 		return r.deliver(ctx, cr, agr, off, findGoodsItem(off, name), s)
 	case v1alpha1.ItemKindAction:

@@ -54,7 +54,7 @@ func (r *RequestReconciler) grant(ctx context.Context, cr *v1alpha1.ConsumptionR
 		return failing(phase, v1alpha1.ReasonGrantFailed, err.Error(), err).fulfilment()
 	}
 	wrote = wrote || w
-	if wrote && meta.IsStatusConditionTrue(cr.Status.Conditions, v1alpha1.ConditionFulfilled) {
+	if wrote && !s.resizing && meta.IsStatusConditionTrue(cr.Status.Conditions, v1alpha1.ConditionFulfilled) {
 		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "Repaired", "Grant", "repaired drift in the grant of namespace %s", nsName)
 	}
 	return r.verifyAccess(ctx, cr, agr, item, nsName, wrote, s).orPhase(phase).

@@ -39,6 +39,9 @@ type requestState struct {
 	// told are the Events of what the steps found, sent by recordTransition
 	// once the status that records it is written.
 	told []pendingEvent
+	// resizing says that this reconcile applies a plan change: what it
+	// writes to the grant is the change, not drift repaired.
+	resizing bool
 }
 
 // pendingEvent is an Event about the request, waiting for its status write.

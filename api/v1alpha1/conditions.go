@@ -174,6 +174,18 @@ const (
 	ReasonEntitlementExhausted = "EntitlementExhausted"
 	// ReasonRequestedNameNotAllowed: the request asks for a namespace name but the item does not allow it. Final.
 	ReasonRequestedNameNotAllowed = "RequestedNameNotAllowed"
+	// ReasonPlanNotAllowed: the request names a plan its item does not have
+	// or its agreement does not allow. Final for a new request (Denied); a
+	// granted request keeps its current plan until the plan is changed back
+	// or allowed.
+	ReasonPlanNotAllowed = "PlanNotAllowed"
+	// ReasonPlanChangeNotAllowed: the granted plan's upgradesTo does not
+	// include the requested plan; the request keeps its current plan.
+	ReasonPlanChangeNotAllowed = "PlanChangeNotAllowed"
+	// ReasonDowngradeBlocked: the granted namespace uses more than the
+	// requested plan's quota allows; the request keeps its current plan and
+	// changes once usage has dropped.
+	ReasonDowngradeBlocked = "DowngradeBlocked"
 	// ReasonAutoApproved: the agreement approves requests automatically.
 	ReasonAutoApproved = "AutoApproved"
 	// ReasonAwaitingApproval: the agreement needs a provider to approve the request.

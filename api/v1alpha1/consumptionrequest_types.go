@@ -19,6 +19,17 @@ type ResourceRequest struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self != 'default' && !self.startsWith('kube-') && !self.startsWith('openshift-')",message="namespaceName must not be 'default' or start with 'kube-' or 'openshift-'"
 	NamespaceName NamespaceName `json:"namespaceName,omitempty"`
+
+	// plan is the plan of the item to be granted (the item's defaultPlan
+	// when omitted); only for items with plans. The one field of
+	// spec.resource that may change: changing it on a granted request
+	// resizes the namespace in place (quota and limits) without revoking
+	// anything, once the agreement allows the plan, the current plan's
+	// upgradesTo allows the move and the namespace's usage fits the new
+	// quota. Until then the request keeps its current plan and Ready says why
+	// (PlanNotAllowed, PlanChangeNotAllowed, DowngradeBlocked).
+	// +optional
+	Plan PlanName `json:"plan,omitempty"`
 }
 
 // GoodsDecision is the consumer's decision on delivered goods.
@@ -111,7 +122,7 @@ type ActionRequest struct {
 // ConsumptionRequestSpec names an agreement and exactly one item.
 // +kubebuilder:validation:XValidation:rule="[has(self.resource), has(self.goods), has(self.action)].filter(x, x).size() == 1",message="exactly one of resource, goods or action must be set"
 // +kubebuilder:validation:XValidation:rule="has(self.resource) == has(oldSelf.resource) && has(self.goods) == has(oldSelf.goods) && has(self.action) == has(oldSelf.action)",message="the kind of item requested is immutable"
-// +kubebuilder:validation:XValidation:rule="!has(self.resource) || !has(oldSelf.resource) || self.resource == oldSelf.resource",message="spec.resource is immutable; create a new request"
+// +kubebuilder:validation:XValidation:rule="!has(self.resource) || !has(oldSelf.resource) || (self.resource.name == oldSelf.resource.name && has(self.resource.namespaceName) == has(oldSelf.resource.namespaceName) && (!has(self.resource.namespaceName) || self.resource.namespaceName == oldSelf.resource.namespaceName))",message="spec.resource is immutable except for plan; create a new request"
 // +kubebuilder:validation:XValidation:rule="!has(self.action) || !has(oldSelf.action) || self.action == oldSelf.action",message="spec.action is immutable; create a new request"
 // +kubebuilder:validation:XValidation:rule="!has(self.goods) || !has(oldSelf.goods) || (self.goods.name == oldSelf.goods.name && self.goods.quantity == oldSelf.goods.quantity)",message="the goods item and quantity are immutable; create a new request"
 // +kubebuilder:validation:XValidation:rule="!has(self.goods) || !has(oldSelf.goods) || !has(oldSelf.goods.decision) || (has(self.goods.decision) && self.goods.decision == oldSelf.goods.decision)",message="spec.goods.decision cannot be changed once given"
@@ -216,6 +227,14 @@ type RequestDecision struct {
 	// requires a person's (Manual).
 	// +optional
 	ApprovalPolicy ApprovalPolicy `json:"approvalPolicy,omitempty"`
+
+	// plan is the plan of a resource item the approval covers, recorded by
+	// the operator. Under a Manual agreement a change of spec.resource.plan
+	// to another plan asks a provider again: Approved turns False (reason
+	// AwaitingApproval) while the current grant is kept, and a new
+	// Approved=True covers the new plan.
+	// +optional
+	Plan PlanName `json:"plan,omitempty"`
 }
 
 // RequestPhase is where a request is in its lifecycle.
@@ -280,6 +299,12 @@ type AccessGrant struct {
 	// renewed first. Absent while access is held.
 	// +optional
 	RetainedUntil *metav1.Time `json:"retainedUntil,omitempty"`
+
+	// plan is the plan the namespace is granted under: its quota and limits
+	// are in place. It differs from spec.resource.plan while a plan change
+	// waits (Ready says why). Absent for items without plans.
+	// +optional
+	Plan PlanName `json:"plan,omitempty"`
 }
 
 // DeliveredObject is a copy of a goods source delivered into the consumer's namespace.
@@ -482,6 +507,7 @@ type RequestServiceLevel struct {
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.conditions) || !oldSelf.status.conditions.exists(c, c.type == 'Denied' && c.status == 'True') || (has(self.status) && has(self.status.conditions) && self.status.conditions.exists(c, c.type == 'Denied' && c.status == 'True') && (!self.status.conditions.exists(c, c.type == 'Approved' && c.status == 'True') || oldSelf.status.conditions.exists(c, c.type == 'Approved' && c.status == 'True')))",message="a denial is final: once Denied is True it stays True and the request cannot be approved; create a new request"
 // +kubebuilder:printcolumn:name="Agreement",type=string,JSONPath=`.spec.agreement`
 // +kubebuilder:printcolumn:name="Item",type=string,JSONPath=`.status.item`
+// +kubebuilder:printcolumn:name="Plan",type=string,JSONPath=`.status.grant.plan`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -64,6 +64,13 @@ type ResourceEntitlement struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10000
 	MaxGrants *int32 `json:"maxGrants,omitempty"`
+
+	// plans are the plans of the item the consumer may request or change to
+	// (reason PlanNotAllowed otherwise). Every plan of the item when omitted.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=6
+	Plans []PlanName `json:"plans,omitempty"`
 }
 
 // GoodsEntitlement allows requests for goods of the offering.

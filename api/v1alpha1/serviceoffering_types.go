@@ -100,6 +100,10 @@ const (
 type ClusterRoleName string
 
 // ResourceItem is an access item: a namespace the consumer may use but never owns.
+// +kubebuilder:validation:XValidation:rule="has(self.plans) == has(self.defaultPlan)",message="plans and defaultPlan go together: name the plan a request gets when it names none"
+// +kubebuilder:validation:XValidation:rule="!has(self.defaultPlan) || !has(self.plans) || self.plans.exists(p, p.name == self.defaultPlan)",message="defaultPlan must name one of the item's plans"
+// +kubebuilder:validation:XValidation:rule="!has(self.plans) || self.plans.all(p, !has(p.upgradesTo) || p.upgradesTo.all(u, self.plans.exists(q, q.name == u)))",message="upgradesTo must name plans of the same item"
+// +kubebuilder:validation:XValidation:rule="!has(self.plans) || (!has(self.quota) && !has(self.limits))",message="an item with plans takes its quota and limits from the plans: move quota and limits into them"
 // +kubebuilder:validation:XValidation:rule="!has(self.gracePeriod) || !has(self.revocationPolicy) || self.revocationPolicy == 'Delete'",message="gracePeriod applies only to revocationPolicy Delete: a retained namespace is never deleted"
 type ResourceItem struct {
 	// name identifies the item within the offering; requests and entitlements refer to it.
@@ -162,6 +166,68 @@ type ResourceItem struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('8760h')",message="gracePeriod must be at most 8760h"
 	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
+
+	// plans are the tiers of the item, for example small, medium and large:
+	// each brings its own quota and limits in place of the item's. A request
+	// names its plan (spec.resource.plan, defaultPlan when it names none) and
+	// may change it on a granted namespace: the quota and limits are changed
+	// in place and access never drops. No plans: the item's quota and limits
+	// apply to every request.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=6
+	Plans []Plan `json:"plans,omitempty"`
+
+	// defaultPlan is the plan of a request that names none. Required with
+	// plans, and must name one of them.
+	// +optional
+	DefaultPlan PlanName `json:"defaultPlan,omitempty"`
+}
+
+// PlanName names a plan of a resource item.
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+type PlanName string
+
+// Plan is a tier of a resource item: the quota and limits a granted
+// namespace gets under it.
+type Plan struct {
+	// name identifies the plan within the item; requests and entitlements refer to it.
+	// +required
+	Name PlanName `json:"name"`
+
+	// description says what the plan gives the consumer.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Description string `json:"description,omitempty"`
+
+	// quota is the hard limit of the ResourceQuota of a namespace granted
+	// under the plan, for example {"requests.cpu": "4", "pods": "20"}. No
+	// quota when empty.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	Quota corev1.ResourceList `json:"quota,omitempty"`
+
+	// limits are the entries of the LimitRange of a namespace granted under
+	// the plan (default requests and limits per container). No LimitRange
+	// when empty. At most two entries (for example Container and
+	// PersistentVolumeClaim), which keeps the offering's validation within
+	// the API server's cost budget.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=2
+	Limits []corev1.LimitRangeItem `json:"limits,omitempty"`
+
+	// upgradesTo restricts the moves from this plan: a request granted under
+	// it may change only to the plans named here (reason
+	// PlanChangeNotAllowed otherwise). When empty, it may change to any plan
+	// its agreement allows.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=6
+	UpgradesTo []PlanName `json:"upgradesTo,omitempty"`
 }
 
 // NamespaceTemplate shapes a namespace granted for an access item.

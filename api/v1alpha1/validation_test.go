@@ -716,6 +716,9 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		"grace period":         anOffering().Set("spec.resources.0.gracePeriod", "168h"),
 		"periodic goods and runs": anAgreement().Set("spec.entitlements.goods", []any{map[string]any{"name": "ha-device", "maxQuantity": 4, "period": "720h"}}).
 			Set("spec.entitlements.actions", []any{map[string]any{"name": "installation", "period": "1h"}}),
+		"plans":                withPlans(anOffering()),
+		"entitled plans":       anAgreement().Set("spec.entitlements.resources.0.plans", []any{"small"}),
+		"request plan":         aRequest().Set("spec.resource.plan", "large"),
 		"resource request":     aRequest(),
 		"requested namespace":  aRequest().NamespaceName("payments-prod"),
 		"goods request":        aRequest().NoItem().Goods("ha-device", 2),
@@ -805,6 +808,11 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"autoRenew over 10 years", anAgreement().Valid("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z").Set("spec.autoRenew", "87601h"), "autoRenew must be between 1h and 87600h"},
 
 		// ServiceOffering
+		{"plans without defaultPlan", withPlans(anOffering()).Set("spec.resources.0.defaultPlan", nil), "plans and defaultPlan go together"},
+		{"defaultPlan not a plan", withPlans(anOffering()).Set("spec.resources.0.defaultPlan", "huge"), "defaultPlan must name one of the item's plans"},
+		{"upgradesTo not a plan", withPlans(anOffering()).Set("spec.resources.0.plans.0.upgradesTo", []any{"huge"}), "upgradesTo must name plans of the same item"},
+		{"plans and item quota", withPlans(anOffering()).Set("spec.resources.0.quota", map[string]any{"pods": 1}), "an item with plans takes its quota and limits from the plans"},
+		{"plan names repeated", withPlans(anOffering()).Set("spec.resources.0.plans.1.name", "small"), "Duplicate value"},
 		{"gracePeriod with Retain", anOffering().Set("spec.resources.0.revocationPolicy", "Retain").Set("spec.resources.0.gracePeriod", "1h"), "gracePeriod applies only to revocationPolicy Delete"},
 		{"gracePeriod over a year", anOffering().Set("spec.resources.0.gracePeriod", "8761h"), "gracePeriod must be at most 8760h"},
 		{"offering with no items", anOffering().NoItems(), "an offering must offer at least one item in resources, goods or actions"},
@@ -858,11 +866,21 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Updates (transition rules)
 
+// withPlans gives the offering's first resource item the plans small and
+// large, small the default and the only one that upgrades (to large).
+func withPlans(b *offeringBuilder) *offeringBuilder {
+	return b.Set("spec.resources.0.quota", nil).Set("spec.resources.0.defaultPlan", "small").
+		Set("spec.resources.0.plans", []any{
+			map[string]any{"name": "small", "quota": map[string]any{"pods": 10}, "upgradesTo": []any{"large"}},
+			map[string]any{"name": "large", "quota": map[string]any{"pods": 40}},
+		})
+}
+
 func TestUpdates(t *testing.T) {
 	requireAPIServer(t)
 	const (
 		kindImmutable     = "the kind of item requested is immutable"
-		resourceImmutable = "spec.resource is immutable; create a new request"
+		resourceImmutable = "spec.resource is immutable except for plan; create a new request"
 		actionImmutable   = "spec.action is immutable; create a new request"
 		goodsImmutable    = "the goods item and quantity are immutable; create a new request"
 		decisionFinal     = "spec.goods.decision cannot be changed once given"
@@ -878,6 +896,10 @@ func TestUpdates(t *testing.T) {
 		{"request agreement", aRequest(), patch("spec.agreement", "other"), "agreement is immutable; create a new request"},
 		{"request resource item", aRequest(), patch("spec.resource.name", "dedicated-server"), resourceImmutable},
 		{"request resource namespaceName", aRequest(), patch("spec.resource.namespaceName", "payments-prod"), resourceImmutable},
+		{"request plan changed", aRequest().Set("spec.resource.plan", "small"), patch("spec.resource.plan", "large"), ""},
+		{"request plan set", aRequest(), patch("spec.resource.plan", "large"), ""},
+		{"request plan and item changed", aRequest().Set("spec.resource.plan", "small"),
+			patches(patch("spec.resource.plan", "large"), patch("spec.resource.name", "dedicated-server")), resourceImmutable},
 		{"request action item", install(), patch("spec.action.name", "configuration"), actionImmutable},
 		{"request action parameters", install(), patch("spec.action.parameters.0.value", "rack-b"), actionImmutable},
 		{"request goods name", goods(), patch("spec.goods.name", "ups"), goodsImmutable},

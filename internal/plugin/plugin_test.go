@@ -604,11 +604,11 @@ func TestReport(t *testing.T) {
 	}
 	// The last column is kubectl's relative AGE.
 	if got := row(t, r.stdout, "rack-a", "resource"); strings.Join(got[1:len(got)-1], " ") !=
-		"resource rack-space Fulfilled Granted "+now.Add(-time.Minute).Format(time.RFC3339)+" "+now.Format(time.RFC3339)+" 1m12s breached:fulfilment" ||
+		"resource rack-space - Fulfilled Granted "+now.Add(-time.Minute).Format(time.RFC3339)+" "+now.Format(time.RFC3339)+" 1m12s breached:fulfilment" ||
 		!relativeAge.MatchString(got[len(got)-1]) {
 		t.Errorf("rack-a row: %v", got)
 	}
-	if got := row(t, r.stdout, "db"); strings.Join(got[1:len(got)-1], " ") != "resource dedicated-server AwaitingApproval AwaitingApproval - - - -" ||
+	if got := row(t, r.stdout, "db"); strings.Join(got[1:len(got)-1], " ") != "resource dedicated-server - AwaitingApproval AwaitingApproval - - - -" ||
 		!relativeAge.MatchString(got[len(got)-1]) {
 		t.Errorf("db row: %v", got)
 	}

@@ -91,9 +91,11 @@ type UsageRow struct {
 
 // RequestRow summarises one request under the agreement.
 type RequestRow struct {
-	Name               string                `json:"name"`
-	Kind               v1alpha1.ItemKind     `json:"kind"`
-	Item               string                `json:"item"`
+	Name string            `json:"name"`
+	Kind v1alpha1.ItemKind `json:"kind"`
+	Item string            `json:"item"`
+	// Plan is as in RequestStatus: granted, and asked for while a change waits.
+	Plan               string                `json:"plan,omitempty"`
 	Phase              v1alpha1.RequestPhase `json:"phase,omitempty"`
 	ReadyReason        string                `json:"readyReason,omitempty"`
 	ApprovedAt         *metav1.Time          `json:"approvedAt,omitempty"`
@@ -218,6 +220,7 @@ func buildReport(ctx context.Context, c client.Client, ns, name string) (*Report
 			Name:               cr.Name,
 			Kind:               kind,
 			Item:               item,
+			Plan:               planCell(cr),
 			Phase:              cr.Status.Phase,
 			ApprovedAt:         cr.Status.ApprovedAt,
 			FulfilledAt:        cr.Status.FulfilledAt,
@@ -293,9 +296,9 @@ func printReport(w io.Writer, r *Report) error {
 		return err
 	}
 
-	t = newTable("NAME", "KIND", "ITEM", "PHASE", "READY-REASON", "APPROVED-AT", "FULFILLED-AT", "FULFILMENT", "SERVICE-LEVEL", "AGE")
+	t = newTable("NAME", "KIND", "ITEM", "PLAN", "PHASE", "READY-REASON", "APPROVED-AT", "FULFILLED-AT", "FULFILMENT", "SERVICE-LEVEL", "AGE")
 	for _, q := range r.Requests {
-		addRow(t, nil, q.Name, kindFlag(q.Kind), q.Item, string(q.Phase), q.ReadyReason,
+		addRow(t, nil, q.Name, kindFlag(q.Kind), q.Item, orDash(q.Plan), string(q.Phase), q.ReadyReason,
 			formatTime(q.ApprovedAt), formatTime(q.FulfilledAt), formatDuration(q.FulfilmentDuration), serviceLevelCell(q), age(q.Created))
 	}
 	return printSection(w, "\nRequests:", "none", t)

@@ -28,6 +28,7 @@ type requestOptions struct {
 	quantity      int32
 	params        []string
 	namespaceName string
+	plan          string
 	name          string
 	wait          bool
 	timeout       time.Duration
@@ -87,6 +88,7 @@ without storing it.`,
 	f.Int32Var(&ro.quantity, "quantity", 1, "How many of the goods item (goods only)")
 	f.StringArrayVar(&ro.params, "param", nil, "An action parameter NAME=VALUE (actions only; repeatable)")
 	f.StringVar(&ro.namespaceName, "namespace-name", "", "The namespace to grant, if the offering allows choosing it (resources only)")
+	f.StringVar(&ro.plan, "plan", "", "The plan of the item (resources only; default: the item's defaultPlan)")
 	f.StringVar(&ro.name, "name", "", "The request's name (default: generated from the item)")
 	f.BoolVar(&ro.wait, "wait", false, "Wait until the request is Ready or has ended, and report its phase")
 	f.DurationVar(&ro.timeout, "timeout", 60*time.Second, "How long --wait waits")
@@ -225,6 +227,8 @@ func (ro *requestOptions) checkKindFlags(kind v1alpha1.ItemKind, item string, qu
 		return usageErrorf("--param applies to actions only; %s is a %s item", item, kindFlag(kind))
 	case ro.namespaceName != "" && kind != v1alpha1.ItemKindResource:
 		return usageErrorf("--namespace-name applies to resources only; %s is a %s item", item, kindFlag(kind))
+	case ro.plan != "" && kind != v1alpha1.ItemKindResource:
+		return usageErrorf("--plan applies to resources only; %s is a %s item", item, kindFlag(kind))
 	case quantitySet && ro.quantity < 1:
 		return usageErrorf("--quantity must be at least 1")
 	}
@@ -241,7 +245,8 @@ func newRequest(ns string, ro *requestOptions, kind v1alpha1.ItemKind, item stri
 	}
 	switch kind {
 	case v1alpha1.ItemKindResource:
-		cr.Spec.Resource = &v1alpha1.ResourceRequest{Name: v1alpha1.ItemName(item), NamespaceName: v1alpha1.NamespaceName(ro.namespaceName)}
+		cr.Spec.Resource = &v1alpha1.ResourceRequest{Name: v1alpha1.ItemName(item), NamespaceName: v1alpha1.NamespaceName(ro.namespaceName),
+			Plan: v1alpha1.PlanName(ro.plan)}
 	case v1alpha1.ItemKindGoods:
 		cr.Spec.Goods = &v1alpha1.GoodsRequest{Name: v1alpha1.ItemName(item), Quantity: ro.quantity}
 	case v1alpha1.ItemKindAction:

@@ -22,12 +22,15 @@ const maxEvents = 10
 
 // RequestStatus is the output of `status -o json|yaml` (kind RequestStatus in OutputGroupVersion).
 type RequestStatus struct {
-	Request   string                `json:"request"`
-	Namespace string                `json:"namespace"`
-	Created   metav1.Time           `json:"created"`
-	Kind      v1alpha1.ItemKind     `json:"kind"`
-	Item      string                `json:"item"`
-	Phase     v1alpha1.RequestPhase `json:"phase,omitempty"`
+	Request   string            `json:"request"`
+	Namespace string            `json:"namespace"`
+	Created   metav1.Time       `json:"created"`
+	Kind      v1alpha1.ItemKind `json:"kind"`
+	Item      string            `json:"item"`
+	// Plan is the plan the request is granted under, and the one it asks
+	// for while a change waits ("small -> large").
+	Plan  string                `json:"plan,omitempty"`
+	Phase v1alpha1.RequestPhase `json:"phase,omitempty"`
 	// Why is the request's Ready condition in a sentence: why it is where it is.
 	Why string `json:"why"`
 	// Next says what a person can do next, when something waits for a person.
@@ -107,7 +110,7 @@ service level, and its most recent events.`,
 func buildStatus(ctx context.Context, c client.Client, cr *v1alpha1.ConsumptionRequest) (*RequestStatus, error) {
 	kind, item := requestItem(cr)
 	st := &RequestStatus{
-		Request: cr.Name, Namespace: cr.Namespace, Created: cr.CreationTimestamp, Kind: kind, Item: item,
+		Request: cr.Name, Namespace: cr.Namespace, Created: cr.CreationTimestamp, Kind: kind, Item: item, Plan: planCell(cr),
 		Phase: cr.Status.Phase, Why: why(cr), Next: next(cr), Conditions: cr.Status.Conditions,
 		Grant: cr.Status.Grant, Delivered: cr.Status.Delivered, Action: cr.Status.Action,
 		ApprovedAt: cr.Status.ApprovedAt, FulfilledAt: cr.Status.FulfilledAt, FulfilmentDuration: cr.Status.FulfilmentDuration,
@@ -268,12 +271,32 @@ func agreementLine(a AgreementSummary) string {
 	return s
 }
 
+// planCell is the plan a resource request is granted under, followed by
+// the one it asks for while a change waits ("small -> large"); "" without plans.
+func planCell(cr *v1alpha1.ConsumptionRequest) string {
+	var granted, wanted v1alpha1.PlanName
+	if cr.Status.Grant != nil {
+		granted = cr.Status.Grant.Plan
+	}
+	if cr.Spec.Resource != nil {
+		wanted = cr.Spec.Resource.Plan
+	}
+	switch {
+	case wanted == "" || wanted == granted:
+		return string(granted)
+	case granted == "":
+		return string(wanted)
+	}
+	return fmt.Sprintf("%s -> %s", granted, wanted)
+}
+
 // printOutcome prints what was granted, delivered or run, and the timing.
 func printOutcome(w io.Writer, st *RequestStatus) error {
 	if g := st.Grant; g != nil {
 		fmt.Fprintln(w, "Granted:")
 		if err := printFields(w, "  ",
 			[2]string{"Namespace", g.Namespace},
+			[2]string{"Plan", orDash(st.Plan)},
 			[2]string{"RoleBindings", strings.Join(g.RoleBindings, ", ")},
 			[2]string{"ResourceQuota", g.ResourceQuota},
 			[2]string{"LimitRange", g.LimitRange},

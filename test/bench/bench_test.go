@@ -212,6 +212,11 @@ func TestBenchmark(t *testing.T) {
 			len(lat), steadyRate, pct(lat, 50), pct(lat, 95), pct(lat, 99))
 	}
 
+	// 6: resize in place (test/bench/resize_test.go).
+	if resizeSize > 0 {
+		e.resize(rep, mgr, resizeSize)
+	}
+
 	// 5: concurrency sweep, each point on a fresh manager.
 	mgr.stop()
 	for _, c := range []int{1, 2, 4, 8, 16, 32} {

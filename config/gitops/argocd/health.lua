@@ -34,6 +34,8 @@ local needsAttention = {
   ActionServiceAccountForbidden = true, -- the action's Job would run as a ServiceAccount no cluster admin allowed
   SecretNotReadable = true,          -- the request's creator may not read a secret parameter's Secret
   RevisionNotFound = true,           -- the agreement is pinned to a revision of the offering that does not exist
+  PlanNotAllowed = true,             -- a plan change names a plan the item lacks or the agreement does not allow
+  PlanChangeNotAllowed = true,       -- the granted plan's upgradesTo does not lead to the requested plan
 }
 -- The health of a phase that decides by itself, per kind; other phases follow Ready.
 local byPhase = {

@@ -31,21 +31,8 @@ const (
 
 // entitlementPeriod returns the period of a goods or action entitlement, or nil.
 func entitlementPeriod(agr *v1alpha1.ServiceAgreement, kind v1alpha1.ItemKind, name v1alpha1.ItemName) *metav1.Duration {
-	switch kind {
-	case v1alpha1.ItemKindGoods:
-		for _, x := range agr.Spec.Entitlements.Goods {
-			if x.Name == name {
-				return x.Period
-			}
-		}
-	case v1alpha1.ItemKindAction:
-		for _, x := range agr.Spec.Entitlements.Actions {
-			if x.Name == name {
-				return x.Period
-			}
-		}
-	}
-	return nil
+	_, period, _ := entitlementTerms(agr, kind, name)
+	return period
 }
 
 // currentPeriod returns the start of the period of an entitlement that

@@ -87,28 +87,36 @@ func offers(off *v1alpha1.ServiceOffering, kind v1alpha1.ItemKind, name v1alpha1
 // entitlement returns the limit of the agreement's entitlement for an item
 // (nil: unlimited) and whether the agreement includes the item at all.
 func entitlement(agr *v1alpha1.ServiceAgreement, kind v1alpha1.ItemKind, name v1alpha1.ItemName) (*int32, bool) {
+	limit, _, included := entitlementTerms(agr, kind, name)
+	return limit, included
+}
+
+// entitlementTerms finds the agreement's entitlement for an item: its limit
+// (nil: unlimited), its period (nil: none; resources have none) and whether
+// the agreement includes the item at all.
+func entitlementTerms(agr *v1alpha1.ServiceAgreement, kind v1alpha1.ItemKind, name v1alpha1.ItemName) (*int32, *metav1.Duration, bool) {
 	e := agr.Spec.Entitlements
 	switch kind {
 	case v1alpha1.ItemKindResource:
 		for _, x := range e.Resources {
 			if x.Name == name {
-				return x.MaxGrants, true
+				return x.MaxGrants, nil, true
 			}
 		}
 	case v1alpha1.ItemKindGoods:
 		for _, x := range e.Goods {
 			if x.Name == name {
-				return x.MaxQuantity, true
+				return x.MaxQuantity, x.Period, true
 			}
 		}
 	case v1alpha1.ItemKindAction:
 		for _, x := range e.Actions {
 			if x.Name == name {
-				return x.MaxRuns, true
+				return x.MaxRuns, x.Period, true
 			}
 		}
 	}
-	return nil, false
+	return nil, nil, false
 }
 
 // entitles reports whether the agreement includes the item.

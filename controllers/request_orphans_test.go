@@ -141,7 +141,19 @@ func orphanedNamespace(t *testing.T, f *fixture, marked bool) (*corev1.Namespace
 	t.Helper()
 	ghost := &v1alpha1.ConsumptionRequest{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: uniq("ghost"), UID: types.UID(uniq("ghost-uid"))}}
 	labels := childLabels(ghost, f.offering.Name, "space")
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: uniq("orphan"), Labels: labels}}
+	// The namespace gets the operator's labels only once its RoleBinding
+	// exists, as an orphan is found with both: a sweep fired by the bare
+	// namespace would delete it before the RoleBinding is made, and the
+	// RoleBinding, in a namespace already being deleted (which nothing
+	// deletes in envtest), would be left to the namespace controller.
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: uniq("orphan")}}
+	mustCreate(t, ns)
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "offering-orphan", Labels: labels},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: f.role},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "dev-" + f.ns}}}
+	mustCreate(t, rb)
+	patch := client.MergeFrom(ns.DeepCopy())
+	ns.Labels = labels
 	if marked {
 		var key corev1.Secret
 		if err := admin.Get(testCtx, client.ObjectKey{Namespace: operatorNamespace, Name: GrantKeySecret}, &key); err != nil {
@@ -149,11 +161,9 @@ func orphanedNamespace(t *testing.T, f *fixture, marked bool) (*corev1.Namespace
 		}
 		ns.Annotations = map[string]string{v1alpha1.AnnotationGrantMarker: grantMarker(key.Data["key"], ghost.UID, ns.Name)}
 	}
-	mustCreate(t, ns)
-	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "offering-orphan", Labels: labels},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: f.role},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "dev-" + f.ns}}}
-	mustCreate(t, rb)
+	if err := admin.Patch(testCtx, ns, patch); err != nil {
+		t.Fatal(err)
+	}
 	return ns, rb
 }
 

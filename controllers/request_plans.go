@@ -192,6 +192,10 @@ func (r *RequestReconciler) planChangeRefusal(ctx context.Context, cr *v1alpha1.
 		return stepOutcome{}
 	}
 	ns := cr.Status.Grant.Namespace
+	if other := grantNamespaceName(cr, item); other != ns {
+		return stall("", v1alpha1.ReasonPlanChangeNotAllowed, fmt.Sprintf("item %s no longer allows the requested namespace name %s: "+
+			"its grant would move to namespace %s%s", item.Name, ns, other, keeps))
+	}
 	over, err := r.usageOver(ctx, ns, withPlan(item, findPlan(item, want)).Quota)
 	if err != nil {
 		return errored(err)

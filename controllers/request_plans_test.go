@@ -359,3 +359,23 @@ func TestRevisionMoveWithoutTheItemKeepsTheGrant(t *testing.T) {
 	movePin(t, f.agreement, 1)
 	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
 }
+
+// TestMoveNeverChangesTheGrantedNamespace: a revision whose item no longer
+// allows the requested namespace name would grant another namespace; the
+// move is refused before anything is read or written.
+func TestMoveNeverChangesTheGrantedNamespace(t *testing.T) {
+	cr := makeRequest("named", "team").resource("space").obj()
+	cr.Spec.Resource.NamespaceName = "team-dev"
+	cr.Status.Grant = &v1alpha1.AccessGrant{Namespace: "team-dev"}
+	agr := makeAgreement("agreement", "team", "offering").resourceEntitlement("space").obj()
+	item := &v1alpha1.ResourceItem{Name: "space"}
+	held := heldTerms{item: &v1alpha1.ResourceItem{Name: "space"}, revision: 1, following: 2, moved: true}
+	o := (&RequestReconciler{}).planChangeRefusal(t.Context(), cr, agr, item, "", "", held)
+	if o.kind != stalled || o.reason != v1alpha1.ReasonPlanChangeNotAllowed || !strings.Contains(o.message, "would move to namespace") {
+		t.Errorf("move to an item without requested names: %+v", o)
+	}
+	item.Namespace.AllowRequestedName = true
+	if o := (&RequestReconciler{}).planChangeRefusal(t.Context(), cr, agr, item, "", "", held); o.kind != proceed {
+		t.Errorf("move keeping the namespace refused: %+v", o)
+	}
+}

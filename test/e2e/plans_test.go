@@ -19,9 +19,11 @@ import (
 // applied once the consumer has deleted enough; an agreement pinned to
 // revision 1 that an offering edit leaves alone while an agreement on Latest
 // follows it; the provider moving the pin, which changes the grant in place.
-// The consumer's access never drops.
+// The consumer's access never drops. The operator keeps one revision of
+// history: revision 1 stays while the pinned grant is on it, and goes once
+// nothing uses it.
 func TestResizeAndRevisionMove(t *testing.T) {
-	startOperator(t)
+	startOperator(t, "--offering-revision-history=1")
 	const ns = "e2e-plans"
 	bindShippedRole(t, "consumer", "e2e-dev")
 	bindShippedRole(t, "provider", "e2e-provider")
@@ -150,6 +152,9 @@ spec:
 		if hard := quotaHard(t, held); hard != "2" {
 			t.Errorf("an offering edit changed the pinned grant's quota to %s", hard)
 		}
+		if _, err := kubectl(t, "get", "serviceofferingrevision/e2e-plans-r1"); err != nil {
+			t.Errorf("revision 1 was collected while an agreement pins it: %v", err)
+		}
 		if out, code := kubectlOffering(t, "diff", "e2e-plans", "1", "2", "--as=e2e-provider"); code != 0 || !addsLine(out, `count/configmaps: "3"`) {
 			t.Errorf("kubectl offering diff e2e-plans 1 2 (exit %d):\n%s", code, out)
 		}
@@ -161,6 +166,9 @@ spec:
 		if uid := mustKubectl(t, "get", "namespace", held, "-o", "jsonpath={.metadata.uid}"); uid != heldUID {
 			t.Errorf("namespace %s was replaced by the move", held)
 		}
+		// Nothing is on revision 1 any more: it is collected, the latest is kept.
+		mustKubectl(t, "wait", "--for=delete", "serviceofferingrevision/e2e-plans-r1", "--timeout=30s")
+		mustKubectl(t, "get", "serviceofferingrevision/e2e-plans-r2")
 		eventually(t, 20*time.Second, "kubectl offering revisions to count both agreements on revision 2", func() error {
 			out, _ := kubectlOffering(t, "revisions", "e2e-plans", "--as=e2e-provider")
 			if !hasRow(out, "2", "yes", "2") {

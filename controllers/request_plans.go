@@ -179,9 +179,6 @@ func (r *RequestReconciler) planChangeRefusal(ctx context.Context, cr *v1alpha1.
 	item *v1alpha1.ResourceItem, have, want v1alpha1.PlanName, held heldTerms,
 ) stepOutcome {
 	keeps := "; the request keeps " + termsName(have, held.revision, held.moved)
-	if have == "" {
-		keeps = "; the request keeps its current grant"
-	}
 	if msg := planRefusal(cr, agr, item); msg != "" {
 		return stall("", v1alpha1.ReasonPlanNotAllowed, msg+keeps)
 	}
@@ -203,7 +200,7 @@ func (r *RequestReconciler) planChangeRefusal(ctx context.Context, cr *v1alpha1.
 	if len(over) > 0 {
 		target := termsName(want, held.following, held.moved)
 		if want == "" {
-			target = "the quota of " + string(item.Name)
+			target = strings.Replace(target, "its grant", "the quota of "+string(item.Name), 1)
 		}
 		return waitFor("", v1alpha1.ReasonDowngradeBlocked, fmt.Sprintf("namespace %s uses more than %s allows (%s)%s; "+
 			"it changes once usage has dropped", ns, target, strings.Join(over, ", "), keeps)).after(downgradeRetry)
@@ -221,16 +218,18 @@ func pathRefusal(item *v1alpha1.ResourceItem, have, want v1alpha1.PlanName) stri
 	return fmt.Sprintf("plan %s of %s changes only to %s, not to %s", have, item.Name, joinPlans(from.UpgradesTo), want)
 }
 
-// termsName names a plan, "of revision n" when the revision matters.
+// termsName names the terms of a grant: its plan (its grant, for an item
+// without plans), "of revision n" when the revision matters.
 func termsName(plan v1alpha1.PlanName, revision int32, withRevision bool) string {
-	name := "plan " + string(plan)
-	if plan == "" {
-		name = "its grant"
+	switch {
+	case plan == "" && !withRevision:
+		return "its current grant"
+	case plan == "":
+		return fmt.Sprintf("its grant of revision %d", revision)
+	case withRevision:
+		return fmt.Sprintf("plan %s of revision %d", plan, revision)
 	}
-	if withRevision {
-		name += fmt.Sprintf(" of revision %d", revision)
-	}
-	return name
+	return "plan " + string(plan)
 }
 
 // planRefusal says why the agreement or the item refuses the plan a

@@ -323,17 +323,28 @@ func TestRevisionMoveIsRefusedLikeAPlanChange(t *testing.T) {
 	waitOnRevision(t, large, 2, "medium", "20")
 }
 
-// TestRevisionMoveWithoutTheItemKeepsTheGrant: a move to a revision that
-// no longer offers the granted item keeps the grant on its revision's
-// terms (drift still repaired) and says how to fix it.
+// TestRevisionMoveWithoutTheItemKeepsTheGrant: a move to a revision whose
+// item (without plans) allows less than the namespace uses waits; a move to
+// a revision that no longer offers the granted item keeps the grant on its
+// revision's terms (drift still repaired) and says how to fix it.
 func TestRevisionMoveWithoutTheItemKeepsTheGrant(t *testing.T) {
 	f := newFixture(t, withPin(1))
 	cr := f.grantedRequest(uniq("kept"))
+	editOffering(t, f.offering, func(s *v1alpha1.ServiceOfferingSpec) {
+		s.Resources[0].Quota = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("4")}
+	})
 	editOffering(t, f.offering, func(s *v1alpha1.ServiceOfferingSpec) { s.Resources[0].Name = "other" })
+	setQuotaUsage(t, cr, "6")
 	movePin(t, f.agreement, 2)
+	msg := waitReadyReason(t, cr, v1alpha1.ReasonDowngradeBlocked)
+	if !strings.Contains(msg, "more than the quota of space of revision 2 allows (pods: 6 used, 4 allowed); the request keeps its grant of revision 1") {
+		t.Errorf("DowngradeBlocked message of a move of an item without plans: %s", msg)
+	}
+	assertQuota(t, cr, "10")
 
-	msg := waitReadyReason(t, cr, v1alpha1.ReasonItemNotOffered)
-	if !strings.Contains(msg, "revision 2") || !strings.Contains(msg, "keeps its grant under revision 1") {
+	movePin(t, f.agreement, 3)
+	msg = waitReadyReason(t, cr, v1alpha1.ReasonItemNotOffered)
+	if !strings.Contains(msg, "revision 3") || !strings.Contains(msg, "keeps its grant under revision 1") {
 		t.Errorf("ItemNotOffered message of a move does not say what is kept and why: %s", msg)
 	}
 	get(t, cr)

@@ -85,11 +85,12 @@ func TestFaults(t *testing.T) {
 	defer cancel()
 	h := e.recordRequests(ctx)
 	start := time.Now()
-	created := make(chan int64, 1)
+	created := make(chan burstResult, 1)
 	go func() { created <- e.createBurst(n) }()
 
 	faults := e.faultSchedule(replicas)
 	var lastFault time.Time
+	var ends []time.Time
 	for _, f := range faults {
 		decided, err := h.waitDecided(int(f.share*float64(n)), n, 10*time.Minute)
 		if err != nil {
@@ -105,12 +106,13 @@ func TestFaults(t *testing.T) {
 		}
 		lastFault = end
 		rep.add("F. fault: "+f.name, "at %s into the burst, %d of %d requests decided: %s", at.Round(100*time.Millisecond), decided, n, detail)
+		ends = append(ends, end)
 	}
-	retries := <-created
+	burst := <-created
 
 	converged, err := e.waitConverged(h, n, granted, 10*time.Minute)
 	if err != nil {
-		e.reportFaults(rep, h, replicas, n, granted, retries)
+		e.reportFaults(rep, h, replicas, granted, burst)
 		t.Fatalf("no convergence %s after the last fault: %v", time.Since(lastFault).Round(time.Second), err)
 	}
 	lastFinal := h.lastDecided()
@@ -120,9 +122,10 @@ func TestFaults(t *testing.T) {
 		t.Errorf("converged, then no longer: %s", strings.Join(problems, "; "))
 	}
 	cancel()
-	e.reportFaults(rep, h, replicas, n, granted, retries)
+	e.reportFaults(rep, h, replicas, granted, burst)
 	rep.add("F. convergence", "last request decided %s after the last fault; everything converged (outcomes, children, no orphans, ledger) %s after it; burst created to converged %s",
 		lastFinal.Sub(lastFault).Round(100*time.Millisecond), converged.Sub(lastFault).Round(100*time.Millisecond), converged.Sub(start).Round(100*time.Millisecond))
+	rep.add("F. recovery", "the first request decided after each fault's end came %s later", h.resumedAfter(ends))
 	rep.add("F. machine after", "load average %s", loadAverage())
 	fmt.Println()
 	rep.print()
@@ -188,8 +191,9 @@ func faultsAgreement(i int) string { return fmt.Sprintf("faults-%d", i%faultsAgr
 // createBurst creates the n requests of the burst with the load workers,
 // each retried until the API server has it (a create that timed out may
 // have been stored: AlreadyExists then ends its retries). It returns how
-// many creates were retried.
-func (e *env) createBurst(n int) int64 {
+// many creates were retried and how long the burst took to create.
+func (e *env) createBurst(n int) burstResult {
+	start := time.Now()
 	var retries atomic.Int64
 	deadline := time.Now().Add(10 * time.Minute)
 	parallel(n, func(i int) {
@@ -210,7 +214,12 @@ func (e *env) createBurst(n int) int64 {
 			time.Sleep(250 * time.Millisecond)
 		}
 	})
-	return retries.Load()
+	return burstResult{retries: retries.Load(), took: time.Since(start)}
+}
+
+type burstResult struct {
+	retries int64
+	took    time.Duration
 }
 
 // fault is one failure of the scenario: injected once share of the burst is
@@ -234,7 +243,11 @@ func (e *env) faultSchedule(replicas []*replica) []fault {
 		if err != nil {
 			return killed, "", err
 		}
-		return killed, fmt.Sprintf("SIGKILL to the leader %s; %s led %s later", leader.name, next.name, time.Since(killed).Round(100*time.Millisecond)), nil
+		who := "the other replica, " + next.name
+		if next == leader {
+			who = "a new process of " + next.name // restarted, it won the lease
+		}
+		return killed, fmt.Sprintf("SIGKILL to the leader, %s; %s led %s later", leader.name, who, time.Since(killed).Round(100*time.Millisecond)), nil
 	}
 	return []fault{
 		{name: "leader killed", share: 0.05, inject: killLeader},
@@ -495,12 +508,31 @@ type version struct {
 	uid         string
 	phase       v1alpha1.RequestPhase
 	ready       bool
+	fulfilled   bool // condition Fulfilled True
+	denied      bool // condition Denied True
 	fulfilledAt string
 	grant       string
 }
 
+// final reports whether the version shows an outcome: granted (phase,
+// Fulfilled and Ready) or denied (phase and Denied), and not both.
 func (v version) final() bool {
-	return v.phase == v1alpha1.RequestDenied || v.phase == v1alpha1.RequestFulfilled && v.ready
+	granted := v.phase == v1alpha1.RequestFulfilled && v.fulfilled && v.ready && !v.denied
+	return granted || v.phase == v1alpha1.RequestDenied && v.denied && !v.fulfilled
+}
+
+func versionOf(cr *v1alpha1.ConsumptionRequest) version {
+	v := version{rv: cr.ResourceVersion, uid: string(cr.UID), phase: cr.Status.Phase,
+		ready:     meta.IsStatusConditionTrue(cr.Status.Conditions, v1alpha1.ConditionReady),
+		fulfilled: meta.IsStatusConditionTrue(cr.Status.Conditions, v1alpha1.ConditionFulfilled),
+		denied:    meta.IsStatusConditionTrue(cr.Status.Conditions, v1alpha1.ConditionDenied)}
+	if cr.Status.FulfilledAt != nil {
+		v.fulfilledAt = cr.Status.FulfilledAt.UTC().Format(time.RFC3339Nano)
+	}
+	if cr.Status.Grant != nil {
+		v.grant = cr.Status.Grant.Namespace
+	}
+	return v
 }
 
 // requestHistory holds every version of every request of the burst seen by
@@ -588,14 +620,7 @@ func (h *requestHistory) record(cr *v1alpha1.ConsumptionRequest) {
 	if cr.Labels["bench-run"] != "faults" {
 		return
 	}
-	v := version{rv: cr.ResourceVersion, uid: string(cr.UID), phase: cr.Status.Phase,
-		ready: meta.IsStatusConditionTrue(cr.Status.Conditions, v1alpha1.ConditionReady)}
-	if cr.Status.FulfilledAt != nil {
-		v.fulfilledAt = cr.Status.FulfilledAt.UTC().Format(time.RFC3339Nano)
-	}
-	if cr.Status.Grant != nil {
-		v.grant = cr.Status.Grant.Namespace
-	}
+	v := versionOf(cr)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	seen := h.versions[cr.Name]
@@ -654,8 +679,31 @@ func (h *requestHistory) lastDecided() time.Time {
 	return last
 }
 
+// resumedAfter says, for each time, how long after it the first request
+// was decided.
+func (h *requestHistory) resumedAfter(ends []time.Time) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var parts []string
+	for _, end := range ends {
+		var first time.Time
+		for _, at := range h.decidedAt {
+			if at.After(end) && (first.IsZero() || at.Before(first)) {
+				first = at
+			}
+		}
+		if first.IsZero() {
+			parts = append(parts, "never")
+			continue
+		}
+		parts = append(parts, first.Sub(end).Round(100*time.Millisecond).String())
+	}
+	return strings.Join(parts, ", ")
+}
+
 // violations checks every request's history: final exactly once and never
-// left afterwards, one fulfilment time and one granted namespace.
+// left afterwards, one fulfilment time and one granted namespace, and a
+// denied request never held a grant.
 func (h *requestHistory) violations() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -675,6 +723,14 @@ func (h *requestHistory) violations() []string {
 			out = append(out, fmt.Sprintf("%s was created twice", name))
 		}
 		f := vs[first]
+		if f.phase == v1alpha1.RequestDenied {
+			for _, v := range vs {
+				if v.grant != "" || v.fulfilledAt != "" {
+					out = append(out, fmt.Sprintf("%s was denied after it held namespace %q", name, v.grant))
+					break
+				}
+			}
+		}
 		for _, v := range vs[first+1:] {
 			if !v.final() || v.phase != f.phase || v.fulfilledAt != f.fulfilledAt || v.grant != f.grant {
 				out = append(out, fmt.Sprintf("%s left its outcome: %s", name, phasesOf(vs)))
@@ -729,11 +785,11 @@ func (e *env) convergence(n, granted int) []string {
 	undecided := 0
 	for i := range requests.Items {
 		cr := &requests.Items[i]
-		switch {
-		case cr.Status.Phase == v1alpha1.RequestFulfilled && meta.IsStatusConditionTrue(cr.Status.Conditions, v1alpha1.ConditionReady) && cr.Status.Grant != nil:
-			grants[string(cr.UID)] = cr.Status.Grant.Namespace
-		case cr.Status.Phase != v1alpha1.RequestDenied:
+		switch v := versionOf(cr); {
+		case !v.final():
 			undecided++
+		case v.phase == v1alpha1.RequestFulfilled && v.grant != "":
+			grants[v.uid] = v.grant
 		}
 	}
 	if len(requests.Items) != n || undecided > 0 || len(grants) != granted {
@@ -818,7 +874,7 @@ func (e *env) heldByRequest(ctx context.Context) (map[string][]string, error) {
 
 // reportFaults adds the outcome of the burst to the report and fails the
 // test on any request that was not final exactly once.
-func (e *env) reportFaults(rep *report, h *requestHistory, replicas []*replica, n, granted int, retries int64) {
+func (e *env) reportFaults(rep *report, h *requestHistory, replicas []*replica, granted int, burst burstResult) {
 	violations := h.violations()
 	for _, v := range violations {
 		e.t.Errorf("%s", v)
@@ -834,8 +890,8 @@ func (e *env) reportFaults(rep *report, h *requestHistory, replicas []*replica, 
 	for _, vs := range h.versions {
 		versions += len(vs)
 	}
-	rep.add("F. requests", "%d created (%d creates retried); Fulfilled %d (want %d), Denied %d; %d not final exactly once; %d versions watched, the watch resumed %d times and started again from a list %d times",
-		len(requests.Items), retries, phases[v1alpha1.RequestFulfilled], granted, phases[v1alpha1.RequestDenied], len(violations), versions, h.resumed, h.relisted)
+	rep.add("F. requests", "%d created (%d creates retried), the last %s into the burst; Fulfilled %d (want %d), Denied %d; %d not final exactly once; %d versions watched, the watch resumed %d times and started again from a list %d times",
+		len(requests.Items), burst.retries, burst.took.Round(100*time.Millisecond), phases[v1alpha1.RequestFulfilled], granted, phases[v1alpha1.RequestDenied], len(violations), versions, h.resumed, h.relisted)
 	h.mu.Unlock()
 	held, err := e.heldByRequest(context.Background())
 	must(e.t, err)

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -33,6 +34,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 )
@@ -54,6 +56,9 @@ var (
 	faultsRequests = envInt("BENCH_FAULTS_REQUESTS", 1000)
 	// etcdStop is how long etcd is stopped.
 	etcdStop = time.Duration(envInt("BENCH_FAULTS_ETCD_STOP_SECONDS", 5)) * time.Second
+	// pauseLeader adds a fault: the leader is stopped (SIGSTOP) until
+	// another process leads, then resumed, its reconciles still in flight.
+	pauseLeader = os.Getenv("BENCH_FAULTS_PAUSE_LEADER") != ""
 )
 
 // faultsAgreements is how many agreements share the burst and its entitlement.
@@ -141,6 +146,7 @@ func newFaultsEnv(t *testing.T) *env {
 	if err := v1alpha1.AddToScheme(scheme.Scheme); err != nil {
 		t.Fatal(err)
 	}
+	logf.SetLogger(logr.Discard()) // the scenario reports what it sees; client-side logs are noise
 	e := &env{t: t, dir: t.TempDir(), ns: "faults"}
 	e.kubeconfig = startCluster(t, e.dir)
 	kubectl(t, e.kubeconfig, "apply", "--server-side", "-f", repoRoot(t)+"/config/crd/bases")
@@ -249,12 +255,45 @@ func (e *env) faultSchedule(replicas []*replica) []fault {
 		}
 		return killed, fmt.Sprintf("SIGKILL to the leader, %s; %s led %s later", leader.name, who, time.Since(killed).Round(100*time.Millisecond)), nil
 	}
-	return []fault{
+	faults := []fault{
 		{name: "leader killed", share: 0.05, inject: killLeader},
 		{name: "kube-apiserver killed and started again", share: 0.25, inject: e.restartAPIServer},
 		{name: fmt.Sprintf("etcd stopped for %s", etcdStop), share: 0.5, inject: e.pauseEtcd},
 		{name: "leader killed again", share: 0.75, inject: killLeader},
 	}
+	if pauseLeader {
+		paused := fault{name: "leader paused until deposed", share: 0.62, inject: func() (time.Time, string, error) { return e.pauseLeader(replicas) }}
+		faults = append(faults[:3], append([]fault{paused}, faults[3:]...)...)
+	}
+	return faults
+}
+
+// pauseLeader stops the leading process (SIGSTOP) until another process
+// leads, then resumes it (SIGCONT): a deposed leader whose reconciles were
+// in flight, as after a long garbage-collection pause or a frozen VM. Its
+// late writes meet the new leader's.
+func (e *env) pauseLeader(replicas []*replica) (time.Time, string, error) {
+	leader, err := waitLeader(replicas, nil, 2*time.Minute)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	leader.mu.Lock()
+	m := leader.cur
+	leader.mu.Unlock()
+	pid := m.cmd.Process.Pid
+	resume := func() { _ = syscall.Kill(pid, syscall.SIGCONT) }
+	e.t.Cleanup(resume)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return time.Time{}, "", err
+	}
+	paused := time.Now()
+	next, err := waitLeader(replicas, m, 2*time.Minute)
+	resume()
+	if err != nil {
+		return time.Now(), "", err
+	}
+	return time.Now(), fmt.Sprintf("SIGSTOP to the leader, %s; %s led %s later, and the paused process was resumed then",
+		leader.name, next.name, time.Since(paused).Round(100*time.Millisecond)), nil
 }
 
 // pidOf reads the PID of a control-plane process from the pid file

@@ -1033,8 +1033,8 @@ func loadCRDs(t *testing.T) map[string]*apiextensionsv1.CustomResourceDefinition
 
 func TestCRDsDescribeEveryProperty(t *testing.T) {
 	crds := loadCRDs(t)
-	if len(crds) != 4 {
-		t.Fatalf("want 4 CRDs in %s, got %d", crdDir, len(crds))
+	if len(crds) != 5 {
+		t.Fatalf("want 5 CRDs in %s, got %d", crdDir, len(crds))
 	}
 	for kind, crd := range crds {
 		for _, v := range crd.Spec.Versions {
@@ -1091,6 +1091,7 @@ func TestCRDNamesAndColumns(t *testing.T) {
 		"ServiceOffering":    {apiextensionsv1.ClusterScoped, []string{"svcoffering", "sof"}},
 		"ServiceAgreement":   {apiextensionsv1.NamespaceScoped, []string{"svcagreement", "sag"}},
 		"ConsumptionRequest": {apiextensionsv1.NamespaceScoped, []string{"consumption", "creq"}},
+		"MemberCluster":      {apiextensionsv1.ClusterScoped, []string{"mcl"}},
 	}
 	crds := loadCRDs(t)
 	for kind, w := range want {
@@ -1230,8 +1231,8 @@ func TestShortNamesAreUnique(t *testing.T) {
 			}
 		}
 	}
-	if len(ours) != 4 {
-		t.Fatalf("the API server serves %d kinds of %s, want 4", len(ours), gv.Group)
+	if len(ours) != 5 {
+		t.Fatalf("the API server serves %d kinds of %s, want 5", len(ours), gv.Group)
 	}
 	for kind, r := range ours {
 		if !slices.Contains(r.Categories, "offering") {

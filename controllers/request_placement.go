@@ -218,6 +218,30 @@ func (r *RequestReconciler) revokeInMember(ctx context.Context, cr *v1alpha1.Con
 	return err
 }
 
+// revokeFailed is the outcome of a revocation that failed: waiting for its
+// member cluster when that did not answer, a transient error otherwise.
+func revokeFailed(s *requestState, err error) stepOutcome {
+	var unreachable *errClusterUnreachable
+	if errors.As(err, &unreachable) {
+		return clusterUnreachable(s, unreachable.cluster, unreachable.err)
+	}
+	return errored(err)
+}
+
+// whereGranted is the request reconciler acting in the cluster the
+// request's grant is placed in, to read what is there; it does not proceed
+// while that member cannot be used.
+func (r *RequestReconciler) whereGranted(cr *v1alpha1.ConsumptionRequest) (*RequestReconciler, stepOutcome) {
+	if cr.Status.Cluster == "" {
+		return r, stepOutcome{}
+	}
+	m := r.Options.fleet.get(cr.Status.Cluster)
+	if err := m.unreachable(); err != nil {
+		return nil, waitFor("", v1alpha1.ReasonClusterUnreachable, fmt.Sprintf("member cluster %s is unreachable: %v", cr.Status.Cluster, err)).after(clusterRetry)
+	}
+	return r.in(m), stepOutcome{}
+}
+
 // pendingRevocation reports whether err is a revocation waiting for an
 // unreachable member cluster, and records it on the request.
 func (r *RequestReconciler) pendingRevocation(cr *v1alpha1.ConsumptionRequest, err error) bool {

@@ -101,7 +101,11 @@ func (r *RequestReconciler) planChangeRefusal(ctx context.Context, cr *v1alpha1.
 		return stepOutcome{}
 	}
 	ns := cr.Status.Grant.Namespace
-	over, err := r.usageOver(ctx, ns, withPlan(item, findPlan(item, want)).Quota)
+	t, o := r.whereGranted(cr) // request_placement.go: the usage is the member's
+	if o.kind != proceed {
+		return o
+	}
+	over, err := t.usageOver(ctx, ns, withPlan(item, findPlan(item, want)).Quota)
 	if err != nil {
 		return errored(err)
 	}

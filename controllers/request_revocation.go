@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"sort"
 	"strings"
 
@@ -103,11 +102,7 @@ func (r *RequestReconciler) revokeAndReport(ctx context.Context, cr *v1alpha1.Co
 	}
 	hadAccess := holdsAccess(cr)
 	if err := r.revoke(ctx, cr, final, revocationPolicy(off, cr)); err != nil {
-		var unreachable *errClusterUnreachable
-		if errors.As(err, &unreachable) {
-			return clusterUnreachable(s, unreachable.cluster, unreachable.err)
-		}
-		return errored(err)
+		return revokeFailed(s, err)
 	}
 	if s.status.Grant != nil {
 		if final {

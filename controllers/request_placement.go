@@ -146,10 +146,12 @@ func (r *RequestReconciler) chosen(cr *v1alpha1.ConsumptionRequest, item *v1alph
 		"create a new request naming one of them, or none", asked, item.Name))
 }
 
-// notAllowed: the request asks for a cluster it may not have; nothing is granted.
+// notAllowed: the request asks for a cluster it may not have. It fails for
+// good (spec.resource.cluster is immutable): nothing is granted, and its
+// entitlement is released.
 func (r *RequestReconciler) notAllowed(cr *v1alpha1.ConsumptionRequest, msg string) stepOutcome {
 	r.Recorder.Eventf(cr, nil, corev1.EventTypeWarning, v1alpha1.ReasonClusterNotAllowed, "Place", "%s", msg)
-	return stall(v1alpha1.RequestProvisioning, v1alpha1.ReasonClusterNotAllowed, msg).fulfilment()
+	return stall(v1alpha1.RequestFailed, v1alpha1.ReasonClusterNotAllowed, msg).fulfilment()
 }
 
 // leastUsed is the cluster holding the fewest grants, then the first by name.

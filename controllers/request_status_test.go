@@ -97,6 +97,7 @@ var requestReadyCases = []readyCase{
 	{v1alpha1.ReasonClusterUnreachable, waiting, "Fulfilled", ksInProgress},
 	{v1alpha1.ReasonClusterUnreachable, waiting, "Revoked", ksInProgress},
 	{v1alpha1.ReasonClusterNotAllowed, stalled, "Provisioning", ksFailed},
+	{v1alpha1.ReasonClusterNotAllowed, stalled, "Failed", ksFailed},
 }
 
 // agreementReadyCases is every Ready reason of a ServiceAgreement (kind unused).

@@ -223,8 +223,8 @@ func TestGrantsArePlacedInMembers(t *testing.T) {
 	// A cluster the placement does not allow, chosen by the consumer.
 	request(t, "team-place", "elsewhere", "member-z")
 	cr := waitReason(t, "team-place", "elsewhere", v1alpha1.ReasonClusterNotAllowed)
-	if cr.Status.Cluster != "" || cr.Status.Grant != nil {
-		t.Fatalf("a refused placement recorded %q / %+v", cr.Status.Cluster, cr.Status.Grant)
+	if cr.Status.Cluster != "" || cr.Status.Grant != nil || cr.Status.Phase != v1alpha1.RequestFailed {
+		t.Fatalf("a refused placement: phase %s, recorded %q / %+v", cr.Status.Phase, cr.Status.Cluster, cr.Status.Grant)
 	}
 	agreement(t, "team-hub", "hub-only", 0)
 	request(t, "team-hub", "forced", "member-a")

@@ -38,7 +38,7 @@ func main() {
 		concurrency, revisionHistory                               int
 		qps                                                        float64
 		burst                                                      int
-		leaseDuration                                              time.Duration
+		leaseDuration, memberProbeInterval                         time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443",
 		"Address the metrics endpoint binds to (:8443 for HTTPS, :8080 for HTTP; 0 disables it).")
@@ -84,6 +84,9 @@ func main() {
 	flag.IntVar(&revisionHistory, "offering-revision-history", controllers.DefaultRevisionHistory,
 		"How many ServiceOfferingRevisions of each offering are kept, the newest; a revision an agreement is pinned to, "+
 			"or a request is fulfilled under, is kept besides them.")
+	flag.DurationVar(&memberProbeInterval, "member-probe-interval", 15*time.Second,
+		"How often the API server of each member cluster is asked for its version (MemberCluster status, "+
+			"offering_operator_member_cluster_reachable).")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -163,6 +166,7 @@ func main() {
 		Clock:                   clock.RealClock{},
 		OmitEvents:              splitList(omitEventReasons),
 		RevisionHistory:         revisionHistory,
+		FleetProbeInterval:      memberProbeInterval,
 	}); err != nil {
 		log.Error(err, "unable to set up controllers")
 		os.Exit(1)

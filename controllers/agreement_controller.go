@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -144,10 +143,9 @@ func (r *AgreementReconciler) reconcileDelete(ctx context.Context, agr *v1alpha1
 		}
 	}
 	if holding > 0 {
-		lc := lifecycle{Phase: v1alpha1.AgreementTerminating, Reason: v1alpha1.ReasonTerminating,
-			Message: fmt.Sprintf("revoking access: %d request(s) still hold grants", holding)}
+		lc, retry := terminatingWhileHolding(r.Options.fleet, requests, holding) // request_placement.go
 		status, _ := agreementStatus(agr, nil, requests, nil, lc, now)
-		return endOnConflict(ctrl.Result{}, r.writeStatus(ctx, agr, status))
+		return endOnConflict(ctrl.Result{RequeueAfter: retry}, r.writeStatus(ctx, agr, status))
 	}
 	if err := releaseAgreement(ctx, r.Options.ledger(r.Client, r.APIReader), agr); err != nil {
 		return ctrl.Result{}, err

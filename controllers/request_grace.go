@@ -47,7 +47,7 @@ func (r *RequestReconciler) revokeInGrace(ctx context.Context, cr *v1alpha1.Cons
 	s *requestState, why string, until time.Time,
 ) stepOutcome {
 	if err := r.revoke(ctx, cr, false, revocationPolicy(off, cr)); err != nil {
-		return errored(err)
+		return revokeFailed(s, err)
 	}
 	g := s.status.Grant.DeepCopy()
 	g.RoleBindings = nil

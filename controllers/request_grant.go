@@ -32,9 +32,10 @@ import (
 // namespace still terminating, an authorizer catching up) is looked at again.
 const waitRetry = time.Second
 
-// grant creates or repairs everything an access item gives, then verifies that
-// the consumer's subjects really can use it.
-func (r *RequestReconciler) grant(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, item *v1alpha1.ResourceItem, s *requestState) stepOutcome {
+// grantHere creates or repairs everything an access item gives in the
+// cluster of r's client, then verifies that the consumer's subjects really
+// can use it. grant (request_placement.go) picks the cluster.
+func (r *RequestReconciler) grantHere(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, item *v1alpha1.ResourceItem, s *requestState) stepOutcome {
 	nsName := grantNamespaceName(cr, item)
 	lbls := childLabels(cr, string(agr.Spec.Offering), item.Name)
 	if isReservedNamespace(nsName) {

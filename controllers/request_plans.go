@@ -193,7 +193,11 @@ func (r *RequestReconciler) planChangeRefusal(ctx context.Context, cr *v1alpha1.
 		return stall("", v1alpha1.ReasonPlanChangeNotAllowed, fmt.Sprintf("item %s no longer allows the requested namespace name %s: "+
 			"its grant would move to namespace %s%s", item.Name, ns, other, keeps))
 	}
-	over, err := r.usageOver(ctx, ns, withPlan(item, findPlan(item, want)).Quota)
+	t, o := r.whereGranted(cr) // request_placement.go: the usage is the member's
+	if o.kind != proceed {
+		return o
+	}
+	over, err := t.usageOver(ctx, ns, withPlan(item, findPlan(item, want)).Quota)
 	if err != nil {
 		return errored(err)
 	}

@@ -39,6 +39,9 @@ func (r *RequestReconciler) reconcileDelete(ctx context.Context, cr *v1alpha1.Co
 		r.Recorder.Eventf(cr, nil, corev1.EventTypeNormal, "ActionCancelled", "Delete", "the request was deleted: its running Job was cancelled")
 	}
 	if err := r.revoke(ctx, cr, true, policy); err != nil {
+		if r.pendingRevocation(cr, err) {
+			return ctrl.Result{RequeueAfter: clusterRetry}, nil
+		}
 		return ctrl.Result{}, err
 	}
 	if err := r.recordServiceLevel(ctx, cr); err != nil {
@@ -99,7 +102,7 @@ func (r *RequestReconciler) revokeAndReport(ctx context.Context, cr *v1alpha1.Co
 	}
 	hadAccess := holdsAccess(cr)
 	if err := r.revoke(ctx, cr, final, revocationPolicy(off, cr)); err != nil {
-		return errored(err)
+		return revokeFailed(s, err)
 	}
 	if s.status.Grant != nil {
 		if final {
@@ -132,12 +135,21 @@ func (r *RequestReconciler) revoke(ctx context.Context, cr *v1alpha1.Consumption
 	if _, err := r.removeCopies(ctx, cr, nil); err != nil {
 		return err
 	}
+	if cr.Status.Cluster != "" {
+		return r.revokeInMember(ctx, cr, final, policy) // request_placement.go
+	}
 	if err := r.revokeRoleBindings(ctx, cr); err != nil {
 		return err
 	}
 	if !final {
 		return nil
 	}
+	return r.revokeNamespaces(ctx, cr, policy)
+}
+
+// revokeNamespaces ends the namespaces granted for a request according to
+// the policy.
+func (r *RequestReconciler) revokeNamespaces(ctx context.Context, cr *v1alpha1.ConsumptionRequest, policy v1alpha1.RevocationPolicy) error {
 	owned := client.MatchingLabels{v1alpha1.LabelRequestUID: string(cr.UID)}
 	var nss corev1.NamespaceList
 	if err := r.List(ctx, &nss, owned); err != nil {

@@ -94,6 +94,11 @@ var requestReadyCases = []readyCase{
 	{v1alpha1.ReasonProviderNamespaceNotFound, stalled, "Provisioning", ksFailed},
 	{v1alpha1.ReasonActionServiceAccountForbidden, stalled, "Provisioning", ksFailed},
 	{v1alpha1.ReasonSecretNotReadable, stalled, "Provisioning", ksFailed},
+	{v1alpha1.ReasonClusterUnreachable, waiting, "Provisioning", ksInProgress},
+	{v1alpha1.ReasonClusterUnreachable, waiting, "Fulfilled", ksInProgress},
+	{v1alpha1.ReasonClusterUnreachable, waiting, "Revoked", ksInProgress},
+	{v1alpha1.ReasonClusterNotAllowed, stalled, "Provisioning", ksFailed},
+	{v1alpha1.ReasonClusterNotAllowed, stalled, "Failed", ksFailed},
 }
 
 // agreementReadyCases is every Ready reason of a ServiceAgreement (kind unused).
@@ -107,6 +112,7 @@ var agreementReadyCases = []readyCase{
 	{reason: v1alpha1.ReasonOfferingNotFound, phase: "Pending", kstatus: ksInProgress},
 	{reason: v1alpha1.ReasonOfferingNotReady, phase: "Pending", kstatus: ksInProgress},
 	{reason: v1alpha1.ReasonTerminating, phase: "Terminating", kstatus: ksInProgress},
+	{reason: v1alpha1.ReasonRevocationPending, phase: "Terminating", kstatus: ksInProgress},
 }
 
 // offeringReadyCases is every Ready reason of a ServiceOffering.
@@ -127,6 +133,8 @@ var notReadyReasons = []string{
 	v1alpha1.ReasonObjectiveMissed, v1alpha1.ReasonNoneMeasured, v1alpha1.ReasonReconciling, v1alpha1.ReasonAutoApproved,
 	v1alpha1.ReasonVerified, v1alpha1.ReasonDelivered, v1alpha1.ReasonExhausted, v1alpha1.ReasonAvailable,
 	v1alpha1.ReasonRenewalDue, v1alpha1.ReasonNotDue, v1alpha1.ReasonAutoRenews,
+	// A MemberCluster's Ready.
+	v1alpha1.ReasonReachable, v1alpha1.ReasonInvalidKubeconfig, v1alpha1.ReasonClusterRemoved,
 }
 
 // TestEveryReadyReasonHasItsKstatus: every reason the API declares is in one

@@ -71,6 +71,11 @@ type Options struct {
 	// "Granted": the grant's time and duration are in the request's status).
 	// Empty: every Event is recorded.
 	OmitEvents []string
+	// FleetProbeInterval is how often each member cluster's API server is
+	// asked for its version (--member-probe-interval). Defaults to 15 seconds.
+	FleetProbeInterval time.Duration
+	// fleet holds the member clusters (fleet.go); Setup creates it.
+	fleet *fleet
 	// RevisionHistory is how many revisions of each offering are kept, the
 	// newest, besides those in use (--offering-revision-history). Defaults
 	// to DefaultRevisionHistory.
@@ -89,6 +94,9 @@ func (o *Options) defaults() {
 	}
 	if o.VerifyTimeout <= 0 {
 		o.VerifyTimeout = 30 * time.Second
+	}
+	if o.FleetProbeInterval <= 0 {
+		o.FleetProbeInterval = 15 * time.Second
 	}
 }
 
@@ -292,6 +300,11 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	events := omitEvents(mgr.GetEventRecorder("offering-operator"), opts.OmitEvents)
 	c := liveContent{Client: mgr.GetClient(), live: mgr.GetAPIReader()}
 	base := reconciler{Client: c, APIReader: mgr.GetAPIReader(), Recorder: events, Options: opts}
+	fleet, err := setupFleet(context.Background(), mgr, base)
+	if err != nil {
+		return fmt.Errorf("member clusters: %w", err)
+	}
+	base.Options.fleet = fleet
 	if err := (&OfferingReconciler{reconciler: base, Policy: policy}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("offering controller: %w", err)
 	}

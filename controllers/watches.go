@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 )
@@ -101,6 +102,9 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Secret{}, byLabels).
 		Watches(&corev1.ConfigMap{}, byLabels).
 		Watches(&batchv1.Job{}, byLabels).
+		// The grants' objects in member clusters, and requests to look at
+		// again when a member comes or goes (fleet.go).
+		WatchesRawSource(source.Channel(r.Options.fleet.events, byLabels)).
 		Complete(r)
 }
 

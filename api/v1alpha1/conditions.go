@@ -312,4 +312,25 @@ const (
 
 	// ReasonUnsupportedItemKind: this version of the operator does not fulfil this kind of item yet.
 	ReasonUnsupportedItemKind = "UnsupportedItemKind"
+
+	// ReasonClusterUnreachable: the member cluster a grant is placed in does
+	// not answer (the message has the error). On a request: what was granted
+	// there is kept and the request is looked at again; on a MemberCluster:
+	// Ready is False.
+	ReasonClusterUnreachable = "ClusterUnreachable"
+	// ReasonClusterNotAllowed: the request names a cluster its item's
+	// placement does not allow, or no registered cluster matches it. Nothing
+	// is granted; the request waits for a cluster to be registered or stays.
+	ReasonClusterNotAllowed = "ClusterNotAllowed"
+	// ReasonClusterRemoved: the member cluster's Secret was deleted while
+	// grants were placed in it. Those grants cannot be reached or revoked
+	// until it is registered again; they are reported, not forgotten.
+	ReasonClusterRemoved = "ClusterRemoved"
+	// ReasonInvalidKubeconfig: a member cluster Secret holds no usable kubeconfig.
+	ReasonInvalidKubeconfig = "InvalidKubeconfig"
+	// ReasonReachable: the operator reaches the member cluster.
+	ReasonReachable = "Reachable"
+	// ReasonRevocationPending (agreements): the agreement is being deleted and
+	// waits for requests whose grants sit in an unreachable member cluster.
+	ReasonRevocationPending = "RevocationPending"
 )

@@ -5,6 +5,7 @@ import (
 )
 
 // ResourceRequest asks for access to a resource item.
+// +kubebuilder:validation:XValidation:rule="has(self.cluster) == has(oldSelf.cluster) && (!has(self.cluster) || self.cluster == oldSelf.cluster)",message="spec.resource.cluster is immutable; create a new request"
 type ResourceRequest struct {
 	// name of the access item in the offering's spec.resources.
 	// +required
@@ -19,6 +20,13 @@ type ResourceRequest struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self != 'default' && !self.startsWith('kube-') && !self.startsWith('openshift-')",message="namespaceName must not be 'default' or start with 'kube-' or 'openshift-'"
 	NamespaceName NamespaceName `json:"namespaceName,omitempty"`
+
+	// cluster chooses the member cluster the grant is made in, among those
+	// the item's placement allows; otherwise the request is not granted and
+	// Ready says why (ClusterNotAllowed). Omitted: the operator chooses
+	// (status.cluster). Immutable.
+	// +optional
+	Cluster ClusterName `json:"cluster,omitempty"`
 
 	// plan is the plan of the item to be granted (the item's defaultPlan
 	// when omitted); only for items with plans. The one field of
@@ -409,6 +417,13 @@ type ConsumptionRequestStatus struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(c, c.lastTransitionTime == c.lastTransitionTime)",message="lastTransitionTime must be an RFC 3339 date-time such as 2026-01-01T00:00:00Z"
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
+	// cluster is the member cluster the grant is placed in; absent for
+	// grants in the operator's own cluster. Recorded before anything is
+	// made there, and kept until the request is gone.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Cluster string `json:"cluster,omitempty"`
+
 	// grant is what was granted for a resource request.
 	// +optional
 	Grant *AccessGrant `json:"grant,omitempty"`
@@ -512,6 +527,7 @@ type RequestServiceLevel struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Revision",type=integer,priority=1,JSONPath=`.status.offeringRevision`
+// +kubebuilder:printcolumn:name="Cluster",type=string,priority=1,JSONPath=`.status.cluster`
 // +kubebuilder:printcolumn:name="Namespace-Granted",type=string,priority=1,JSONPath=`.status.grant.namespace`
 // +kubebuilder:printcolumn:name="Retained-Until",type=string,priority=1,JSONPath=`.status.grant.retainedUntil`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`

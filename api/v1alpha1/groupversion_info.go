@@ -29,6 +29,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&ServiceOfferingRevision{}, &ServiceOfferingRevisionList{},
 		&ServiceAgreement{}, &ServiceAgreementList{},
 		&ConsumptionRequest{}, &ConsumptionRequestList{},
+		&MemberCluster{}, &MemberClusterList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

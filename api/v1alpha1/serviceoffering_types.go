@@ -167,6 +167,15 @@ type ResourceItem struct {
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('8760h')",message="gracePeriod must be at most 8760h"
 	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 
+	// placement says in which member clusters of the fleet grants of the
+	// item are made: named clusters, or those whose registration Secret
+	// matches a selector. A request may choose one (spec.resource.cluster);
+	// otherwise the operator places it in the reachable cluster holding the
+	// fewest grants, then by name. Absent: grants are made in the operator's
+	// own cluster (the hub).
+	// +optional
+	Placement *Placement `json:"placement,omitempty"`
+
 	// plans are the tiers of the item, for example small, medium and large:
 	// each brings its own quota and limits in place of the item's. A request
 	// names its plan (spec.resource.plan, defaultPlan when it names none) and

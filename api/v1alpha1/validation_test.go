@@ -698,22 +698,25 @@ func TestSamplesTellOneStory(t *testing.T) {
 func TestValidObjectsAreAccepted(t *testing.T) {
 	requireAPIServer(t)
 	for name, b := range map[string]builder{
-		"offering":             anOffering(),
-		"offering with goods":  anOffering().Goods("ha-device", v1alpha1.GoodsSource{Kind: "Secret", Name: "ha-device-credentials"}),
-		"offering with action": anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob, "RACK", "DEVICE_2")),
-		"manual action":        anOffering().Action(action("support", v1alpha1.ActionManual, noJob, "TICKET")),
-		"agreement":            anAgreement(),
-		"service account":      anAgreement().Subject(v1alpha1.SubjectServiceAccount, "deployer", "team-payments"),
-		"validity window":      anAgreement().Valid("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z"),
-		"objective 99.5":       anAgreement().Objective("99.5"),
-		"objective 100":        anAgreement().Objective("100"),
-		"maxGrants 0":          anAgreement().MaxGrants(0),
-		"service levels":       anAgreement().Set("spec.serviceLevels.fulfilmentTime", "1h30m").Set("spec.serviceLevels.approvalTime", "90s"),
-		"window 1m":            anAgreement().Set("spec.serviceLevels.window", "1m"),
-		"window a year":        anAgreement().Set("spec.serviceLevels.window", "8760h"),
-		"renewal notice":       anAgreement().Valid("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z").Set("spec.renewBefore", "720h"),
-		"auto-renewal":         anAgreement().Valid("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z").Set("spec.autoRenew", "8760h"),
-		"grace period":         anOffering().Set("spec.resources.0.gracePeriod", "168h"),
+		"offering":              anOffering(),
+		"placed by name":        anOffering().Set("spec.resources.0.placement", map[string]any{"clusters": []any{"eu-1", "eu-2"}}),
+		"placed by selector":    anOffering().Set("spec.resources.0.placement", map[string]any{"clusterSelector": map[string]any{"matchLabels": map[string]any{"zone": "eu"}}}),
+		"request for a cluster": aRequest().Set("spec.resource.cluster", "eu-1"),
+		"offering with goods":   anOffering().Goods("ha-device", v1alpha1.GoodsSource{Kind: "Secret", Name: "ha-device-credentials"}),
+		"offering with action":  anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob, "RACK", "DEVICE_2")),
+		"manual action":         anOffering().Action(action("support", v1alpha1.ActionManual, noJob, "TICKET")),
+		"agreement":             anAgreement(),
+		"service account":       anAgreement().Subject(v1alpha1.SubjectServiceAccount, "deployer", "team-payments"),
+		"validity window":       anAgreement().Valid("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z"),
+		"objective 99.5":        anAgreement().Objective("99.5"),
+		"objective 100":         anAgreement().Objective("100"),
+		"maxGrants 0":           anAgreement().MaxGrants(0),
+		"service levels":        anAgreement().Set("spec.serviceLevels.fulfilmentTime", "1h30m").Set("spec.serviceLevels.approvalTime", "90s"),
+		"window 1m":             anAgreement().Set("spec.serviceLevels.window", "1m"),
+		"window a year":         anAgreement().Set("spec.serviceLevels.window", "8760h"),
+		"renewal notice":        anAgreement().Valid("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z").Set("spec.renewBefore", "720h"),
+		"auto-renewal":          anAgreement().Valid("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z").Set("spec.autoRenew", "8760h"),
+		"grace period":          anOffering().Set("spec.resources.0.gracePeriod", "168h"),
 		"periodic goods and runs": anAgreement().Set("spec.entitlements.goods", []any{map[string]any{"name": "ha-device", "maxQuantity": 4, "period": "720h"}}).
 			Set("spec.entitlements.actions", []any{map[string]any{"name": "installation", "period": "1h"}}),
 		"plans":                withPlans(anOffering()),
@@ -854,6 +857,12 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"job podAnnotations with the operator's keys", anOffering().Action(action("install", v1alpha1.ActionAutomated, withJob)).
 			Set("spec.actions.0.job.podAnnotations", map[string]any{"service.offering.dev/request": "x"}), "podAnnotations must not use the operator's own keys"},
 		{"revocationPolicy unknown", anOffering().Set("spec.resources.0.revocationPolicy", "Archive"), `supported values: "Delete", "Retain"`},
+		{"placement with clusters and a selector", anOffering().Set("spec.resources.0.placement", map[string]any{
+			"clusters": []any{"eu-1"}, "clusterSelector": map[string]any{"matchLabels": map[string]any{"zone": "eu"}}}),
+			"placement names exactly one of clusters or clusterSelector"},
+		{"placement with neither", anOffering().Set("spec.resources.0.placement", map[string]any{}), "placement names exactly one of clusters or clusterSelector"},
+		{"placement cluster not a DNS label", anOffering().Set("spec.resources.0.placement", map[string]any{"clusters": []any{"EU_1"}}), "should match"},
+		{"request cluster not a DNS label", aRequest().Set("spec.resource.cluster", "EU_1"), "should match"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1033,8 +1042,8 @@ func loadCRDs(t *testing.T) map[string]*apiextensionsv1.CustomResourceDefinition
 
 func TestCRDsDescribeEveryProperty(t *testing.T) {
 	crds := loadCRDs(t)
-	if len(crds) != 4 {
-		t.Fatalf("want 4 CRDs in %s, got %d", crdDir, len(crds))
+	if len(crds) != 5 {
+		t.Fatalf("want 5 CRDs in %s, got %d", crdDir, len(crds))
 	}
 	for kind, crd := range crds {
 		for _, v := range crd.Spec.Versions {
@@ -1091,6 +1100,7 @@ func TestCRDNamesAndColumns(t *testing.T) {
 		"ServiceOffering":    {apiextensionsv1.ClusterScoped, []string{"svcoffering", "sof"}},
 		"ServiceAgreement":   {apiextensionsv1.NamespaceScoped, []string{"svcagreement", "sag"}},
 		"ConsumptionRequest": {apiextensionsv1.NamespaceScoped, []string{"consumption", "creq"}},
+		"MemberCluster":      {apiextensionsv1.ClusterScoped, []string{"mcl"}},
 	}
 	crds := loadCRDs(t)
 	for kind, w := range want {
@@ -1230,8 +1240,8 @@ func TestShortNamesAreUnique(t *testing.T) {
 			}
 		}
 	}
-	if len(ours) != 4 {
-		t.Fatalf("the API server serves %d kinds of %s, want 4", len(ours), gv.Group)
+	if len(ours) != 5 {
+		t.Fatalf("the API server serves %d kinds of %s, want 5", len(ours), gv.Group)
 	}
 	for kind, r := range ours {
 		if !slices.Contains(r.Categories, "offering") {

@@ -153,18 +153,20 @@ func TestStatus(t *testing.T) {
 	rack := newRequest(t, f, "rack-a", resourceSpec("rack-space"), v1alpha1.ConsumptionRequestStatus{
 		Phase:      v1alpha1.RequestFulfilled,
 		Conditions: []metav1.Condition{cond(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonGranted, "access granted")},
+		Cluster:    "member-eu",
 		Grant:      &v1alpha1.AccessGrant{Namespace: "payments-rack-a", RoleBindings: []string{"view", "edit"}, ResourceQuota: "quota"},
 	})
 	r = kubectlOffering(t, "status", rack.Name, "-n", f.ns, "-o", "json")
 	expectCode(t, r, plugin.ExitOK)
 	var st plugin.RequestStatus
 	must(t, json.Unmarshal([]byte(r.stdout), &st))
-	if st.Grant == nil || st.Grant.Namespace != "payments-rack-a" || st.Why != "Ready=True, Granted: access granted" ||
+	if st.Grant == nil || st.Grant.Namespace != "payments-rack-a" || st.Cluster != "member-eu" || st.Why != "Ready=True, Granted: access granted" ||
 		st.Next != "" || st.Agreement.Phase != v1alpha1.AgreementActive || len(st.Events) != 0 {
 		t.Errorf("status -o json: %+v", st)
 	}
 	r = kubectlOffering(t, "status", rack.Name, "-n", f.ns)
 	row(t, r.stdout, "Namespace:", "payments-rack-a")
+	row(t, r.stdout, "Cluster:", "member-eu")
 	row(t, r.stdout, "RoleBindings:", "view,", "edit")
 
 	// A request whose agreement expired within the item's grace period says

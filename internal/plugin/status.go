@@ -40,6 +40,9 @@ type RequestStatus struct {
 	Next       string             `json:"next,omitempty"`
 	Conditions []metav1.Condition `json:"conditions"`
 	Agreement  AgreementSummary   `json:"agreement"`
+	// Cluster is the member cluster the grant is placed in; empty for the
+	// operator's own cluster.
+	Cluster string `json:"cluster,omitempty"`
 	// Grant, Delivered and Action are what was granted, delivered or run.
 	Grant              *v1alpha1.AccessGrant         `json:"grant,omitempty"`
 	Delivered          []v1alpha1.DeliveredObject    `json:"delivered,omitempty"`
@@ -115,7 +118,7 @@ func buildStatus(ctx context.Context, c client.Client, cr *v1alpha1.ConsumptionR
 	st := &RequestStatus{
 		Request: cr.Name, Namespace: cr.Namespace, Created: cr.CreationTimestamp, Kind: kind, Item: item, Plan: planCell(cr),
 		Phase: cr.Status.Phase, Why: why(cr), Next: next(cr), Conditions: cr.Status.Conditions,
-		Grant: cr.Status.Grant, Delivered: cr.Status.Delivered, Action: cr.Status.Action,
+		Cluster: cr.Status.Cluster, Grant: cr.Status.Grant, Delivered: cr.Status.Delivered, Action: cr.Status.Action,
 		ApprovedAt: cr.Status.ApprovedAt, FulfilledAt: cr.Status.FulfilledAt, FulfilmentDuration: cr.Status.FulfilmentDuration,
 		ServiceLevel: cr.Status.ServiceLevel,
 		Agreement:    AgreementSummary{Name: string(cr.Spec.Agreement)},
@@ -313,6 +316,7 @@ func printOutcome(w io.Writer, st *RequestStatus) error {
 	if g := st.Grant; g != nil {
 		fmt.Fprintln(w, "Granted:")
 		if err := printFields(w, "  ",
+			[2]string{"Cluster", clusterCell(st.Cluster)},
 			[2]string{"Namespace", g.Namespace},
 			[2]string{"Plan", orDash(st.Plan)},
 			[2]string{"Revision", orDash(st.Revision)},
@@ -366,4 +370,13 @@ func retainedUntil(g *v1alpha1.AccessGrant) string {
 		return none
 	}
 	return formatTime(g.RetainedUntil) + " (then deleted, unless the agreement is renewed)"
+}
+
+// clusterCell names the cluster a grant is in: a member's name, or the
+// operator's own cluster.
+func clusterCell(name string) string {
+	if name == "" {
+		return "(this cluster)"
+	}
+	return name
 }

@@ -36,6 +36,7 @@ local needsAttention = {
   RevisionNotFound = true,           -- the agreement is pinned to a revision of the offering that does not exist
   PlanNotAllowed = true,             -- a plan change names a plan the item lacks or the agreement does not allow
   PlanChangeNotAllowed = true,       -- the granted plan's upgradesTo does not lead to the requested plan
+  ClusterNotAllowed = true,          -- the request names a member cluster its item's placement does not allow
 }
 -- The health of a phase that decides by itself, per kind; other phases follow Ready.
 local byPhase = {

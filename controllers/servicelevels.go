@@ -34,6 +34,23 @@ func slTargets(agr *v1alpha1.ServiceAgreement) (approval, fulfilment *metav1.Dur
 	return agr.Spec.ServiceLevels.ApprovalTime, agr.Spec.ServiceLevels.FulfilmentTime
 }
 
+// requestTargets are the targets a request under plan is measured against:
+// the agreement's own where it sets them, the plan's defaults where it sets
+// none. from names the plan when one of the targets is its default.
+func requestTargets(agr *v1alpha1.ServiceAgreement, plan *v1alpha1.Plan) (approval, fulfilment *metav1.Duration, from v1alpha1.PlanName) {
+	approval, fulfilment = slTargets(agr)
+	if plan == nil || plan.ServiceLevels == nil {
+		return approval, fulfilment, ""
+	}
+	if approval == nil && plan.ServiceLevels.ApprovalTime != nil {
+		approval, from = plan.ServiceLevels.ApprovalTime, plan.Name
+	}
+	if fulfilment == nil && plan.ServiceLevels.FulfilmentTime != nil {
+		fulfilment, from = plan.ServiceLevels.FulfilmentTime, plan.Name
+	}
+	return approval, fulfilment, from
+}
+
 // slRequest is what the measurement of one request depends on.
 type slRequest struct {
 	created time.Time

@@ -64,7 +64,7 @@ func (r *RequestReconciler) recordServiceLevel(ctx context.Context, cr *v1alpha1
 		return client.IgnoreNotFound(err)
 	}
 	now := r.Options.Clock.Now()
-	if a, f := slTargets(&agr); a == nil && f == nil || cr.CreationTimestamp.Add(slWindow(&agr)).Before(now) {
+	if cr.CreationTimestamp.Add(slWindow(&agr)).Before(now) {
 		return nil
 	}
 	if h := agr.Status.ServiceLevelHistory; h != nil && slices.Contains(h.Recorded, string(cr.UID)) {

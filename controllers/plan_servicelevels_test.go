@@ -65,7 +65,8 @@ func TestPlanDefaultTargetsApplyWhereTheAgreementSetsNone(t *testing.T) {
 // fulfilment target wins over the plan's; a target it does not set comes from
 // the plan; and a resize to a plan with other defaults, which under a Manual
 // agreement waits for a provider again, does not re-measure the request:
-// its targets and its verdict stay those of its fulfilment.
+// its targets and its verdict, with the approval time measured, stay those
+// of its fulfilment.
 func TestAgreementTargetWinsAndResizeKeepsTheVerdict(t *testing.T) {
 	f := newFixture(t, withPlans(), withManualApproval(), withServiceLevels(0, time.Hour, ""),
 		withPlanServiceLevels("small", time.Hour, time.Millisecond), withPlanServiceLevels("medium", time.Millisecond, time.Millisecond))
@@ -79,7 +80,7 @@ func TestAgreementTargetWinsAndResizeKeepsTheVerdict(t *testing.T) {
 	expectVerdict := func(when string) {
 		t.Helper()
 		c := waitCondition(t, cr, v1alpha1.ConditionWithinServiceLevel, metav1.ConditionTrue)
-		if err := sameTargets(cr.Status.ServiceLevel, want); err != nil || c.Reason != v1alpha1.ReasonTargetsMet {
+		if err := sameTargets(cr.Status.ServiceLevel, want); err != nil || c.Reason != v1alpha1.ReasonTargetsMet || !strings.Contains(c.Message, "approval took") {
 			t.Fatalf("%s: %v; %s: %s", when, err, c.Reason, c.Message)
 		}
 	}

@@ -3,6 +3,7 @@ package controllers
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -263,18 +264,18 @@ type slRollup struct {
 }
 
 // rollupServiceLevels measures an agreement over its window from the
-// requests' own measurements and the history of deleted ones. It returns a zero slRollup when the agreement
-// sets no targets.
+// requests' own measurements and the history of deleted ones. It returns a
+// zero slRollup when neither the agreement nor a request's plan sets targets.
+// Requests measured against plan defaults only are judged with the default
+// objective and window.
 func rollupServiceLevels(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest, now time.Time) slRollup {
-	approval, fulfilment := slTargets(agr)
-	if approval == nil && fulfilment == nil {
+	if !hasServiceLevels(agr, requests) {
 		return slRollup{}
 	}
-	sl := agr.Spec.ServiceLevels
 	window := slWindow(agr)
-	objective := sl.Objective
-	if objective == "" {
-		objective = "100"
+	objective := "100"
+	if sl := agr.Spec.ServiceLevels; sl != nil && sl.Objective != "" {
+		objective = sl.Objective
 	}
 	out := slRollup{levels: &v1alpha1.AgreementServiceLevels{Window: &metav1.Duration{Duration: window}, Objective: objective}}
 	var breaches []v1alpha1.ServiceLevelBreach
@@ -298,6 +299,16 @@ func rollupServiceLevels(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.Con
 	out.levels.Compliance = compliance(out.levels.WithinTarget, out.levels.Measured)
 	out.judge(window)
 	return out
+}
+
+// hasServiceLevels reports whether an agreement has a service-level record:
+// it sets targets, a request under it was measured against its plan's, or
+// deleted ones were.
+func hasServiceLevels(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest) bool {
+	if a, f := slTargets(agr); a != nil || f != nil || agr.Status.ServiceLevelHistory != nil {
+		return true
+	}
+	return slices.ContainsFunc(requests, func(cr v1alpha1.ConsumptionRequest) bool { return cr.Status.ServiceLevel != nil })
 }
 
 // wakeIn brings the next roll-up forward to d from now.

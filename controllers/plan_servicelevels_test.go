@@ -105,3 +105,29 @@ func sameTargets(got *v1alpha1.RequestServiceLevel, want v1alpha1.RequestService
 	}
 	return nil
 }
+
+// TestAgreementWithoutTargetsRollsUpPlanTargets: under an agreement that
+// sets no targets, a request measured against its plan's default is
+// counted on the agreement, with the default objective.
+func TestAgreementWithoutTargetsRollsUpPlanTargets(t *testing.T) {
+	f := newFixture(t, withPlans(), withManualApproval(), withPlanServiceLevels("small", time.Minute, 0))
+	cr := f.resourceRequest("unanswered")
+	mustCreate(t, cr)
+	waitPhase(t, cr, v1alpha1.RequestAwaitingApproval)
+	waitCondition(t, cr, v1alpha1.ConditionWithinServiceLevel, metav1.ConditionTrue)
+	testClock.Step(61 * time.Second)
+	touch(t, cr)
+	waitCondition(t, cr, v1alpha1.ConditionWithinServiceLevel, metav1.ConditionFalse)
+	eventually(t, 20*time.Second, "the agreement's roll-up", func() error {
+		get(t, f.agreement)
+		sl := f.agreement.Status.ServiceLevels
+		if sl == nil || sl.Measured != 1 || sl.Breached != 1 || sl.Objective != "100" || len(sl.RecentBreaches) != 1 {
+			return fmt.Errorf("serviceLevels = %+v", sl)
+		}
+		return nil
+	})
+	met := waitCondition(t, f.agreement, v1alpha1.ConditionServiceLevelsMet, metav1.ConditionFalse)
+	if met.Reason != v1alpha1.ReasonObjectiveMissed || !strings.Contains(met.Message, cr.Name) {
+		t.Fatalf("ServiceLevelsMet: %s: %s", met.Reason, met.Message)
+	}
+}

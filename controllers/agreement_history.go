@@ -52,8 +52,9 @@ func finalVerdict(cr *v1alpha1.ConsumptionRequest) (within, ok bool) {
 
 // recordServiceLevel adds the verdict of cr, being deleted, to its
 // agreement's service-level history, once: the UIDs of the last requests
-// recorded are kept with it. Requests without a verdict, outside the window,
-// or whose agreement is gone or sets no targets are not recorded.
+// recorded are kept with it. Requests without a verdict (measured neither
+// against the agreement's targets nor against their plan's), outside the
+// window, or whose agreement is gone are not recorded.
 func (r *RequestReconciler) recordServiceLevel(ctx context.Context, cr *v1alpha1.ConsumptionRequest) error {
 	within, ok := finalVerdict(cr)
 	if !ok {
@@ -64,7 +65,7 @@ func (r *RequestReconciler) recordServiceLevel(ctx context.Context, cr *v1alpha1
 		return client.IgnoreNotFound(err)
 	}
 	now := r.Options.Clock.Now()
-	if a, f := slTargets(&agr); a == nil && f == nil || cr.CreationTimestamp.Add(slWindow(&agr)).Before(now) {
+	if cr.CreationTimestamp.Add(slWindow(&agr)).Before(now) {
 		return nil
 	}
 	if h := agr.Status.ServiceLevelHistory; h != nil && slices.Contains(h.Recorded, string(cr.UID)) {

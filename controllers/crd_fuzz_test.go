@@ -158,6 +158,8 @@ var durationFields = []crdField{
 	{"service.offering.dev_serviceagreements.yaml", []string{"spec", "renewBefore"}},
 	{"service.offering.dev_serviceagreements.yaml", []string{"spec", "autoRenew"}},
 	{"service.offering.dev_serviceofferings.yaml", []string{"spec", "resources", "[]", "gracePeriod"}},
+	{"service.offering.dev_serviceofferings.yaml", []string{"spec", "resources", "[]", "plans", "[]", "serviceLevels", "approvalTime"}},
+	{"service.offering.dev_serviceofferings.yaml", []string{"spec", "resources", "[]", "plans", "[]", "serviceLevels", "fulfilmentTime"}},
 	{"service.offering.dev_serviceofferings.yaml", []string{"spec", "actions", "[]", "job", "timeout"}},
 	{"service.offering.dev_serviceofferings.yaml", []string{"spec", "goods", "[]", "acceptanceDeadline"}},
 }

@@ -326,6 +326,20 @@ func requestedPlan(cr *v1alpha1.ConsumptionRequest, item *v1alpha1.ResourceItem)
 	return item.DefaultPlan
 }
 
+// measuredPlan is the plan whose default service-level targets a request
+// is measured against: the plan it asks for, until it is first fulfilled;
+// nil after, and for a request without a plan.
+func measuredPlan(cr *v1alpha1.ConsumptionRequest, off *v1alpha1.ServiceOffering) *v1alpha1.Plan {
+	if cr.Status.FulfilledAt != nil || cr.Spec.Resource == nil || off == nil {
+		return nil
+	}
+	item := findResourceItem(off, cr.Spec.Resource.Name)
+	if item == nil {
+		return nil
+	}
+	return findPlan(item, requestedPlan(cr, item))
+}
+
 // grantedPlan is the plan the request's namespace was last granted under.
 func grantedPlan(cr *v1alpha1.ConsumptionRequest) v1alpha1.PlanName {
 	if cr.Status.Grant == nil {

@@ -162,15 +162,23 @@ func recordFulfilment(cr *v1alpha1.ConsumptionRequest, s *requestState) (first b
 	return true, d
 }
 
-// measureServiceLevel compares the request with its agreement's targets and
-// records WithinServiceLevel. While the request is open the targets are the
-// agreement's; once it has its verdict they stay as recorded. An open request
-// is requeued for when its next target falls due, so that a breach is
-// reported when it happens, not when the request finally completes.
+// measureServiceLevel compares the request with its targets and records
+// WithinServiceLevel. While the request is open the targets are the
+// agreement's, and its requested plan's defaults where the agreement sets
+// none; once it ends they stay as recorded. Once it was fulfilled its verdict
+// is final: a plan change (a resize), even one that asks a provider again,
+// never re-measures it. An open request is requeued for when its next target
+// falls due, so that a breach is reported when it happens, not when the
+// request finally completes.
 func (r *RequestReconciler) measureServiceLevel(cr *v1alpha1.ConsumptionRequest, s *requestState, result ctrl.Result) ctrl.Result {
-	approval, fulfilment := slTargets(s.agreement)
+	if cr.Status.FulfilledAt != nil && s.status.ServiceLevel != nil &&
+		meta.FindStatusCondition(s.status.Conditions, v1alpha1.ConditionWithinServiceLevel) != nil {
+		s.own(v1alpha1.ConditionWithinServiceLevel)
+		return result
+	}
+	approval, fulfilment, from := requestTargets(s.agreement, measuredPlan(cr, s.offering))
 	if prev := s.status.ServiceLevel; prev != nil && (s.agreement == nil || !isOpen(s.status.Phase)) {
-		approval, fulfilment = prev.ApprovalTarget, prev.FulfilmentTarget
+		approval, fulfilment, from = prev.ApprovalTarget, prev.FulfilmentTarget, prev.Plan
 	}
 	var v slVerdict
 	if in, measured := slInput(cr, &s.status, approval, fulfilment); measured {
@@ -181,6 +189,9 @@ func (r *RequestReconciler) measureServiceLevel(cr *v1alpha1.ConsumptionRequest,
 		meta.RemoveStatusCondition(&s.status.Conditions, v1alpha1.ConditionWithinServiceLevel)
 		s.own(v1alpha1.ConditionWithinServiceLevel)
 		return result
+	}
+	if v.level.Plan = from; from != "" {
+		v.message += fmt.Sprintf(" (where the agreement sets no target, plan %s's default applies)", from)
 	}
 	s.status.ServiceLevel = v.level
 	s.set(v1alpha1.ConditionWithinServiceLevel, v.status, v.reason, v.message)

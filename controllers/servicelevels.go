@@ -3,6 +3,7 @@ package controllers
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +33,23 @@ func slTargets(agr *v1alpha1.ServiceAgreement) (approval, fulfilment *metav1.Dur
 		return nil, nil
 	}
 	return agr.Spec.ServiceLevels.ApprovalTime, agr.Spec.ServiceLevels.FulfilmentTime
+}
+
+// requestTargets are the targets a request under plan is measured against:
+// the agreement's own where it sets them, the plan's defaults where it sets
+// none. from names the plan when one of the targets is its default.
+func requestTargets(agr *v1alpha1.ServiceAgreement, plan *v1alpha1.Plan) (approval, fulfilment *metav1.Duration, from v1alpha1.PlanName) {
+	approval, fulfilment = slTargets(agr)
+	if plan == nil || plan.ServiceLevels == nil {
+		return approval, fulfilment, ""
+	}
+	if approval == nil && plan.ServiceLevels.ApprovalTime != nil {
+		approval, from = plan.ServiceLevels.ApprovalTime, plan.Name
+	}
+	if fulfilment == nil && plan.ServiceLevels.FulfilmentTime != nil {
+		fulfilment, from = plan.ServiceLevels.FulfilmentTime, plan.Name
+	}
+	return approval, fulfilment, from
 }
 
 // slRequest is what the measurement of one request depends on.
@@ -246,18 +264,18 @@ type slRollup struct {
 }
 
 // rollupServiceLevels measures an agreement over its window from the
-// requests' own measurements and the history of deleted ones. It returns a zero slRollup when the agreement
-// sets no targets.
+// requests' own measurements and the history of deleted ones. It returns a
+// zero slRollup when neither the agreement nor a request's plan sets targets.
+// Requests measured against plan defaults only are judged with the default
+// objective and window.
 func rollupServiceLevels(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest, now time.Time) slRollup {
-	approval, fulfilment := slTargets(agr)
-	if approval == nil && fulfilment == nil {
+	if !hasServiceLevels(agr, requests) {
 		return slRollup{}
 	}
-	sl := agr.Spec.ServiceLevels
 	window := slWindow(agr)
-	objective := sl.Objective
-	if objective == "" {
-		objective = "100"
+	objective := "100"
+	if sl := agr.Spec.ServiceLevels; sl != nil && sl.Objective != "" {
+		objective = sl.Objective
 	}
 	out := slRollup{levels: &v1alpha1.AgreementServiceLevels{Window: &metav1.Duration{Duration: window}, Objective: objective}}
 	var breaches []v1alpha1.ServiceLevelBreach
@@ -281,6 +299,16 @@ func rollupServiceLevels(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.Con
 	out.levels.Compliance = compliance(out.levels.WithinTarget, out.levels.Measured)
 	out.judge(window)
 	return out
+}
+
+// hasServiceLevels reports whether an agreement has a service-level record:
+// it sets targets, a request under it was measured against its plan's, or
+// deleted ones were.
+func hasServiceLevels(agr *v1alpha1.ServiceAgreement, requests []v1alpha1.ConsumptionRequest) bool {
+	if a, f := slTargets(agr); a != nil || f != nil || agr.Status.ServiceLevelHistory != nil {
+		return true
+	}
+	return slices.ContainsFunc(requests, func(cr v1alpha1.ConsumptionRequest) bool { return cr.Status.ServiceLevel != nil })
 }
 
 // wakeIn brings the next roll-up forward to d from now.

@@ -249,8 +249,18 @@ func TestRollupServiceLevels(t *testing.T) {
 	}
 
 	t.Run("no targets, no record", func(t *testing.T) {
-		if got := rollupServiceLevels(&v1alpha1.ServiceAgreement{}, many(3, v1alpha1.ReasonTargetsMet, fulfil, time.Minute), now); got.levels != nil {
+		if got := rollupServiceLevels(&v1alpha1.ServiceAgreement{}, many(3, "", nil, time.Minute), now); got.levels != nil {
 			t.Fatalf("levels = %+v", got.levels)
+		}
+	})
+	t.Run("plan targets only: the default objective and window", func(t *testing.T) {
+		planned := &v1alpha1.RequestServiceLevel{FulfilmentTarget: dur(time.Minute), Plan: "small"}
+		got := rollupServiceLevels(&v1alpha1.ServiceAgreement{}, cat(many(3, v1alpha1.ReasonTargetsMet, planned, time.Minute),
+			many(1, v1alpha1.ReasonTargetBreached, breached, time.Minute)), now)
+		l := got.levels
+		if l == nil || l.Measured != 4 || l.Breached != 1 || l.Objective != "100" || l.Window.Duration != DefaultServiceLevelWindow ||
+			got.reason != v1alpha1.ReasonObjectiveMissed {
+			t.Fatalf("levels = %+v, %s", l, got.reason)
 		}
 	})
 	t.Run("recent breaches are the newest ten, newest first", func(t *testing.T) {

@@ -485,19 +485,29 @@ type ConsumptionRequestStatus struct {
 	Decision *RequestDecision `json:"decision,omitempty"`
 }
 
-// RequestServiceLevel is a request measured against its agreement's targets.
-// The targets are the agreement's while the request is open, and stay as
-// recorded once it has its verdict.
+// RequestServiceLevel is a request measured against its targets: its
+// agreement's own, and its plan's defaults where the agreement sets none.
+// The targets follow the agreement and the requested plan until the request
+// is fulfilled or ends, and stay as recorded then.
 type RequestServiceLevel struct {
-	// approvalTarget is the agreement's approvalTime the request is measured against.
+	// approvalTarget is the approvalTime the request is measured against:
+	// the agreement's, or its plan's default when the agreement sets none.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	ApprovalTarget *metav1.Duration `json:"approvalTarget,omitempty"`
 
-	// fulfilmentTarget is the agreement's fulfilmentTime the request is measured against.
+	// fulfilmentTarget is the fulfilmentTime the request is measured
+	// against: the agreement's, or its plan's default when the agreement sets none.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	FulfilmentTarget *metav1.Duration `json:"fulfilmentTarget,omitempty"`
+
+	// plan names the plan whose default targets (the offering's
+	// spec.resources[].plans[].serviceLevels) the request is measured
+	// against where its agreement sets none; absent when every target is the
+	// agreement's own.
+	// +optional
+	Plan PlanName `json:"plan,omitempty"`
 
 	// approvalDuration is the time from creation to the approval decision.
 	// +optional

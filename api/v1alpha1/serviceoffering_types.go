@@ -201,7 +201,7 @@ type ResourceItem struct {
 type PlanName string
 
 // Plan is a tier of a resource item: the quota and limits a granted
-// namespace gets under it.
+// namespace gets under it, and optionally default service-level targets.
 type Plan struct {
 	// name identifies the plan within the item; requests and entitlements refer to it.
 	// +required
@@ -237,6 +237,38 @@ type Plan struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=6
 	UpgradesTo []PlanName `json:"upgradesTo,omitempty"`
+
+	// serviceLevels are the plan's default service-level targets. A request
+	// under the plan is measured against its agreement's own targets where
+	// the agreement sets them (spec.serviceLevels of the ServiceAgreement),
+	// and against these, target by target, where it sets none. The targets a
+	// request is measured against are recorded in its
+	// status.serviceLevel; once the request is fulfilled they stay as
+	// recorded, so a later plan change does not re-measure it.
+	// +optional
+	ServiceLevels *PlanServiceLevels `json:"serviceLevels,omitempty"`
+}
+
+// PlanServiceLevels are a plan's default targets, with the meaning and
+// format of an agreement's spec.serviceLevels.
+type PlanServiceLevels struct {
+	// approvalTime is the target time from a request's creation to its
+	// approval, for example "4h"; at most "87600h".
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('87600h')",message="must be at most 87600h (10 years)"
+	ApprovalTime *metav1.Duration `json:"approvalTime,omitempty"`
+
+	// fulfilmentTime is the target time from a request's creation to its
+	// fulfilment (access granted), for example "30s"; at most "87600h".
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('87600h')",message="must be at most 87600h (10 years)"
+	FulfilmentTime *metav1.Duration `json:"fulfilmentTime,omitempty"`
 }
 
 // NamespaceTemplate shapes a namespace granted for an access item.

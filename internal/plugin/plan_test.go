@@ -2,6 +2,9 @@ package plugin
 
 import (
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 )
@@ -48,6 +51,26 @@ func TestRevisionCell(t *testing.T) {
 		cr := &v1alpha1.ConsumptionRequest{Status: v1alpha1.ConsumptionRequestStatus{OfferingRevision: tc.on}}
 		if got := revisionCell(cr, tc.agr); got != tc.want {
 			t.Errorf("on %d, agreement %+v: %q, want %q", tc.on, tc.agr.Spec, got, tc.want)
+		}
+	}
+}
+
+// TestServiceLevelTargets: status shows the targets a request is measured
+// against, and names the plan whose defaults stand in for the agreement's.
+func TestServiceLevelTargets(t *testing.T) {
+	d := func(x time.Duration) *metav1.Duration { return &metav1.Duration{Duration: x} }
+	for _, tc := range []struct {
+		sl   *v1alpha1.RequestServiceLevel
+		want string
+	}{
+		{nil, ""},
+		{&v1alpha1.RequestServiceLevel{}, ""},
+		{&v1alpha1.RequestServiceLevel{ApprovalTarget: d(4 * time.Hour)}, "approval 4h0m0s"},
+		{&v1alpha1.RequestServiceLevel{ApprovalTarget: d(time.Hour), FulfilmentTarget: d(30 * time.Second), Plan: "small"},
+			"approval 1h0m0s, fulfilment 30s (plan small's default where the agreement sets none)"},
+	} {
+		if got := serviceLevelTargets(tc.sl); got != tc.want {
+			t.Errorf("serviceLevelTargets(%+v) = %q, want %q", tc.sl, got, tc.want)
 		}
 	}
 }

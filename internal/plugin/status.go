@@ -352,6 +352,9 @@ func printOutcome(w io.Writer, st *RequestStatus) error {
 	}
 	timing := [][2]string{{"Approved", formatTime(st.ApprovedAt)}, {"Fulfilled", formatTime(st.FulfilledAt)},
 		{"Fulfilment took", formatDuration(st.FulfilmentDuration)}}
+	if targets := serviceLevelTargets(st.ServiceLevel); targets != "" {
+		timing = append(timing, [2]string{"Targets", targets})
+	}
 	if sl := st.ServiceLevel; sl != nil && len(sl.Breached) > 0 {
 		missed := make([]string, len(sl.Breached))
 		for i, b := range sl.Breached {
@@ -361,6 +364,27 @@ func printOutcome(w io.Writer, st *RequestStatus) error {
 	}
 	fmt.Fprintln(w, "Timing:")
 	return printFields(w, "  ", timing...)
+}
+
+// serviceLevelTargets are the targets the request is measured against and
+// where they come from: "approval 4h, fulfilment 30s (plan small's default
+// where the agreement sets none)"; "" when none applies.
+func serviceLevelTargets(sl *v1alpha1.RequestServiceLevel) string {
+	if sl == nil {
+		return ""
+	}
+	var parts []string
+	if sl.ApprovalTarget != nil {
+		parts = append(parts, "approval "+sl.ApprovalTarget.Duration.String())
+	}
+	if sl.FulfilmentTarget != nil {
+		parts = append(parts, "fulfilment "+sl.FulfilmentTarget.Duration.String())
+	}
+	out := strings.Join(parts, ", ")
+	if out != "" && sl.Plan != "" {
+		out += fmt.Sprintf(" (plan %s's default where the agreement sets none)", sl.Plan)
+	}
+	return out
 }
 
 // retainedUntil says when a namespace kept after its agreement expired is

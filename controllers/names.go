@@ -17,6 +17,18 @@ const (
 	roleBindingPrefix = "offering-"
 )
 
+// grantedNamespace is the namespace a resource request's grant lives in:
+// the one its status records once granted, so that an edit of the offering
+// (an item that stops allowing requested names, a revision move) changes the
+// grant in place and never moves it to a second namespace beside the first;
+// before that, grantNamespaceName.
+func grantedNamespace(cr *v1alpha1.ConsumptionRequest, item *v1alpha1.ResourceItem) string {
+	if g := cr.Status.Grant; g != nil && g.Namespace != "" {
+		return g.Namespace
+	}
+	return grantNamespaceName(cr, item)
+}
+
 // grantNamespaceName is the namespace granted to a resource request: the name
 // the request asked for where the item allows it, otherwise
 // "<request namespace>-<request name>-<hash>", cut to fit a DNS label. The hash

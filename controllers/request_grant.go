@@ -36,7 +36,7 @@ const waitRetry = time.Second
 // cluster of r's client, then verifies that the consumer's subjects really
 // can use it. grant (request_placement.go) picks the cluster.
 func (r *RequestReconciler) grantHere(ctx context.Context, cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement, item *v1alpha1.ResourceItem, s *requestState) stepOutcome {
-	nsName := grantNamespaceName(cr, item)
+	nsName := grantedNamespace(cr, item)
 	lbls := childLabels(cr, string(agr.Spec.Offering), item.Name)
 	if isReservedNamespace(nsName) {
 		return r.fail(cr, v1alpha1.ReasonNamespaceConflict, fmt.Sprintf("namespace %s is reserved for the platform and is never granted", nsName))

@@ -189,10 +189,6 @@ func (r *RequestReconciler) planChangeRefusal(ctx context.Context, cr *v1alpha1.
 		return stepOutcome{}
 	}
 	ns := cr.Status.Grant.Namespace
-	if other := grantNamespaceName(cr, item); other != ns {
-		return stall("", v1alpha1.ReasonPlanChangeNotAllowed, fmt.Sprintf("item %s no longer allows the requested namespace name %s: "+
-			"its grant would move to namespace %s%s", item.Name, ns, other, keeps))
-	}
 	t, o := r.whereGranted(cr) // request_placement.go: the usage is the member's
 	if o.kind != proceed {
 		return o

@@ -371,22 +371,55 @@ func TestRevisionMoveWithoutTheItemKeepsTheGrant(t *testing.T) {
 	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
 }
 
-// TestMoveNeverChangesTheGrantedNamespace: a revision whose item no longer
-// allows the requested namespace name would grant another namespace; the
-// move is refused before anything is read or written.
+// TestMoveNeverChangesTheGrantedNamespace: once granted, a request's
+// namespace is the one its status records, whatever the item now says about
+// requested names; before, it is the name the item allows.
 func TestMoveNeverChangesTheGrantedNamespace(t *testing.T) {
 	cr := makeRequest("named", "team").resource("space").obj()
 	cr.Spec.Resource.NamespaceName = "team-dev"
-	cr.Status.Grant = &v1alpha1.AccessGrant{Namespace: "team-dev"}
-	agr := makeAgreement("agreement", "team", "offering").resourceEntitlement("space").obj()
 	item := &v1alpha1.ResourceItem{Name: "space"}
-	held := heldTerms{item: &v1alpha1.ResourceItem{Name: "space"}, revision: 1, following: 2, moved: true}
-	o := (&RequestReconciler{}).planChangeRefusal(t.Context(), cr, agr, item, "", "", held)
-	if o.kind != stalled || o.reason != v1alpha1.ReasonPlanChangeNotAllowed || !strings.Contains(o.message, "would move to namespace") {
-		t.Errorf("move to an item without requested names: %+v", o)
+	if got, want := grantedNamespace(cr, item), grantNamespaceName(cr, item); got != want || got == "team-dev" {
+		t.Errorf("before the grant: %s, want the derived %s", got, want)
 	}
 	item.Namespace.AllowRequestedName = true
-	if o := (&RequestReconciler{}).planChangeRefusal(t.Context(), cr, agr, item, "", "", held); o.kind != proceed {
-		t.Errorf("move keeping the namespace refused: %+v", o)
+	if got := grantedNamespace(cr, item); got != "team-dev" {
+		t.Errorf("before the grant, with requested names allowed: %s, want team-dev", got)
+	}
+	cr.Status.Grant = &v1alpha1.AccessGrant{Namespace: "team-dev"}
+	item.Namespace.AllowRequestedName = false
+	if got := grantedNamespace(cr, item); got != "team-dev" {
+		t.Errorf("granted, item no longer allowing requested names: %s, want team-dev", got)
+	}
+}
+
+// TestOfferingEditNeverMovesAGrantedNamespace: a provider edits the offering
+// so that its item no longer lets consumers name their namespace. A request
+// already granted under a name of its own keeps that namespace, with its
+// bindings and data; no second namespace is made beside it.
+func TestOfferingEditNeverMovesAGrantedNamespace(t *testing.T) {
+	f := newFixture(t, withAllowRequestedName())
+	cr := f.resourceRequest("named")
+	cr.Spec.Resource.NamespaceName = v1alpha1.NamespaceName(f.ns + "-dev")
+	mustCreate(t, cr)
+	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
+	ns := cr.Status.Grant.Namespace
+	bindings := roleBindingUIDs(t, ns)
+
+	get(t, f.offering)
+	patch := client.MergeFrom(f.offering.DeepCopy())
+	f.offering.Spec.Resources[0].Namespace.AllowRequestedName = false
+	f.offering.Spec.Resources[0].Quota = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("20")}
+	if err := userClient(t, providerUser).Patch(testCtx, f.offering, patch); err != nil {
+		t.Fatalf("provider editing the offering: %v", err)
+	}
+	waitGrantFollows(t, cr, "20", len(bindings))
+	if cr.Status.Grant.Namespace != ns {
+		t.Errorf("the grant moved from namespace %s to %s", ns, cr.Status.Grant.Namespace)
+	}
+	if got := roleBindingUIDs(t, ns); fmt.Sprint(got) != fmt.Sprint(bindings) {
+		t.Errorf("RoleBindings of %s changed by the edit: %v, were %v", ns, got, bindings)
+	}
+	if ok, _ := exists(nsObj(grantNamespaceName(cr, nil))); ok {
+		t.Errorf("a second namespace %s was made for the request beside %s", grantNamespaceName(cr, nil), ns)
 	}
 }

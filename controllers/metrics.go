@@ -25,8 +25,11 @@ const (
 	lblTarget    = "target"
 )
 
+// agreementLabels label the metrics of one agreement: the relationship.
+var agreementLabels = []string{lblOffering, lblNamespace, lblAgreement}
+
 // requestLabels label the metrics of requests: the relationship and the item kind.
-var requestLabels = []string{lblOffering, lblNamespace, lblAgreement, lblKind}
+var requestLabels = append(slices.Clone(agreementLabels), lblKind)
 
 // entitlementLabels label the metrics of one entitlement of an agreement.
 var entitlementLabels = append(slices.Clone(requestLabels), lblItem)
@@ -56,11 +59,11 @@ var (
 
 	metricCompliance = newGauge("offering_operator_service_level_compliance_ratio",
 		"Share (0 to 1) of an agreement's measured requests that met their targets over its window; absent while none is measured.",
-		lblOffering, lblNamespace, lblAgreement)
+		agreementLabels...)
 
 	metricObjective = newGauge("offering_operator_service_level_objective_ratio",
 		"An agreement's service-level objective (0 to 1), for alerting on compliance below it.",
-		lblOffering, lblNamespace, lblAgreement)
+		agreementLabels...)
 
 	metricOrphansRevoked = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "offering_operator_orphans_revoked_total",
@@ -69,11 +72,11 @@ var (
 
 	metricAgreementEnd = newGauge("offering_operator_agreement_valid_until_timestamp_seconds",
 		"When an agreement ends (status.validUntil, spec.autoRenew included), as a Unix time; absent while it is open-ended.",
-		lblOffering, lblNamespace, lblAgreement)
+		agreementLabels...)
 
 	metricExpiringSoon = newGauge("offering_operator_agreement_expiring_soon",
 		"1 while an agreement is within spec.renewBefore of its end (ExpiringSoon=True), 0 otherwise; absent without renewBefore.",
-		lblOffering, lblNamespace, lblAgreement)
+		agreementLabels...)
 
 	metricEntitlementUsed = newGauge("offering_operator_entitlement_used",
 		"How much of an entitlement is used: grants held, goods handed over or runs performed (in the current period of a periodic entitlement), as the agreement's status.usage.",

@@ -245,6 +245,7 @@ func TestProviderNamespacesFlagRestrictsOfferings(t *testing.T) {
 // and a message saying what the admin does; once the admin labels the
 // namespace and annotates the ServiceAccount, the offering is Ready.
 func TestProviderNamespaceClosedByDefault(t *testing.T) {
+	t.Parallel() // waits for the offering's recheck (see parallel tests in suite_test.go)
 	requireAPIServer(t)
 	provider := userClient(t, providerUser)
 	unmarked := uniq("unmarked")

@@ -587,6 +587,7 @@ func dropViewRole(t *testing.T, u *unstructured.Unstructured) {
 // secret parameters. Once the provider reads "$RACK" from the environment,
 // the offering is Ready and the Job is created.
 func TestActionRefusesParameterInShellScript(t *testing.T) {
+	t.Parallel() // waits out a quiet period (see parallel tests in suite_test.go)
 	w := newActionWorld(t)
 	provider := userClient(t, providerUser)
 	setInstallCommand := func(command ...string) {

@@ -88,6 +88,7 @@ func TestManualApproval(t *testing.T) {
 // approval does not carry over: the request waits, holding nothing, until
 // the approver approves it under the new agreement.
 func TestApprovalBelongsToItsAgreement(t *testing.T) {
+	t.Parallel() // waits out a quiet period (see parallel tests in suite_test.go)
 	f := newFixture(t)
 	cr := f.resourceRequest("reapproval")
 	if err := userClient(t, consumerUser).Create(testCtx, cr); err != nil {

@@ -125,6 +125,7 @@ func roleBindingUIDs(t *testing.T, ns string) map[string]types.UID {
 // and back; the quota changes in the same namespace, the RoleBindings are
 // the same objects, and the move down waits while usage exceeds the smaller plan.
 func TestResizeInPlace(t *testing.T) {
+	t.Parallel() // waits for the blocked downgrade's retry (see parallel tests in suite_test.go)
 	f := newFixture(t, withPlans())
 	cr := f.grantedRequest(uniq("resize"))
 	waitPlan(t, cr, "small", "10")

@@ -39,6 +39,14 @@ import (
 // The integration tests share one real API server (envtest) and one manager
 // that runs the three controllers under the operator's own generated RBAC
 // (config/rbac/role.yaml), not as an administrator.
+//
+// Parallel tests: a test that mostly waits (a recheck period, a quiet period
+// that proves nothing happens) calls t.Parallel(). Go runs such tests together
+// once every serial test has finished, so a parallel test works only in
+// objects of its own (uniq names), does not step testClock (and does not
+// depend on its offset, which the serial tests have moved by then), does not
+// measure the heap, and does not count what the whole manager does (metrics,
+// deletes, managerLogs, queue depth).
 var (
 	testEnv   *envtest.Environment
 	testCtx   context.Context

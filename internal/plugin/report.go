@@ -29,9 +29,11 @@ type Report struct {
 	Renewal    Renewal                 `json:"renewal"`
 	Phase      v1alpha1.AgreementPhase `json:"phase,omitempty"`
 	Conditions []metav1.Condition      `json:"conditions"`
-	Usage      []UsageRow              `json:"usage"`
-	RequestsBy v1alpha1.RequestCounts  `json:"requestsByPhase"`
-	Goods      v1alpha1.GoodsCounts    `json:"goods"`
+	// Usage is the use of each entitlement, as the agreement's status.usage
+	// reports it, with a row for every entitlement (none used yet included).
+	Usage      []v1alpha1.EntitlementUsage `json:"usage"`
+	RequestsBy v1alpha1.RequestCounts      `json:"requestsByPhase"`
+	Goods      v1alpha1.GoodsCounts        `json:"goods"`
 	// ServiceLevelTargets are the agreement's targets; absent when it sets none.
 	ServiceLevelTargets *v1alpha1.ServiceLevels `json:"serviceLevelTargets,omitempty"`
 	// ServiceLevels is the agreement's service-level record over its window.
@@ -76,17 +78,6 @@ func renewalLine(r Renewal) string {
 		s += "; EXPIRING SOON: extend spec.validUntil or set spec.autoRenew"
 	}
 	return s
-}
-
-// UsageRow is the usage of one entitlement.
-type UsageRow struct {
-	Kind  v1alpha1.ItemKind `json:"kind"`
-	Item  string            `json:"item"`
-	Used  int32             `json:"used"`
-	Limit *int32            `json:"limit,omitempty"`
-	// Period of a periodic entitlement: Used counts the current period, which ends at PeriodEnds.
-	Period     *metav1.Duration `json:"period,omitempty"`
-	PeriodEnds *metav1.Time     `json:"periodEnds,omitempty"`
 }
 
 // RequestRow summarises one request under the agreement.
@@ -177,7 +168,7 @@ func buildReport(ctx context.Context, c client.Client, ns, name string) (*Report
 		Goods:               agr.Status.Goods,
 		ServiceLevelTargets: agr.Spec.ServiceLevels,
 		ServiceLevels:       agr.Status.ServiceLevels,
-		Usage:               []UsageRow{},
+		Usage:               []v1alpha1.EntitlementUsage{},
 		Requests:            []RequestRow{},
 	}
 	if r.Conditions == nil {
@@ -185,7 +176,7 @@ func buildReport(ctx context.Context, c client.Client, ns, name string) (*Report
 	}
 	seen := map[string]bool{}
 	for _, e := range entitlementsOf(&agr) {
-		row := UsageRow{Kind: e.Kind, Item: e.Name, Limit: e.Limit}
+		row := v1alpha1.EntitlementUsage{Kind: e.Kind, Item: v1alpha1.ItemName(e.Name), Limit: e.Limit}
 		if u := usageOf(&agr, e.Kind, e.Name); u != nil {
 			row.Used, row.Period, row.PeriodEnds = u.Used, u.Period, u.PeriodEnds
 			if row.Limit == nil {
@@ -198,7 +189,7 @@ func buildReport(ctx context.Context, c client.Client, ns, name string) (*Report
 	// Usage the operator still reports for items no longer in the agreement.
 	for _, u := range agr.Status.Usage {
 		if !seen[string(u.Kind)+"/"+string(u.Item)] {
-			r.Usage = append(r.Usage, UsageRow{Kind: u.Kind, Item: string(u.Item), Used: u.Used, Limit: u.Limit, Period: u.Period, PeriodEnds: u.PeriodEnds})
+			r.Usage = append(r.Usage, u)
 		}
 	}
 
@@ -274,7 +265,7 @@ func printReport(w io.Writer, r *Report) error {
 		if u.Period != nil {
 			period, renews = formatDuration(u.Period), formatTime(u.PeriodEnds)
 		}
-		addRow(t, nil, kindFlag(u.Kind), u.Item, fmt.Sprintf("%d/%s", u.Used, formatLimit(u.Limit)), period, renews)
+		addRow(t, nil, kindFlag(u.Kind), string(u.Item), fmt.Sprintf("%d/%s", u.Used, formatLimit(u.Limit)), period, renews)
 	}
 	if err := printIndented(w, "  ", t); err != nil {
 		return err

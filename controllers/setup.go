@@ -154,10 +154,13 @@ func CacheOptions(namespaces ...string) cache.Options {
 // annotations go (the operator reads none of a request's), and so do the
 // values of its action parameters and the Secret keys its secret parameters
 // name (their names stay, for validation): liveAction reads them from the API
-// server when the action's Job is built.
+// server when the action's Job is built. So does spec.creator (its groups and
+// extra), which only the check of secret parameters reads, from that same
+// live copy.
 func requestForCache(in any) (any, error) {
 	if cr, ok := in.(*v1alpha1.ConsumptionRequest); ok {
 		cr.Labels, cr.Annotations = nil, nil
+		cr.Spec.Creator = nil
 		if a := cr.Spec.Action; a != nil {
 			for i := range a.Parameters {
 				a.Parameters[i].Value = ""

@@ -112,7 +112,8 @@ func (o *Options) defaults() {
 // live in granted and provider namespaces of any name.
 func CacheOptions(namespaces ...string) cache.Options {
 	selector := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
-	managed := cache.ByObject{Label: selector}
+	// A grant's children share their specs and labels in the cache (cache_shared.go).
+	managed := cache.ByObject{Label: selector, Transform: sharedChildren}
 	named := func(name string) fields.Selector { return fields.OneTermEqualSelector("metadata.name", name) }
 	opts := cache.Options{
 		DefaultTransform: forCache,
@@ -123,8 +124,8 @@ func CacheOptions(namespaces ...string) cache.Options {
 			// that the labelled ones a namespace editor writes (edit may write
 			// NetworkPolicies) stay out.
 			&corev1.ResourceQuota{}:       {Label: selector, Field: named(quotaName), Transform: stripQuotaStatus},
-			&corev1.LimitRange{}:          {Label: selector, Field: named(limitRangeName)},
-			&networkingv1.NetworkPolicy{}: {Label: selector, Field: named(networkPolicyName)},
+			&corev1.LimitRange{}:          {Label: selector, Field: named(limitRangeName), Transform: sharedChildren},
+			&networkingv1.NetworkPolicy{}: {Label: selector, Field: named(networkPolicyName), Transform: sharedChildren},
 			// Goods copies and copies of secret parameters; they leave the cache when
 			// accepted (the label is removed). Cached without content (contentless):
 			// liveContent reads the content from the API server.
@@ -266,9 +267,9 @@ func (c liveContent) Get(ctx context.Context, key client.ObjectKey, obj client.O
 }
 
 // stripQuotaStatus drops managedFields and the status of a ResourceQuota
-// before it enters the cache.
+// before it enters the cache, where it shares its spec and labels.
 func stripQuotaStatus(in any) (any, error) {
-	out, err := forCache(in)
+	out, err := sharedChildren(in)
 	if q, ok := out.(*corev1.ResourceQuota); ok {
 		q.Status = corev1.ResourceQuotaStatus{}
 	}

@@ -1,0 +1,158 @@
+package controllers
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"runtime"
+	"slices"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// What the children of many grants have in common is cached once. Every
+// grant of an item has the same quota, limit range, network policy and role
+// bindings, and the RoleBindings, quota, limit range and network policy of
+// one grant carry the same labels: the cache keeps one copy of each distinct
+// spec and of each distinct label set, and every object that has it points
+// at that copy. Objects leave the cache unchanged in content (the client's
+// reads deep-copy them), so comparisons, drift repair and writes see what
+// they saw before.
+
+// sharedChildren replaces the spec (and, for RoleBindings, roleRef and
+// subjects) and the labels of a cached child by the copies already held for
+// the same content. It runs after forCache.
+func sharedChildren(in any) (any, error) {
+	out, err := forCache(in)
+	switch o := out.(type) {
+	case *rbacv1.RoleBinding:
+		b := shared(roleBindingContent{RoleRef: o.RoleRef, Subjects: o.Subjects})
+		o.RoleRef, o.Subjects = b.RoleRef, b.Subjects
+		shareLabels(o)
+	case *corev1.ResourceQuota:
+		o.Spec = shared(o.Spec)
+		shareLabels(o)
+	case *corev1.LimitRange:
+		o.Spec = shared(o.Spec)
+		shareLabels(o)
+	case *networkingv1.NetworkPolicy:
+		o.Spec = shared(o.Spec)
+		shareLabels(o)
+	case *corev1.Namespace:
+		n := shared(namespaceContent{Spec: o.Spec, Status: o.Status})
+		o.Spec, o.Status = n.Spec, n.Status
+	}
+	return out, err
+}
+
+type roleBindingContent struct {
+	RoleRef  rbacv1.RoleRef   `json:"roleRef"`
+	Subjects []rbacv1.Subject `json:"subjects"`
+}
+
+type namespaceContent struct {
+	Spec   corev1.NamespaceSpec   `json:"spec"`
+	Status corev1.NamespaceStatus `json:"status"`
+}
+
+// specs holds one copy of each distinct content seen, by the digest of its
+// type and JSON. The operator writes a handful of distinct specs (one per item
+// and plan); the rest are what someone else wrote, perhaps a tenant (a
+// namespace admin may label RoleBindings), so what the table keeps that no
+// cached object still points at is bounded: contents above maxSharedSize are
+// not shared, and the table is emptied when it reaches maxSharedSpecs
+// entries (objects keep the copy they point at; sharing starts again).
+var specs = struct {
+	sync.Mutex
+	m map[[sha256.Size]byte]any
+}{m: map[[sha256.Size]byte]any{}}
+
+const (
+	maxSharedSpecs = 1024
+	maxSharedSize  = 4 << 10
+)
+
+// shared returns the copy held for content equal to v (JSON equal, which for
+// these types is semantic equality: quantities are canonical, nil and empty
+// are both omitted), holding v when it is new.
+func shared[T any](v T) T {
+	b, err := json.Marshal(v)
+	if err != nil || len(b) > maxSharedSize {
+		return v
+	}
+	key := sha256.Sum256(append(fmt.Appendf(nil, "%T\x00", v), b...))
+	specs.Lock()
+	defer specs.Unlock()
+	if have, ok := specs.m[key].(T); ok {
+		return have
+	}
+	if len(specs.m) >= maxSharedSpecs {
+		clear(specs.m)
+	}
+	specs.m[key] = v
+	return v
+}
+
+// labelSets holds one map per distinct label set of the cached children,
+// with the number of cached objects that point at it: an entry goes when the
+// last of them is collected (runtime.AddCleanup), so the table follows the
+// cache. Label sets above maxSharedSize are not shared.
+var labelSets = struct {
+	sync.Mutex
+	m map[[sha256.Size]byte]*labelSet
+}{m: map[[sha256.Size]byte]*labelSet{}}
+
+type labelSet struct {
+	key    [sha256.Size]byte
+	labels map[string]string
+	refs   int
+}
+
+// shareLabels points obj's labels at the map held for the same set.
+func shareLabels[T any, PT interface {
+	*T
+	metav1.Object
+}](obj PT) {
+	lbls := obj.GetLabels()
+	key, ok := labelKey(lbls)
+	if !ok {
+		return
+	}
+	labelSets.Lock()
+	set, ok := labelSets.m[key]
+	if !ok {
+		set = &labelSet{key: key, labels: lbls}
+		labelSets.m[key] = set
+	}
+	set.refs++
+	labelSets.Unlock()
+	obj.SetLabels(set.labels)
+	runtime.AddCleanup((*T)(obj), releaseLabels, set)
+}
+
+func releaseLabels(set *labelSet) {
+	labelSets.Lock()
+	defer labelSets.Unlock()
+	if set.refs--; set.refs <= 0 && labelSets.m[set.key] == set {
+		delete(labelSets.m, set.key)
+	}
+}
+
+// labelKey is the digest of a label set, keys in order; NUL separates keys
+// and values, which label syntax never contains. It reports false for no
+// labels and for sets above maxSharedSize.
+func labelKey(lbls map[string]string) ([sha256.Size]byte, bool) {
+	var b []byte
+	for _, k := range slices.Sorted(maps.Keys(lbls)) {
+		b = append(append(append(append(b, k...), 0), lbls[k]...), 0)
+		if len(b) > maxSharedSize {
+			return [sha256.Size]byte{}, false
+		}
+	}
+	return sha256.Sum256(b), len(b) > 0
+}

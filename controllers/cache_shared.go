@@ -2,9 +2,8 @@ package controllers
 
 import (
 	"crypto/sha256"
-	"encoding/json"
-	"fmt"
 	"maps"
+	"reflect"
 	"runtime"
 	"slices"
 	"sync"
@@ -31,7 +30,7 @@ func sharedChildren(in any) (any, error) {
 	out, err := forCache(in)
 	switch o := out.(type) {
 	case *rbacv1.RoleBinding:
-		b := shared(roleBindingContent{RoleRef: o.RoleRef, Subjects: o.Subjects})
+		b := shared(rbacv1.RoleBinding{RoleRef: o.RoleRef, Subjects: o.Subjects})
 		o.RoleRef, o.Subjects = b.RoleRef, b.Subjects
 		shareLabels(o)
 	case *corev1.ResourceQuota:
@@ -44,24 +43,14 @@ func sharedChildren(in any) (any, error) {
 		o.Spec = shared(o.Spec)
 		shareLabels(o)
 	case *corev1.Namespace:
-		n := shared(namespaceContent{Spec: o.Spec, Status: o.Status})
+		n := shared(corev1.Namespace{Spec: o.Spec, Status: o.Status})
 		o.Spec, o.Status = n.Spec, n.Status
 	}
 	return out, err
 }
 
-type roleBindingContent struct {
-	RoleRef  rbacv1.RoleRef   `json:"roleRef"`
-	Subjects []rbacv1.Subject `json:"subjects"`
-}
-
-type namespaceContent struct {
-	Spec   corev1.NamespaceSpec   `json:"spec"`
-	Status corev1.NamespaceStatus `json:"status"`
-}
-
 // specs holds one copy of each distinct content seen, by the digest of its
-// type and JSON. The operator writes a handful of distinct specs (one per item
+// type and protobuf encoding. The operator writes a handful of distinct specs (one per item
 // and plan); the rest are what someone else wrote, perhaps a tenant (a
 // namespace admin may label RoleBindings), so what the table keeps that no
 // cached object still points at is bounded: contents above maxSharedSize are
@@ -77,15 +66,19 @@ const (
 	maxSharedSize  = 4 << 10
 )
 
-// shared returns the copy held for content equal to v (JSON equal, which for
-// these types is semantic equality: quantities are canonical, nil and empty
-// are both omitted), holding v when it is new.
-func shared[T any](v T) T {
-	b, err := json.Marshal(v)
+// shared returns the copy held for content equal to v: of the same protobuf
+// encoding, which for these types is semantic equality (quantities are
+// encoded in canonical form, map keys in order, nil and empty alike), holding
+// v when it is new.
+func shared[T any, PT interface {
+	*T
+	Marshal() ([]byte, error)
+}](v T) T {
+	b, err := PT(&v).Marshal()
 	if err != nil || len(b) > maxSharedSize {
 		return v
 	}
-	key := sha256.Sum256(append(fmt.Appendf(nil, "%T\x00", v), b...))
+	key := sha256.Sum256(append([]byte(reflect.TypeFor[T]().String()+"\x00"), b...))
 	specs.Lock()
 	defer specs.Unlock()
 	if have, ok := specs.m[key].(T); ok {

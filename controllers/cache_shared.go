@@ -7,11 +7,14 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 )
 
 // What the children of many grants have in common is cached once. Every
@@ -46,7 +49,52 @@ func sharedChildren(in any) (any, error) {
 		n := shared(corev1.Namespace{Spec: o.Spec, Status: o.Status})
 		o.Spec, o.Status = n.Spec, n.Status
 	}
+	// Names repeat across grants (the children's) and a grant's namespace
+	// name across its children.
+	if o, ok := out.(metav1.Object); ok {
+		o.SetName(internString(o.GetName()))
+		o.SetNamespace(internString(o.GetNamespace()))
+	}
 	return out, err
+}
+
+// internRequest shares the strings a cached request has in common with
+// others: its finalizer, the types, statuses and reasons of its conditions,
+// its phase, item, offering and agreement, and who decided under which
+// policy. Messages and names, which differ, are left alone.
+func internRequest(cr *v1alpha1.ConsumptionRequest) {
+	for i := range cr.Finalizers {
+		intern(&cr.Finalizers[i])
+	}
+	intern(&cr.Spec.Agreement)
+	st := &cr.Status
+	for i := range st.Conditions {
+		c := &st.Conditions[i]
+		intern(&c.Type)
+		intern(&c.Status)
+		intern(&c.Reason)
+	}
+	intern(&st.Phase)
+	intern(&st.Item)
+	intern(&st.Offering)
+	if d := st.Decision; d != nil {
+		intern(&d.Type)
+		intern(&d.AgreementUID)
+		intern(&d.ApprovalPolicy)
+		intern(&d.By.Username)
+		for i := range d.By.Groups {
+			intern(&d.By.Groups[i])
+		}
+	}
+}
+
+func intern[S ~string](s *S) { *s = S(internString(string(*s))) }
+
+func internString(s string) string {
+	if s == "" {
+		return s
+	}
+	return unique.Make(s).Value()
 }
 
 // specs holds one copy of each distinct content seen, by the digest of its

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -101,6 +102,10 @@ func TestCachedChildrenShareSpecsAndLabels(t *testing.T) {
 	if &a[3].(*networkingv1.NetworkPolicy).Spec.Ingress[0] != &b[3].(*networkingv1.NetworkPolicy).Spec.Ingress[0] {
 		t.Error("two network policies of the same spec hold a copy each")
 	}
+	if unsafe.StringData(a[0].GetNamespace()) != unsafe.StringData(a[3].GetNamespace()) ||
+		unsafe.StringData(a[1].GetName()) != unsafe.StringData(b[1].GetName()) {
+		t.Error("a grant's namespace name or a child's name is held once per object")
+	}
 	// Different subjects: a copy of their own.
 	other := cached(t, grantChildren("c", "other-team"))
 	if &other[0].(*rbacv1.RoleBinding).Subjects[0] == &a[0].(*rbacv1.RoleBinding).Subjects[0] {
@@ -161,5 +166,45 @@ func TestSharedLabelSetsFollowTheCache(t *testing.T) {
 	defer specs.Unlock()
 	if len(specs.m) != nSpecs || held(big.Labels) {
 		t.Error("contents above the size bound are held in the shared tables")
+	}
+}
+
+// TestCachedRequestsShareRepeatedStrings: what requests have in common is
+// held once, and a cached request keeps its content but for what the cache
+// leaves out (requestForCache).
+func TestCachedRequestsShareRepeatedStrings(t *testing.T) {
+	s := func(v string) string { return string([]byte(v)) }
+	req := func(name string) *v1alpha1.ConsumptionRequest {
+		return &v1alpha1.ConsumptionRequest{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s("team"), Finalizers: []string{s("service.offering.dev/finalizer")}},
+			Spec: v1alpha1.ConsumptionRequestSpec{Agreement: v1alpha1.AgreementName(s("bench")),
+				Creator: &v1alpha1.UserInfo{Username: "alice", Groups: []string{"team"}}},
+			Status: v1alpha1.ConsumptionRequestStatus{
+				Phase: v1alpha1.RequestPhase(s("Fulfilled")), Item: s("Resource/space"), Offering: s("bench"),
+				Conditions: []metav1.Condition{{Type: s("Ready"), Status: metav1.ConditionStatus(s("True")), Reason: s("Granted"), Message: s("granted " + name)}},
+				Decision: &v1alpha1.RequestDecision{Type: v1alpha1.RequestDecisionType(s("Approved")), AgreementUID: s("uid"),
+					ApprovalPolicy: v1alpha1.ApprovalPolicy(s("Automatic")), By: v1alpha1.UserInfo{Username: s("admin"), Groups: []string{s("system:authenticated")}}},
+			},
+		}
+	}
+	in := req("a")
+	outA, err := requestForCache(in.DeepCopy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	outB, _ := requestForCache(req("b"))
+	a, b := outA.(*v1alpha1.ConsumptionRequest), outB.(*v1alpha1.ConsumptionRequest)
+	want := in.DeepCopy()
+	want.Spec.Creator = nil
+	if !equality.Semantic.DeepEqual(want, a) {
+		t.Fatalf("the cached request changed:\n%+v\n%+v", want, a)
+	}
+	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
+	ca, cb := a.Status.Conditions[0], b.Status.Conditions[0]
+	if !same(ca.Type, cb.Type) || !same(string(ca.Status), string(cb.Status)) || !same(ca.Reason, cb.Reason) ||
+		!same(string(a.Status.Phase), string(b.Status.Phase)) || !same(a.Status.Item, b.Status.Item) ||
+		!same(a.Finalizers[0], b.Finalizers[0]) || !same(a.Status.Decision.By.Groups[0], b.Status.Decision.By.Groups[0]) ||
+		!same(string(a.Spec.Agreement), string(b.Spec.Agreement)) {
+		t.Error("a string requests have in common is held once per request")
 	}
 }

@@ -162,6 +162,7 @@ func requestForCache(in any) (any, error) {
 	if cr, ok := in.(*v1alpha1.ConsumptionRequest); ok {
 		cr.Labels, cr.Annotations = nil, nil
 		cr.Spec.Creator = nil
+		internRequest(cr)
 		if a := cr.Spec.Action; a != nil {
 			for i := range a.Parameters {
 				a.Parameters[i].Value = ""

@@ -64,7 +64,7 @@ func (e *env) scalePoint(rep *report, figure, run string, size int, targetMiB fl
 	if err := fetch(nil, mgr.pprofURL("heap?gc=1"), heapPath); err == nil {
 		keepProfile(heapPath, profileEnv)
 		fmt.Printf("bench: manager heap at %d grants, in use after a collection (go tool pprof -top -sample_index=inuse_space):\n%s\n",
-			size, topOf(heapPath, 30, "-sample_index=inuse_space"))
+			e.countGranted(), topOf(heapPath, 30, "-sample_index=inuse_space"))
 	}
 	live := sum(mgr.metrics(t), "go_memstats_heap_inuse_bytes", nil)
 	rep.add(figure+". scale: manager memory", "%d granted requests: Go heap in use %.1f MiB at rest (target <= %.0f), %.1f MiB after a forced collection; RSS %.1f MiB; %.0f bytes per cached object (%d objects)",

@@ -28,7 +28,7 @@ import (
 
 // sharedChildren replaces the spec (and, for RoleBindings, roleRef and
 // subjects) and the labels of a cached child by the copies already held for
-// the same content. It runs after forCache.
+// the same content, and interns their names; forCache comes first.
 func sharedChildren(in any) (any, error) {
 	out, err := forCache(in)
 	switch o := out.(type) {

@@ -122,11 +122,10 @@ func shared[T any, PT interface {
 	*T
 	Marshal() ([]byte, error)
 }](v T) T {
-	b, err := PT(&v).Marshal()
-	if err != nil || len(b) > maxSharedSize {
+	key, ok := specKey[T, PT](v)
+	if !ok {
 		return v
 	}
-	key := sha256.Sum256(append([]byte(reflect.TypeFor[T]().String()+"\x00"), b...))
 	specs.Lock()
 	defer specs.Unlock()
 	if have, ok := specs.m[key].(T); ok {
@@ -137,6 +136,19 @@ func shared[T any, PT interface {
 	}
 	specs.m[key] = v
 	return v
+}
+
+// specKey is the digest of v's type and encoding; false when v is not to be
+// shared (it does not encode, or is above maxSharedSize).
+func specKey[T any, PT interface {
+	*T
+	Marshal() ([]byte, error)
+}](v T) ([sha256.Size]byte, bool) {
+	b, err := PT(&v).Marshal()
+	if err != nil || len(b) > maxSharedSize {
+		return [sha256.Size]byte{}, false
+	}
+	return sha256.Sum256(append([]byte(reflect.TypeFor[T]().String()+"\x00"), b...)), true
 }
 
 // labelSets holds one map per distinct label set of the cached children,

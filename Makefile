@@ -123,7 +123,13 @@ test-e2e: build control-plane $(HELM) ## End-to-end tests: local control plane w
 bench: build control-plane ## Performance harness: local control plane, the manager as a process, load; prints a table (docs/performance.md).
 	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" OPERATOR_BINARY="$(CURDIR)/$(BIN_DIR)/manager" \
 		go test -tags bench ./test/bench/... -run TestBenchmark -count=1 -timeout 60m -v
+	$(MAKE) bench-faults
 	$(MAKE) bench-hostile
+
+.PHONY: bench-faults
+bench-faults: build control-plane ## A burst while the leading manager, kube-apiserver and etcd fail, on its own control plane (part of bench; BENCH_FAULTS_REQUESTS sizes it, 0 skips it).
+	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" OPERATOR_BINARY="$(CURDIR)/$(BIN_DIR)/manager" \
+		go test -tags bench ./test/bench/... -run '^TestFaults$$' -count=1 -timeout 30m -v
 
 .PHONY: bench-hostile
 bench-hostile: control-plane ## The manager's heap before and after a tenant's thousand labelled 1 MiB ConfigMaps and thousand maximum-size requests (part of bench).

@@ -11,9 +11,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/leaderelection"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -21,6 +25,7 @@ import (
 	servicev1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 	"github.com/offering-operator/offering-operator/controllers"
 	"github.com/offering-operator/offering-operator/internal/apicalls"
+	"github.com/offering-operator/offering-operator/internal/leaderlock"
 )
 
 func main() {
@@ -124,17 +129,25 @@ func main() {
 	// Count every request by verb and resource: offering_operator_api_requests_total.
 	cfg.Wrap(apicalls.Wrap)
 
+	lock, err := leaderLock(cfg, enableLeaderElection, leaderElectionNamespace)
+	if err != nil {
+		log.Error(err, "unable to set up leader election")
+		os.Exit(1)
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                enableLeaderElection,
-		LeaderElectionID:              "offering-operator.service.offering.dev",
+		LeaderElectionID:              leaderElectionID,
 		LeaderElectionNamespace:       leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 &leaseDuration,
-		Cache:                         controllers.CacheOptions(splitList(watchNamespaces)...),
-		PprofBindAddress:              pprofAddr,
+		// A lease released only by its holder (internal/leaderlock).
+		LeaderElectionResourceLockInterface: lock,
+		LeaseDuration:                       &leaseDuration,
+		RenewDeadline:                       ptr.To(renewDeadline),
+		Cache:                               controllers.CacheOptions(splitList(watchNamespaces)...),
+		PprofBindAddress:                    pprofAddr,
 	})
 	if err != nil {
 		log.Error(err, "unable to create manager")
@@ -169,6 +182,23 @@ func main() {
 		log.Error(err, "manager exited with an error")
 		os.Exit(1)
 	}
+}
+
+// leaderElectionID names the leader-election Lease; renewDeadline is
+// controller-runtime's default, set here because the lock's client timeout
+// is derived from it.
+const (
+	leaderElectionID = "offering-operator.service.offering.dev"
+	renewDeadline    = 10 * time.Second
+)
+
+// leaderLock returns the leader-election lock (nil without leader election).
+func leaderLock(cfg *rest.Config, enabled bool, namespace string) (resourcelock.Interface, error) {
+	if !enabled {
+		return nil, nil
+	}
+	return leaderlock.New(cfg, leaderelection.Options{LeaderElection: true, LeaderElectionID: leaderElectionID,
+		LeaderElectionNamespace: namespace, RenewDeadline: renewDeadline})
 }
 
 func splitList(s string) []string {

@@ -237,20 +237,33 @@ func effectiveOffering(ctx context.Context, c client.Reader, agr *v1alpha1.Servi
 		}
 		return off, off.Status.LatestRevision, "", "", nil
 	}
-	var rev v1alpha1.ServiceOfferingRevision
-	err = c.Get(ctx, types.NamespacedName{Name: revisionName(off.Name, agr.Spec.Revision)}, &rev)
-	if apierrors.IsNotFound(err) || err == nil && (!hasOwnerRef(&rev, off.UID) || rev.Spec.Revision != agr.Spec.Revision) {
-		return nil, 0, v1alpha1.ReasonRevisionNotFound, fmt.Sprintf("ServiceAgreement %s is pinned to revision %d of ServiceOffering %s, which does not exist "+
-			"(latest: %d); set spec.revision to one that kubectl get serviceofferingrevisions lists", agr.Name, agr.Spec.Revision, off.Name, off.Status.LatestRevision), nil
-	}
+	eff, err = offeringAt(ctx, c, off, agr.Spec.Revision)
 	if err != nil {
 		return nil, 0, "", "", err
 	}
-	eff = off.DeepCopy()
+	if eff == nil {
+		return nil, 0, v1alpha1.ReasonRevisionNotFound, fmt.Sprintf("ServiceAgreement %s is pinned to revision %d of ServiceOffering %s, which does not exist "+
+			"(latest: %d); set spec.revision to one that kubectl get serviceofferingrevisions lists", agr.Name, agr.Spec.Revision, off.Name, off.Status.LatestRevision), nil
+	}
+	return eff, agr.Spec.Revision, "", "", nil
+}
+
+// offeringAt is the offering with the spec its revision n recorded (and its
+// live provider namespace, which is immutable); nil when the offering has
+// no revision n.
+func offeringAt(ctx context.Context, c client.Reader, off *v1alpha1.ServiceOffering, n int32) (*v1alpha1.ServiceOffering, error) {
+	var rev v1alpha1.ServiceOfferingRevision
+	err := c.Get(ctx, types.NamespacedName{Name: revisionName(off.Name, n)}, &rev)
+	if apierrors.IsNotFound(err) || err == nil && (!hasOwnerRef(&rev, off.UID) || rev.Spec.Revision != n) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	eff := off.DeepCopy()
 	eff.Spec = *rev.Spec.OfferingSpec.DeepCopy()
-	// The provider namespace is immutable: the live one is the revision's.
 	eff.Spec.ProviderNamespace = off.Spec.ProviderNamespace
-	return eff, rev.Spec.Revision, "", "", nil
+	return eff, nil
 }
 
 // revisionPin is why an agreement's pinned revision cannot be followed;

@@ -157,7 +157,7 @@ func TestPinnedAgreementKeepsItsRevisionWhileLatestFollows(t *testing.T) {
 
 	// The provider moves the pin: the grant is changed in place, nothing is revoked.
 	quotaUID := quotaOf(t, pinned).UID
-	setPin(t, f.agreement, 2)
+	movePin(t, f.agreement, 2)
 	waitGrantFollows(t, pinned, "20", 2)
 	if q := quotaOf(t, pinned); q.UID != quotaUID {
 		t.Errorf("the quota was replaced, not changed in place")
@@ -172,7 +172,7 @@ func TestPinToMissingRevisionKeepsTheGrant(t *testing.T) {
 	f := newFixture(t, withPin(1))
 	cr := f.grantedRequest("held")
 	rb := roleBindingOf(t, cr, f.role)
-	setPin(t, f.agreement, 99)
+	movePin(t, f.agreement, 99)
 	c := waitCondition(t, f.agreement, v1alpha1.ConditionReady, metav1.ConditionFalse)
 	if c.Reason != v1alpha1.ReasonRevisionNotFound || !strings.Contains(c.Message, "revision 99") {
 		t.Errorf("agreement Ready %s: %s, want RevisionNotFound naming revision 99", c.Reason, c.Message)
@@ -189,7 +189,7 @@ func TestPinToMissingRevisionKeepsTheGrant(t *testing.T) {
 	if c := waitCondition(t, waiting, v1alpha1.ConditionReady, metav1.ConditionFalse); c.Reason != v1alpha1.ReasonRevisionNotFound {
 		t.Errorf("new request Ready %s: %s, want RevisionNotFound", c.Reason, c.Message)
 	}
-	setPin(t, f.agreement, 1)
+	movePin(t, f.agreement, 1)
 	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
 	waitCondition(t, waiting, v1alpha1.ConditionReady, metav1.ConditionTrue)
 }
@@ -241,16 +241,6 @@ func TestCollectableNeverTakesARevisionInUse(t *testing.T) {
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("keep %d, in use %v: collected %v, want %v", tc.keep, tc.inUse, got, tc.want)
 		}
-	}
-}
-
-func setPin(t *testing.T, agr *v1alpha1.ServiceAgreement, n int32) {
-	t.Helper()
-	get(t, agr)
-	patch := client.MergeFrom(agr.DeepCopy())
-	agr.Spec.Revision = n
-	if err := admin.Patch(testCtx, agr, patch); err != nil {
-		t.Fatal(err)
 	}
 }
 

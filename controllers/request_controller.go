@@ -131,17 +131,17 @@ func (r *RequestReconciler) followSettled(ctx context.Context, cr *v1alpha1.Cons
 func (r *RequestReconciler) fulfil(ctx context.Context, cr *v1alpha1.ConsumptionRequest, s *requestState) stepOutcome {
 	agr, off := s.agreement, s.offering
 	kind, name, _ := requestedItem(cr)
+	if kind == v1alpha1.ItemKindResource {
+		// request_plans.go: under the plan and revision it may have now.
+		return r.grantPlanned(ctx, cr, agr, name, s)
+	}
 	if !offers(off, kind, name) {
-		// The provider removed the item after admission: report it, keep what was granted or delivered.
-		return stall(v1alpha1.RequestProvisioning, v1alpha1.ReasonItemNotOffered,
-			fmt.Sprintf("ServiceOffering %s no longer has %s item %s; the request waits", off.Name, kind, name)).fulfilment()
+		return itemNotOffered(off.Name, kind, name)
 	}
 	if s.revision > 0 {
 		s.status.OfferingRevision = s.revision
 	}
 	switch kind {
-	case v1alpha1.ItemKindResource:
-		return r.grantPlanned(ctx, cr, agr, findResourceItem(off, name), s)
 	case v1alpha1.ItemKindGoods:
 		return r.deliver(ctx, cr, agr, off, findGoodsItem(off, name), s)
 	case v1alpha1.ItemKindAction:
@@ -149,6 +149,13 @@ func (r *RequestReconciler) fulfil(ctx context.Context, cr *v1alpha1.Consumption
 	}
 	return stall(v1alpha1.RequestProvisioning, v1alpha1.ReasonUnsupportedItemKind,
 		fmt.Sprintf("this version of offering-operator does not fulfil %s items yet; the request stays approved and waits", kind)).fulfilment()
+}
+
+// itemNotOffered: the provider removed the item after admission; what was
+// granted or delivered is kept.
+func itemNotOffered(offering string, kind v1alpha1.ItemKind, name v1alpha1.ItemName) stepOutcome {
+	return stall(v1alpha1.RequestProvisioning, v1alpha1.ReasonItemNotOffered,
+		fmt.Sprintf("ServiceOffering %s no longer has %s item %s; the request waits", offering, kind, name)).fulfilment()
 }
 
 // offeringFor reads the offering of a request: the one recorded in its

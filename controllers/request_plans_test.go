@@ -243,3 +243,150 @@ func TestPlanChangeAsksForApprovalAgain(t *testing.T) {
 		t.Errorf("RoleBindings changed by the approved resize: %v, were %v", got, bindings)
 	}
 }
+
+// movePin moves the agreement's pin to revision n as the provider would.
+func movePin(t *testing.T, agr *v1alpha1.ServiceAgreement, n int32) {
+	t.Helper()
+	get(t, agr)
+	patch := client.MergeFrom(agr.DeepCopy())
+	agr.Spec.Revision = n
+	if err := userClient(t, providerUser).Patch(testCtx, agr, patch); err != nil {
+		t.Fatalf("provider moving the pin to revision %d: %v", n, err)
+	}
+}
+
+// waitOnRevision waits until the request is Ready under revision n and plan, with a quota of pods.
+func waitOnRevision(t *testing.T, cr *v1alpha1.ConsumptionRequest, n int32, plan v1alpha1.PlanName, pods string) {
+	t.Helper()
+	waitPlan(t, cr, plan, pods)
+	eventually(t, 10*time.Second, fmt.Sprintf("request %s on revision %d", cr.Name, n), func() error {
+		get(t, cr)
+		if cr.Status.OfferingRevision != n {
+			return fmt.Errorf("on revision %d", cr.Status.OfferingRevision)
+		}
+		return quotaAllows(cr, pods)
+	})
+}
+
+// assertKept checks that a refused move left the request on revision n
+// with plan and a quota of pods.
+func assertKept(t *testing.T, cr *v1alpha1.ConsumptionRequest, n int32, plan v1alpha1.PlanName, pods string) {
+	t.Helper()
+	get(t, cr)
+	if g := cr.Status.Grant; g == nil || g.Plan != plan || cr.Status.OfferingRevision != n || cr.Status.Phase != v1alpha1.RequestFulfilled {
+		t.Errorf("a refused move changed request %s: revision %d, phase %s, grant %+v", cr.Name, cr.Status.OfferingRevision, cr.Status.Phase, g)
+	}
+	if err := quotaAllows(cr, pods); err != nil {
+		t.Errorf("a refused move changed the quota of %s: %v", cr.Name, err)
+	}
+}
+
+// TestRevisionMoveIsRefusedLikeAPlanChange: the provider moves a pinned
+// agreement to a revision whose plan small is smaller than the namespace
+// uses and which no longer offers plan large. Each grant keeps its
+// revision's terms, with the reason a plan change would get, until usage
+// drops or the consumer picks a plan the new revision offers.
+func TestRevisionMoveIsRefusedLikeAPlanChange(t *testing.T) {
+	f := newFixture(t, withPlans(), withPin(1))
+	small := f.grantedRequest(uniq("small"))
+	waitPlan(t, small, "small", "10")
+	bindings := roleBindingUIDs(t, small.Status.Grant.Namespace)
+	large := f.resourceRequest(uniq("large"))
+	large.Spec.Resource.Plan = "large"
+	mustCreate(t, large)
+	waitPlan(t, large, "large", "40")
+
+	editOffering(t, f.offering, func(s *v1alpha1.ServiceOfferingSpec) {
+		s.Resources[0].Plans[0].Quota = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("4")}
+		s.Resources[0].Plans = s.Resources[0].Plans[:2]
+	})
+	setQuotaUsage(t, small, "6")
+	movePin(t, f.agreement, 2)
+
+	msg := waitReadyReason(t, small, v1alpha1.ReasonDowngradeBlocked)
+	if !strings.Contains(msg, "pods: 6 used, 4 allowed") || !strings.Contains(msg, "revision 1") {
+		t.Errorf("DowngradeBlocked message of a move does not name the usage and the kept revision: %s", msg)
+	}
+	assertKept(t, small, 1, "small", "10")
+	msg = waitReadyReason(t, large, v1alpha1.ReasonPlanNotAllowed)
+	if !strings.Contains(msg, "no plan large") || !strings.Contains(msg, "keeps plan large of revision 1") {
+		t.Errorf("PlanNotAllowed message of a move: %s", msg)
+	}
+	assertKept(t, large, 1, "large", "40")
+
+	setQuotaUsage(t, small, "2")
+	waitOnRevision(t, small, 2, "small", "4")
+	if got := roleBindingUIDs(t, small.Status.Grant.Namespace); fmt.Sprint(got) != fmt.Sprint(bindings) {
+		t.Errorf("RoleBindings changed by the move: %v, were %v", got, bindings)
+	}
+	changePlan(t, large, "medium")
+	waitOnRevision(t, large, 2, "medium", "20")
+}
+
+// TestRevisionMoveWithoutTheItemKeepsTheGrant: a move to a revision whose
+// item (without plans) allows less than the namespace uses waits; a move to
+// a revision that no longer offers the granted item keeps the grant on its
+// revision's terms (drift still repaired) and says how to fix it.
+func TestRevisionMoveWithoutTheItemKeepsTheGrant(t *testing.T) {
+	f := newFixture(t, withPin(1))
+	cr := f.grantedRequest(uniq("kept"))
+	editOffering(t, f.offering, func(s *v1alpha1.ServiceOfferingSpec) {
+		s.Resources[0].Quota = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("4")}
+	})
+	editOffering(t, f.offering, func(s *v1alpha1.ServiceOfferingSpec) { s.Resources[0].Name = "other" })
+	setQuotaUsage(t, cr, "6")
+	movePin(t, f.agreement, 2)
+	msg := waitReadyReason(t, cr, v1alpha1.ReasonDowngradeBlocked)
+	if !strings.Contains(msg, "more than the quota of space of revision 2 allows (pods: 6 used, 4 allowed); the request keeps its grant of revision 1") {
+		t.Errorf("DowngradeBlocked message of a move of an item without plans: %s", msg)
+	}
+	assertQuota(t, cr, "10")
+
+	movePin(t, f.agreement, 3)
+	msg = waitReadyReason(t, cr, v1alpha1.ReasonItemNotOffered)
+	if !strings.Contains(msg, "revision 3") || !strings.Contains(msg, "keeps its grant under revision 1") {
+		t.Errorf("ItemNotOffered message of a move does not say what is kept and why: %s", msg)
+	}
+	get(t, cr)
+	if cr.Status.OfferingRevision != 1 || cr.Status.Phase != v1alpha1.RequestFulfilled {
+		t.Errorf("the move changed the request: revision %d, phase %s", cr.Status.OfferingRevision, cr.Status.Phase)
+	}
+	assertQuota(t, cr, "10")
+	old := roleBindingOf(t, cr, f.role)
+	if err := admin.Delete(testCtx, old); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the kept grant's RoleBinding to be repaired", func() error {
+		var rb rbacv1.RoleBinding
+		if err := admin.Get(testCtx, client.ObjectKeyFromObject(old), &rb); err != nil {
+			return err
+		}
+		if rb.UID == old.UID {
+			return fmt.Errorf("not replaced yet")
+		}
+		return nil
+	})
+
+	movePin(t, f.agreement, 1)
+	waitCondition(t, cr, v1alpha1.ConditionReady, metav1.ConditionTrue)
+}
+
+// TestMoveNeverChangesTheGrantedNamespace: a revision whose item no longer
+// allows the requested namespace name would grant another namespace; the
+// move is refused before anything is read or written.
+func TestMoveNeverChangesTheGrantedNamespace(t *testing.T) {
+	cr := makeRequest("named", "team").resource("space").obj()
+	cr.Spec.Resource.NamespaceName = "team-dev"
+	cr.Status.Grant = &v1alpha1.AccessGrant{Namespace: "team-dev"}
+	agr := makeAgreement("agreement", "team", "offering").resourceEntitlement("space").obj()
+	item := &v1alpha1.ResourceItem{Name: "space"}
+	held := heldTerms{item: &v1alpha1.ResourceItem{Name: "space"}, revision: 1, following: 2, moved: true}
+	o := (&RequestReconciler{}).planChangeRefusal(t.Context(), cr, agr, item, "", "", held)
+	if o.kind != stalled || o.reason != v1alpha1.ReasonPlanChangeNotAllowed || !strings.Contains(o.message, "would move to namespace") {
+		t.Errorf("move to an item without requested names: %+v", o)
+	}
+	item.Namespace.AllowRequestedName = true
+	if o := (&RequestReconciler{}).planChangeRefusal(t.Context(), cr, agr, item, "", "", held); o.kind != proceed {
+		t.Errorf("move keeping the namespace refused: %+v", o)
+	}
+}

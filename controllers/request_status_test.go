@@ -47,6 +47,7 @@ var requestReadyCases = []readyCase{
 	{v1alpha1.ReasonItemNotEntitled, stalled, "Denied", ksFailed},
 	{v1alpha1.ReasonItemNotOffered, stalled, "Denied", ksFailed},
 	{v1alpha1.ReasonItemNotOffered, stalled, "Provisioning", ksFailed},
+	{v1alpha1.ReasonItemNotOffered, stalled, "Fulfilled", ksFailed},
 	{v1alpha1.ReasonRevisionNotFound, stalled, "Pending", ksFailed},
 	{v1alpha1.ReasonRevisionNotFound, stalled, "Fulfilled", ksFailed},
 	{v1alpha1.ReasonEntitlementExhausted, stalled, "Denied", ksFailed},

@@ -167,7 +167,10 @@ const (
 	ReasonAgreementNotActive = "AgreementNotActive"
 	// ReasonItemNotEntitled: the agreement does not include the requested item. Final.
 	ReasonItemNotEntitled = "ItemNotEntitled"
-	// ReasonItemNotOffered: the offering does not have the requested item. Final.
+	// ReasonItemNotOffered: the offering does not have the requested item.
+	// Final for a new request (Denied); a granted request keeps its grant, on
+	// the terms of the revision it was granted under, until the item is back
+	// or the request is deleted.
 	ReasonItemNotOffered = "ItemNotOffered"
 	// ReasonEntitlementExhausted: the agreement's entitlement for the item is
 	// used up. Final; release a grant and create a new request.
@@ -180,11 +183,13 @@ const (
 	// or allowed.
 	ReasonPlanNotAllowed = "PlanNotAllowed"
 	// ReasonPlanChangeNotAllowed: the granted plan's upgradesTo does not
-	// include the requested plan; the request keeps its current plan.
+	// include the requested plan, or the revision the agreement moved to
+	// would grant another namespace; the request keeps its current terms.
 	ReasonPlanChangeNotAllowed = "PlanChangeNotAllowed"
 	// ReasonDowngradeBlocked: the granted namespace uses more than the
-	// requested plan's quota allows; the request keeps its current plan and
-	// changes once usage has dropped.
+	// requested plan's quota (or that of the revision the agreement moved to)
+	// allows; the request keeps its current terms and changes once usage has
+	// dropped.
 	ReasonDowngradeBlocked = "DowngradeBlocked"
 	// ReasonAutoApproved: the agreement approves requests automatically.
 	ReasonAutoApproved = "AutoApproved"

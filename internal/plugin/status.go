@@ -29,8 +29,11 @@ type RequestStatus struct {
 	Item      string            `json:"item"`
 	// Plan is the plan the request is granted under, and the one it asks
 	// for while a change waits ("small -> large").
-	Plan  string                `json:"plan,omitempty"`
-	Phase v1alpha1.RequestPhase `json:"phase,omitempty"`
+	Plan string `json:"plan,omitempty"`
+	// Revision is the offering revision the request is fulfilled under, and
+	// the one its pinned agreement moved to while the move waits ("1 -> 2").
+	Revision string                `json:"revision,omitempty"`
+	Phase    v1alpha1.RequestPhase `json:"phase,omitempty"`
 	// Why is the request's Ready condition in a sentence: why it is where it is.
 	Why string `json:"why"`
 	// Next says what a person can do next, when something waits for a person.
@@ -128,6 +131,7 @@ func buildStatus(ctx context.Context, c client.Client, cr *v1alpha1.ConsumptionR
 		st.Agreement.Ready = meta.FindStatusCondition(agr.Status.Conditions, v1alpha1.ConditionReady)
 		renewal := renewalOf(&agr)
 		st.Agreement.Renewal = &renewal
+		st.Revision = revisionCell(cr, &agr)
 	case apierrors.IsNotFound(err), apierrors.IsForbidden(err):
 		st.Agreement.Error = err.Error()
 	default:
@@ -290,6 +294,20 @@ func planCell(cr *v1alpha1.ConsumptionRequest) string {
 	return fmt.Sprintf("%s -> %s", granted, wanted)
 }
 
+// revisionCell is the offering revision a request is fulfilled under,
+// followed by the one its agreement is pinned to when that is another
+// (a move that waits, or is being applied).
+func revisionCell(cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreement) string {
+	on := cr.Status.OfferingRevision
+	switch {
+	case on == 0:
+		return ""
+	case agr.Spec.RevisionPolicy == v1alpha1.RevisionPolicyPinned && agr.Spec.Revision != on:
+		return fmt.Sprintf("%d -> %d", on, agr.Spec.Revision)
+	}
+	return fmt.Sprint(on)
+}
+
 // printOutcome prints what was granted, delivered or run, and the timing.
 func printOutcome(w io.Writer, st *RequestStatus) error {
 	if g := st.Grant; g != nil {
@@ -297,6 +315,7 @@ func printOutcome(w io.Writer, st *RequestStatus) error {
 		if err := printFields(w, "  ",
 			[2]string{"Namespace", g.Namespace},
 			[2]string{"Plan", orDash(st.Plan)},
+			[2]string{"Revision", orDash(st.Revision)},
 			[2]string{"RoleBindings", strings.Join(g.RoleBindings, ", ")},
 			[2]string{"ResourceQuota", g.ResourceQuota},
 			[2]string{"LimitRange", g.LimitRange},

@@ -5,6 +5,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -88,39 +89,20 @@ type manager struct {
 	cmd         *exec.Cmd
 	metricsPort int
 	pprofPort   int
+	probePort   int
 	logPath     string
 	started     time.Time
 }
 
 func startManager(t testing.TB, kubeconfig, dir string, args ...string) *manager {
 	t.Helper()
-	bin := os.Getenv("OPERATOR_BINARY")
-	if bin == "" {
-		t.Fatal("OPERATOR_BINARY is not set: run `make bench`")
-	}
-	m := &manager{metricsPort: freePort(t), pprofPort: freePort(t), logPath: filepath.Join(dir, fmt.Sprintf("manager-%d.log", time.Now().UnixNano()))}
-	probe := freePort(t)
-	logf, err := os.Create(m.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := append([]string{
-		"--kubeconfig", kubeconfig, "--leader-elect=false", "--metrics-secure=false",
-		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", m.metricsPort),
-		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probe),
-		fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", m.pprofPort),
-		"--zap-log-level=error",
-	}, strings.Fields(os.Getenv("BENCH_MANAGER_ARGS"))...)
-	all = append(all, args...)
-	m.cmd = exec.Command(bin, all...)
-	m.cmd.Stdout, m.cmd.Stderr = logf, logf
-	m.started = time.Now()
-	if err := m.cmd.Start(); err != nil {
+	m := &manager{metricsPort: freePort(t), pprofPort: freePort(t), probePort: freePort(t)}
+	if err := m.launch(kubeconfig, dir, args...); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", probe))
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", m.probePort))
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -134,6 +116,33 @@ func startManager(t testing.TB, kubeconfig, dir string, args ...string) *manager
 	}
 	t.Cleanup(m.stop)
 	return m
+}
+
+// launch starts the manager's process on m's ports, with its log in a new
+// file in dir, and returns without waiting for it to be ready.
+func (m *manager) launch(kubeconfig, dir string, args ...string) error {
+	bin := os.Getenv("OPERATOR_BINARY")
+	if bin == "" {
+		return errors.New("OPERATOR_BINARY is not set: run `make bench`")
+	}
+	m.logPath = filepath.Join(dir, fmt.Sprintf("manager-%d.log", time.Now().UnixNano()))
+	logf, err := os.Create(m.logPath)
+	if err != nil {
+		return err
+	}
+	defer logf.Close() // the process holds its own copy
+	all := append([]string{
+		"--kubeconfig", kubeconfig, "--leader-elect=false", "--metrics-secure=false",
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", m.metricsPort),
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", m.probePort),
+		fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", m.pprofPort),
+		"--zap-log-level=error",
+	}, strings.Fields(os.Getenv("BENCH_MANAGER_ARGS"))...)
+	all = append(all, args...)
+	m.cmd = exec.Command(bin, all...)
+	m.cmd.Stdout, m.cmd.Stderr = logf, logf
+	m.started = time.Now()
+	return m.cmd.Start()
 }
 
 func (m *manager) stop() {

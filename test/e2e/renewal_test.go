@@ -93,7 +93,37 @@ spec:
   resource:
     name: brief
 `, until))
-	for _, r := range []string{"consumptionrequest/kept", "consumptionrequest/brief"} {
+	// A second agreement with the same end, renewed inside its notice.
+	applyManifest(t, fmt.Sprintf(`
+apiVersion: service.offering.dev/v1alpha1
+kind: ServiceAgreement
+metadata:
+  name: e2e-early
+  namespace: e2e-renew
+spec:
+  offering: e2e-renewal
+  consumer:
+    name: E2E Team
+    subjects:
+    - kind: User
+      name: e2e-dev
+  entitlements:
+    resources:
+    - name: kept
+  validUntil: %q
+  renewBefore: 1h
+---
+apiVersion: service.offering.dev/v1alpha1
+kind: ConsumptionRequest
+metadata:
+  name: early
+  namespace: e2e-renew
+spec:
+  agreement: e2e-early
+  resource:
+    name: kept
+`, until))
+	for _, r := range []string{"consumptionrequest/kept", "consumptionrequest/brief", "consumptionrequest/early"} {
 		mustKubectl(t, "wait", "-n", ns, "--for=condition=Ready", r, "--timeout=30s")
 	}
 	kept := grantedNamespace(t, ns, "kept")
@@ -107,6 +137,13 @@ spec:
 	if out := mustKubectl(t, "get", "-n", ns, "serviceagreement/e2e-renewing"); !strings.Contains(out, "EXPIRING") {
 		t.Errorf("kubectl get lacks the EXPIRING column:\n%s", out)
 	}
+	// Renewed inside the notice: no longer ExpiringSoon, access never interrupted.
+	early := grantedNamespace(t, ns, "early")
+	stopWatchingEarly := keepsAccess(t, early)
+	mustKubectl(t, "wait", "-n", ns, "--for=condition=ExpiringSoon", "serviceagreement/e2e-early", "--timeout=30s")
+	renewed := time.Now().UTC().Add(72 * time.Hour).Truncate(time.Second).Format(time.RFC3339)
+	mustKubectl(t, "patch", "-n", ns, "serviceagreement/e2e-early", "--type=merge", "-p", fmt.Sprintf(`{"spec":{"validUntil":%q}}`, renewed))
+	mustKubectl(t, "wait", "-n", ns, "--for=condition=ExpiringSoon=False", "serviceagreement/e2e-early", "--timeout=30s")
 	eventually(t, 20*time.Second, "an ExpiringSoon event", func() error {
 		if out, _ := kubectl(t, "get", "events", "-n", ns, "--field-selector", "reason=ExpiringSoon", "-o", "name"); strings.TrimSpace(out) == "" {
 			return fmt.Errorf("none yet")
@@ -124,9 +161,12 @@ spec:
 		t.Errorf("kubectl offering status in the grace period:\n%s", out)
 	}
 	mustKubectl(t, "wait", "--for=delete", "namespace/"+brief, "--timeout=90s")
+	// The old end has passed: the agreement renewed in time kept its access throughout.
+	mustKubectl(t, "wait", "-n", ns, "--for=condition=Ready", "consumptionrequest/early", "--timeout=5s")
+	stopWatchingEarly()
 
 	// A late renewal: access to the same namespace comes back with its data.
-	renewed := time.Now().UTC().Add(72 * time.Hour).Truncate(time.Second).Format(time.RFC3339)
+	renewed = time.Now().UTC().Add(72 * time.Hour).Truncate(time.Second).Format(time.RFC3339)
 	mustKubectl(t, "patch", "-n", ns, "serviceagreement/e2e-renewing", "--type=merge", "-p", fmt.Sprintf(`{"spec":{"validUntil":%q}}`, renewed))
 	mustKubectl(t, "wait", "-n", ns, "--for=condition=Ready", "consumptionrequest/kept", "--timeout=60s")
 	mustKubectl(t, "wait", "-n", ns, "--for=condition=ExpiringSoon=False", "serviceagreement/e2e-renewing", "--timeout=30s")

@@ -128,7 +128,7 @@ test-e2e: build control-plane $(HELM) ## End-to-end tests: local control plane w
 .PHONY: bench
 bench: build control-plane ## Performance harness: local control plane, the manager as a process, load; prints a table (docs/performance.md).
 	KUBEBUILDER_ASSETS="$(CONTROL_PLANE)" OPERATOR_BINARY="$(CURDIR)/$(BIN_DIR)/manager" \
-		go test -tags bench ./test/bench/... -run TestBenchmark -count=1 -timeout 20m -v
+		go test -tags bench ./test/bench/... -run TestBenchmark -count=1 -timeout 60m -v
 	$(MAKE) bench-faults
 	$(MAKE) bench-hostile
 

@@ -186,10 +186,11 @@ func (r *RequestReconciler) automatedActionRefusal(ctx context.Context, off *v1a
 	return stepOutcome{}
 }
 
-// liveAction is cr with its spec.action as the API server holds it, when
-// the action has parameters: the cache keeps their names but not their values
-// nor the Secret keys of secret parameters (requestForCache). spec.action is
-// immutable, so what is read is what the request was validated with.
+// liveAction is cr with its spec.action and spec.creator as the API server
+// holds them, when the action has parameters: the cache keeps their names but
+// not their values, nor the Secret keys of secret parameters, nor the creator
+// (requestForCache). spec.action is immutable, so what is read is what the
+// request was validated with.
 func (r *RequestReconciler) liveAction(ctx context.Context, cr *v1alpha1.ConsumptionRequest) (*v1alpha1.ConsumptionRequest, stepOutcome) {
 	if len(cr.Spec.Action.Parameters)+len(cr.Spec.Action.SecretParameters) == 0 {
 		return cr, stepOutcome{}
@@ -202,7 +203,7 @@ func (r *RequestReconciler) liveAction(ctx context.Context, cr *v1alpha1.Consump
 		return nil, errored(fmt.Errorf("request %s/%s was replaced while its action was starting", cr.Namespace, cr.Name))
 	}
 	out := *cr
-	out.Spec.Action = live.Spec.Action
+	out.Spec.Action, out.Spec.Creator = live.Spec.Action, live.Spec.Creator
 	return &out, stepOutcome{}
 }
 

@@ -120,7 +120,8 @@ func (o *Options) defaults() {
 // live in granted and provider namespaces of any name.
 func CacheOptions(namespaces ...string) cache.Options {
 	selector := labels.SelectorFromSet(labels.Set{v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue})
-	managed := cache.ByObject{Label: selector}
+	// A grant's children share their specs and labels in the cache (cache_shared.go).
+	managed := cache.ByObject{Label: selector, Transform: sharedChildren}
 	named := func(name string) fields.Selector { return fields.OneTermEqualSelector("metadata.name", name) }
 	opts := cache.Options{
 		DefaultTransform: forCache,
@@ -131,8 +132,8 @@ func CacheOptions(namespaces ...string) cache.Options {
 			// that the labelled ones a namespace editor writes (edit may write
 			// NetworkPolicies) stay out.
 			&corev1.ResourceQuota{}:       {Label: selector, Field: named(quotaName), Transform: stripQuotaStatus},
-			&corev1.LimitRange{}:          {Label: selector, Field: named(limitRangeName)},
-			&networkingv1.NetworkPolicy{}: {Label: selector, Field: named(networkPolicyName)},
+			&corev1.LimitRange{}:          {Label: selector, Field: named(limitRangeName), Transform: sharedChildren},
+			&networkingv1.NetworkPolicy{}: {Label: selector, Field: named(networkPolicyName), Transform: sharedChildren},
 			// Goods copies and copies of secret parameters; they leave the cache when
 			// accepted (the label is removed). Cached without content (contentless):
 			// liveContent reads the content from the API server.
@@ -162,10 +163,14 @@ func CacheOptions(namespaces ...string) cache.Options {
 // annotations go (the operator reads none of a request's), and so do the
 // values of its action parameters and the Secret keys its secret parameters
 // name (their names stay, for validation): liveAction reads them from the API
-// server when the action's Job is built.
+// server when the action's Job is built. So does spec.creator (its groups and
+// extra), which only the check of secret parameters reads, from that same
+// live copy.
 func requestForCache(in any) (any, error) {
 	if cr, ok := in.(*v1alpha1.ConsumptionRequest); ok {
 		cr.Labels, cr.Annotations = nil, nil
+		cr.Spec.Creator = nil
+		internRequest(cr)
 		if a := cr.Spec.Action; a != nil {
 			for i := range a.Parameters {
 				a.Parameters[i].Value = ""
@@ -271,9 +276,9 @@ func (c liveContent) Get(ctx context.Context, key client.ObjectKey, obj client.O
 }
 
 // stripQuotaStatus drops managedFields and the status of a ResourceQuota
-// before it enters the cache.
+// before it enters the cache, where it shares its spec and labels.
 func stripQuotaStatus(in any) (any, error) {
-	out, err := forCache(in)
+	out, err := sharedChildren(in)
 	if q, ok := out.(*corev1.ResourceQuota); ok {
 		q.Status = corev1.ResourceQuotaStatus{}
 	}

@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -294,6 +296,20 @@ func topOf(path string, lines int, flags ...string) string {
 		all = all[:lines]
 	}
 	return strings.Join(all, "\n")
+}
+
+// profileTotal is the total of a heap profile's in-use space, in bytes, as
+// pprof's header gives it ("... of 149180000B total").
+func profileTotal(path string) (float64, error) {
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=1", "-sample_index=inuse_space", "-unit=B", path).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("pprof: %v: %s", err, out)
+	}
+	m := regexp.MustCompile(`of ([0-9.]+)B total`).FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no total in pprof's output: %s", out)
+	}
+	return strconv.ParseFloat(string(m[1]), 64)
 }
 
 // cpuTimes are the CPU seconds (user + system) each process of the run has

@@ -61,12 +61,17 @@ func (e *env) scalePoint(rep *report, figure, run string, size int, targetMiB fl
 	// The heap profile is taken after a forced collection: what the manager
 	// keeps, without the garbage that happened to be waiting at the scrape.
 	heapPath := fmt.Sprintf("%s/%s.heap.pprof", e.dir, run)
+	var live float64
 	if err := fetch(nil, mgr.pprofURL("heap?gc=1"), heapPath); err == nil {
 		keepProfile(heapPath, profileEnv)
 		fmt.Printf("bench: manager heap at %d grants, in use after a collection (go tool pprof -top -sample_index=inuse_space):\n%s\n",
 			e.countGranted(), topOf(heapPath, 30, "-sample_index=inuse_space"))
+		// The heap the profile records after its collection; the metric read
+		// now would also count the profile's own encoding.
+		if live, err = profileTotal(heapPath); err != nil {
+			t.Errorf("reading the heap profile's total: %v", err)
+		}
 	}
-	live := sum(mgr.metrics(t), "go_memstats_heap_inuse_bytes", nil)
 	rep.add(figure+". scale: manager memory", "%d granted requests: Go heap in use %.1f MiB at rest (target <= %.0f), %.1f MiB after a forced collection; RSS %.1f MiB; %.0f bytes per cached object (%d objects)",
 		e.countGranted(), heap/(1<<20), targetMiB, live/(1<<20), rss/(1<<20), heap/float64(objects), objects)
 	mgr.stop()

@@ -18,10 +18,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -34,6 +31,7 @@ import (
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 	"github.com/offering-operator/offering-operator/internal/admissiontest"
+	"github.com/offering-operator/offering-operator/internal/testutil"
 )
 
 // The integration tests share one real API server (envtest) and one manager
@@ -285,7 +283,7 @@ func zapLevel() zapcore.Level {
 // ClusterRole, and provider, approver and consumer identities bound to the
 // shipped persona roles.
 func setupIdentities(ctx context.Context) error {
-	roles, err := loadClusterRoles(filepath.Join("..", "config", "rbac"))
+	roles, err := testutil.LoadClusterRoles(filepath.Join("..", "config", "rbac"))
 	if err != nil {
 		return err
 	}
@@ -317,37 +315,6 @@ func setupIdentities(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// loadClusterRoles reads every ClusterRole in the YAML files of dir.
-func loadClusterRoles(dir string) ([]*rbacv1.ClusterRole, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	var out []*rbacv1.ClusterRole
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			var u unstructured.Unstructured
-			if err := dec.Decode(&u.Object); err != nil {
-				break
-			}
-			if u.GetKind() != "ClusterRole" {
-				continue
-			}
-			var role rbacv1.ClusterRole
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &role); err != nil {
-				return nil, fmt.Errorf("%s: %w", f, err)
-			}
-			out = append(out, &role)
-		}
-	}
-	return out, nil
 }
 
 // freeLocalAddress returns a loopback address with a port nothing listens on.

@@ -93,18 +93,23 @@ cluster_up() {
   env "$@" "$CLUSTER" up "$dir"
 }
 
-# step_cluster starts the hub and the member cluster side by side; the member
-# needs no nodes (a grant is namespaces, RoleBindings, quotas and policies).
+# step_cluster starts the hub and the member cluster side by side, and
+# prepares the member while the hub still starts; the member needs no nodes
+# (a grant is namespaces, RoleBindings, quotas and policies). Lines about the
+# member are prefixed with its name.
 step_cluster() {
   say "Local control planes: the hub (state in $(shown "$DEMO_DIR")) and member cluster $MEMBER (state in $(shown "$MEMBER_DIR"))"
   mkdir -p "$MEMBER_DIR"
-  (cluster_up "$MEMBER_DIR" LOCAL_CLUSTER_NODES=0 2>&1 | sed -u "s/^/[$MEMBER] /" >&2) &
+  (
+    cluster_up "$MEMBER_DIR" LOCAL_CLUSTER_NODES=0 || exit 1
+    prepare_member
+  ) 2>&1 | sed -u "s/^/[$MEMBER] /" >&2 &
   local member=$!
   if ! cluster_up "$DEMO_DIR"; then
     wait "$member" || true
     die "the hub's control plane did not start (logs in $(shown "$DEMO_DIR")/*.log)"
   fi
-  wait "$member" || die "member cluster $MEMBER did not start (logs in $(shown "$MEMBER_DIR")/*.log)"
+  wait "$member" || die "member cluster $MEMBER is not ready (see the lines above, and the logs in $(shown "$MEMBER_DIR")/*.log)"
   KUBECTL="$(cat "$DEMO_DIR/bindir")/kubectl"
   [ -x "$KUBECTL" ] || die "no kubectl in $(cat "$DEMO_DIR/bindir")"
 }
@@ -256,17 +261,25 @@ EOF
   )
 }
 
-# step_member prepares the member cluster and registers it in the hub, as a
-# cluster admin does (docs/guide-provider.md, "Member clusters"): the
-# kubeconfig in a Secret of the operator's namespace, labelled for the
-# operator and with the label the sample placement selects.
-step_member() {
+# prepare_member does in the member cluster what its admin does before
+# registering it (docs/guide-provider.md, "Member clusters"): the operator's
+# role and identity there, the ClusterRoles its grants bind, and the
+# operator's kubeconfig for it.
+prepare_member() {
+  KUBECTL="$(cat "$MEMBER_DIR/bindir")/kubectl"
   say "Member cluster $MEMBER: the operator's role there (config/member) and the ClusterRoles its grants bind ($(shown "$SAMPLES/fleet/member_prerequisites.yaml"))"
   kcm apply --server-side --force-conflicts -k "$ROOT/config/member"
   kcm apply --server-side --force-conflicts -f "$SAMPLES/fleet/member_prerequisites.yaml"
+  write_member_kubeconfig "$MEMBER_DIR/operator.kubeconfig"
+  echo "the operator's kubeconfig for $MEMBER: $(shown "$MEMBER_DIR/operator.kubeconfig") (ServiceAccount $OPERATOR_NS/offering-operator-hub)"
+}
+
+# step_member registers the member cluster in the hub: the operator's
+# kubeconfig in a Secret of its namespace, labelled for the operator and with
+# the label the sample placement selects.
+step_member() {
   local kubeconfig="$MEMBER_DIR/operator.kubeconfig"
-  say "Registering $MEMBER in the hub: the operator's kubeconfig for it ($(shown "$kubeconfig")) in secret/$MEMBER of $OPERATOR_NS, labelled service.offering.dev/member-cluster=true $MEMBER_LABEL"
-  write_member_kubeconfig "$kubeconfig"
+  say "Registering $MEMBER in the hub: $(shown "$kubeconfig") in secret/$MEMBER of $OPERATOR_NS, labelled service.offering.dev/member-cluster=true $MEMBER_LABEL"
   kc apply --server-side --force-conflicts -f - <<EOF
 apiVersion: v1
 kind: Namespace

@@ -403,8 +403,11 @@ story_fleet() {
   kc get memberclusters
   say "Access in a member cluster: rack-ams asks for rack-space-ams, placed in clusters labelled $MEMBER_LABEL"
   kc apply -f "$SAMPLES/fleet/service_v1alpha1_consumptionrequest_fleet.yaml"
-  kc -n team-payments wait --for=condition=Ready consumptionrequest/rack-ams --timeout=60s ||
+  if ! kc -n team-payments wait --for=condition=Ready consumptionrequest/rack-ams --timeout=60s; then
+    kc -n team-payments get consumptionrequest/rack-ams \
+      -o jsonpath='{range .status.conditions[*]}  {.type}={.status} ({.reason}): {.message}{"\n"}{end}' || true
     die "rack-ams did not become Ready; see: kubectl describe consumptionrequest rack-ams -n team-payments"
+  fi
   local cluster ns
   IFS=/ read -r cluster ns < <(kc -n team-payments get consumptionrequest/rack-ams -o jsonpath='{.status.cluster}/{.status.grant.namespace}{"\n"}')
   [ "$cluster" = "$MEMBER" ] || die "rack-ams was granted in cluster '${cluster:-the hub}', not in $MEMBER"

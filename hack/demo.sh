@@ -233,8 +233,9 @@ member_credentials() {
 # inline credentials only (its ServiceAccount token and the member's CA), as
 # the hub accepts them.
 write_member_kubeconfig() {
-  local file="$1" token ca port
-  read -r token ca < <(member_credentials)
+  local file="$1" creds token ca port
+  creds="$(member_credentials)" # not read from <(...): its failure must stop the demo
+  token="${creds% *}" ca="${creds#* }"
   port="$(sed -n 's/^apiserver=//p' "$MEMBER_DIR/ports")"
   [ -n "$port" ] || die "no API server port in $(shown "$MEMBER_DIR/ports")"
   (
@@ -371,13 +372,18 @@ can_i() {
   echo "  kubectl auth can-i create deployments -n $ns --as=$DEPLOYER   ->  ${answer:-no}"
 }
 
+# conditions prints a request's conditions, one a line.
+conditions() {
+  kc -n team-payments get "consumptionrequest/$1" \
+    -o jsonpath='{range .status.conditions[*]}  {.type}={.status} ({.reason}): {.message}{"\n"}{end}'
+}
+
 story_access() {
   say "Access to resources: rack-a is granted and verified"
   kc -n team-payments wait --for=condition=Ready consumptionrequest/rack-a --timeout=60s ||
     die "rack-a did not become Ready; see: kubectl describe consumptionrequest rack-a -n team-payments"
   GRANTED="$(kc -n team-payments get consumptionrequest/rack-a -o jsonpath='{.status.grant.namespace}')"
-  kc -n team-payments get consumptionrequest/rack-a \
-    -o jsonpath='{range .status.conditions[*]}  {.type}={.status} ({.reason}): {.message}{"\n"}{end}'
+  conditions rack-a
   echo "  granted namespace $GRANTED holds:"
   kc -n "$GRANTED" get rolebindings,resourcequotas,limitranges,networkpolicies --no-headers | sed 's/^/    /'
   can_i "$GRANTED"
@@ -404,16 +410,15 @@ story_fleet() {
   say "Access in a member cluster: rack-ams asks for rack-space-ams, placed in clusters labelled $MEMBER_LABEL"
   kc apply -f "$SAMPLES/fleet/service_v1alpha1_consumptionrequest_fleet.yaml"
   if ! kc -n team-payments wait --for=condition=Ready consumptionrequest/rack-ams --timeout=60s; then
-    kc -n team-payments get consumptionrequest/rack-ams \
-      -o jsonpath='{range .status.conditions[*]}  {.type}={.status} ({.reason}): {.message}{"\n"}{end}' || true
+    conditions rack-ams || true
     die "rack-ams did not become Ready; see: kubectl describe consumptionrequest rack-ams -n team-payments"
   fi
-  local cluster ns
-  IFS=/ read -r cluster ns < <(kc -n team-payments get consumptionrequest/rack-ams -o jsonpath='{.status.cluster}/{.status.grant.namespace}{"\n"}')
+  local placed cluster ns
+  placed="$(kc -n team-payments get consumptionrequest/rack-ams -o jsonpath='{.status.cluster}/{.status.grant.namespace}')"
+  cluster="${placed%%/*}" ns="${placed#*/}"
   [ "$cluster" = "$MEMBER" ] || die "rack-ams was granted in cluster '${cluster:-the hub}', not in $MEMBER"
   [ -n "$ns" ] || die "rack-ams is Ready but names no granted namespace"
-  kc -n team-payments get consumptionrequest/rack-ams \
-    -o jsonpath='{range .status.conditions[*]}  {.type}={.status} ({.reason}): {.message}{"\n"}{end}'
+  conditions rack-ams
   echo "  status.cluster: $cluster; in $MEMBER, the granted namespace $ns holds:"
   kcm -n "$ns" get rolebindings,resourcequotas,limitranges,networkpolicies --no-headers | sed 's/^/    /'
   member_can_i "$ns"

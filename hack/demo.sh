@@ -8,6 +8,12 @@
 #   hack/demo.sh env    print the exports that point kubectl at the demo cluster
 #                       and put the kubectl-offering plugin on PATH
 #
+# A second local control plane, member cluster colo-ams-1 (state in
+# DEMO_DIR/members/colo-ams-1, no nodes), is started beside the first and
+# registered as a member of the operator's fleet, the way a cluster admin does
+# it (docs/guide-provider.md, "Member clusters"); the sample item
+# rack-space-ams places its grants there (config/samples/fleet).
+#
 # What is simulated: the cluster's nodes. kube-scheduler places pods on nodes
 # that kwok plays (hack/local-cluster.sh, hack/kwok-stages.yaml): no container
 # runs, a Job's pod is reported Running and then Succeeded. Everything else is
@@ -19,7 +25,8 @@
 #
 # Environment:
 #   DEMO_DIR            state dir (default: $PWD/.demo): the cluster's state, the
-#                       manager's PID (manager.pid), log (manager.log) and ports
+#                       manager's PID (manager.pid), log (manager.log) and ports,
+#                       and the member cluster's state (members/colo-ams-1)
 #   MANAGER_BINARY      the manager (default: bin/manager)
 #   PLUGIN_BINARY       the kubectl-offering plugin (default: bin/kubectl-offering)
 #   DEMO_MANAGER_ARGS   extra arguments for the manager (word-split; default
@@ -37,6 +44,12 @@ READY_TIMEOUT="${DEMO_READY_TIMEOUT:-60}"
 MANAGER_ARGS="${DEMO_MANAGER_ARGS---allowed-cluster-roles=view}"
 CLUSTER="$ROOT/hack/local-cluster.sh"
 SAMPLES="$ROOT/config/samples"
+# The member cluster: its name in the hub (the registration Secret's name),
+# the label the sample placement selects, and the operator's namespace in the
+# hub, where registration Secrets live (the manager runs as if deployed there).
+MEMBER=colo-ams-1
+MEMBER_LABEL=acme.example/site=ams-1
+OPERATOR_NS=offering-operator-system
 
 if [ -t 1 ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD='' PLAIN=''; fi
 say() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$PLAIN"; }
@@ -45,6 +58,9 @@ die() { log "error: $*"; exit 1; }
 
 # kc runs the control plane's kubectl against the demo cluster, bounded in time.
 kc() { timeout 150 "$KUBECTL" --kubeconfig "$DEMO_DIR/kubeconfig" "$@"; }
+
+# kcm runs kubectl against the member cluster, as its admin.
+kcm() { timeout 150 "$KUBECTL" --kubeconfig "$MEMBER_DIR/kubeconfig" "$@"; }
 
 # kubectl_offering runs `kubectl offering ...` as the user types it: kubectl
 # finds the plugin on PATH (the PATH that `hack/demo.sh env` prints).
@@ -66,9 +82,34 @@ free_port() { "$CLUSTER" port; }
 # ---------------------------------------------------------------------------
 # Setting up: cluster, CRDs, personas, manager, samples.
 
+# cluster_up DIR [ENV...]: hack/local-cluster.sh up, tried twice: two clusters
+# starting together can pick the same free port, and the second start of the
+# one that lost picks another.
+cluster_up() {
+  local dir="$1"
+  shift
+  env "$@" "$CLUSTER" up "$dir" && return 0
+  log "starting the cluster in $(shown "$dir") failed; trying once more"
+  env "$@" "$CLUSTER" up "$dir"
+}
+
+# step_cluster starts the hub and the member cluster side by side, and
+# prepares the member while the hub still starts; the member needs no nodes
+# (a grant is namespaces, RoleBindings, quotas and policies). Lines about the
+# member are prefixed with its name.
 step_cluster() {
-  say "Local control plane (state in $(shown "$DEMO_DIR"))"
-  "$CLUSTER" up "$DEMO_DIR"
+  say "Local control planes: the hub (state in $(shown "$DEMO_DIR")) and member cluster $MEMBER (state in $(shown "$MEMBER_DIR"))"
+  mkdir -p "$MEMBER_DIR"
+  (
+    cluster_up "$MEMBER_DIR" LOCAL_CLUSTER_NODES=0 || exit 1
+    prepare_member
+  ) 2>&1 | sed -u "s/^/[$MEMBER] /" >&2 &
+  local member=$!
+  if ! cluster_up "$DEMO_DIR"; then
+    wait "$member" || true
+    die "the hub's control plane did not start (logs in $(shown "$DEMO_DIR")/*.log)"
+  fi
+  wait "$member" || die "member cluster $MEMBER is not ready (see the lines above, and the logs in $(shown "$MEMBER_DIR")/*.log)"
   KUBECTL="$(cat "$DEMO_DIR/bindir")/kubectl"
   [ -x "$KUBECTL" ] || die "no kubectl in $(cat "$DEMO_DIR/bindir")"
 }
@@ -132,7 +173,8 @@ stop_manager() {
 step_manager() {
   say "Operator (log in $(shown "$DEMO_DIR/manager.log"))"
   local binary_sum
-  binary_sum="$(sha256sum "$MANAGER_BINARY" 2>/dev/null | cut -d' ' -f1)"
+  # A rebuilt binary or other arguments restart the manager.
+  binary_sum="$(sha256sum "$MANAGER_BINARY" 2>/dev/null | cut -d' ' -f1) $OPERATOR_NS $MANAGER_ARGS"
   if manager_pid_alive && manager_ready &&
     [ "$(cat "$DEMO_DIR/manager.server" 2>/dev/null)" = "$(current_server)" ] &&
     [ "$(cat "$DEMO_DIR/manager.sha256" 2>/dev/null)" = "$binary_sum" ]; then
@@ -147,9 +189,11 @@ step_manager() {
   while [ "$probe" = "$metrics" ]; do probe="$(free_port)"; done
   printf 'metrics=%s\nprobe=%s\n' "$metrics" "$probe" >"$DEMO_DIR/manager.ports"
   current_server >"$DEMO_DIR/manager.server"
-  echo "$binary_sum" >"$DEMO_DIR/manager.sha256" # a rebuilt binary restarts the manager
+  echo "$binary_sum" >"$DEMO_DIR/manager.sha256"
+  # POD_NAMESPACE: the manager runs as if deployed in $OPERATOR_NS, where it
+  # finds the member clusters' registration Secrets.
   # shellcheck disable=SC2086 # MANAGER_ARGS is meant to be word-split
-  KUBECONFIG="$DEMO_DIR/kubeconfig" setsid bash -c 'echo $$ >"$0"; exec "$@"' "$DEMO_DIR/manager.pid" \
+  POD_NAMESPACE="$OPERATOR_NS" KUBECONFIG="$DEMO_DIR/kubeconfig" setsid bash -c 'echo $$ >"$0"; exec "$@"' "$DEMO_DIR/manager.pid" \
     "$MANAGER_BINARY" \
     --kubeconfig="$DEMO_DIR/kubeconfig" \
     --metrics-bind-address="127.0.0.1:$metrics" \
@@ -170,6 +214,90 @@ step_manager() {
     sleep 0.3
   done
   echo "manager started (pid $(cat "$DEMO_DIR/manager.pid"), probes on 127.0.0.1:$probe, metrics on https://127.0.0.1:$metrics/metrics)"
+}
+
+# member_credentials prints the token of the operator's ServiceAccount in the
+# member and the member's CA, both base64, once kube-controller-manager has
+# filled in the token Secret that config/member asks for.
+member_credentials() {
+  local creds="" deadline=$((SECONDS + 60))
+  until [ -n "${creds% *}" ] && [ -n "${creds#* }" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "no token in secret/offering-operator-hub-token of $OPERATOR_NS in $MEMBER after 60s"
+    [ -z "$creds" ] || sleep 0.3
+    creds="$(kcm -n "$OPERATOR_NS" get secret/offering-operator-hub-token -o jsonpath='{.data.token} {.data.ca\.crt}' 2>/dev/null || echo " ")"
+  done
+  echo "$creds"
+}
+
+# write_member_kubeconfig FILE: the operator's kubeconfig for the member, with
+# inline credentials only (its ServiceAccount token and the member's CA), as
+# the hub accepts them.
+write_member_kubeconfig() {
+  local file="$1" creds token ca port
+  creds="$(member_credentials)" # not read from <(...): its failure must stop the demo
+  token="${creds% *}" ca="${creds#* }"
+  port="$(sed -n 's/^apiserver=//p' "$MEMBER_DIR/ports")"
+  [ -n "$port" ] || die "no API server port in $(shown "$MEMBER_DIR/ports")"
+  (
+    umask 077
+    cat >"$file" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: $MEMBER
+  cluster:
+    server: https://127.0.0.1:$port
+    certificate-authority-data: $ca
+users:
+- name: offering-operator-hub
+  user:
+    token: $(echo "$token" | base64 -d)
+contexts:
+- name: $MEMBER
+  context:
+    cluster: $MEMBER
+    user: offering-operator-hub
+current-context: $MEMBER
+EOF
+  )
+}
+
+# prepare_member does in the member cluster what its admin does before
+# registering it (docs/guide-provider.md, "Member clusters"): the operator's
+# role and identity there, the ClusterRoles its grants bind, and the
+# operator's kubeconfig for it.
+prepare_member() {
+  KUBECTL="$(cat "$MEMBER_DIR/bindir")/kubectl"
+  say "Member cluster $MEMBER: the operator's role there (config/member) and the ClusterRoles its grants bind ($(shown "$SAMPLES/fleet/member_prerequisites.yaml"))"
+  kcm apply --server-side --force-conflicts -k "$ROOT/config/member"
+  kcm apply --server-side --force-conflicts -f "$SAMPLES/fleet/member_prerequisites.yaml"
+  write_member_kubeconfig "$MEMBER_DIR/operator.kubeconfig"
+  echo "the operator's kubeconfig for $MEMBER: $(shown "$MEMBER_DIR/operator.kubeconfig") (ServiceAccount $OPERATOR_NS/offering-operator-hub)"
+}
+
+# step_member registers the member cluster in the hub: the operator's
+# kubeconfig in a Secret of its namespace, labelled for the operator and with
+# the label the sample placement selects.
+step_member() {
+  local kubeconfig="$MEMBER_DIR/operator.kubeconfig"
+  say "Registering $MEMBER in the hub: $(shown "$kubeconfig") in secret/$MEMBER of $OPERATOR_NS, labelled service.offering.dev/member-cluster=true $MEMBER_LABEL"
+  kc apply --server-side --force-conflicts -f - <<EOF
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $OPERATOR_NS
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: $MEMBER
+  namespace: $OPERATOR_NS
+  labels:
+    service.offering.dev/member-cluster: "true"
+    ${MEMBER_LABEL%%=*}: ${MEMBER_LABEL#*=}
+data:
+  kubeconfig: $(base64 -w0 "$kubeconfig")
+EOF
 }
 
 # The sample files in the order to apply them: prerequisites first, the
@@ -244,16 +372,60 @@ can_i() {
   echo "  kubectl auth can-i create deployments -n $ns --as=$DEPLOYER   ->  ${answer:-no}"
 }
 
+# conditions prints a request's conditions, one a line.
+conditions() {
+  kc -n team-payments get "consumptionrequest/$1" \
+    -o jsonpath='{range .status.conditions[*]}  {.type}={.status} ({.reason}): {.message}{"\n"}{end}'
+}
+
 story_access() {
   say "Access to resources: rack-a is granted and verified"
   kc -n team-payments wait --for=condition=Ready consumptionrequest/rack-a --timeout=60s ||
     die "rack-a did not become Ready; see: kubectl describe consumptionrequest rack-a -n team-payments"
   GRANTED="$(kc -n team-payments get consumptionrequest/rack-a -o jsonpath='{.status.grant.namespace}')"
-  kc -n team-payments get consumptionrequest/rack-a \
-    -o jsonpath='{range .status.conditions[*]}  {.type}={.status} ({.reason}): {.message}{"\n"}{end}'
+  conditions rack-a
   echo "  granted namespace $GRANTED holds:"
   kc -n "$GRANTED" get rolebindings,resourcequotas,limitranges,networkpolicies --no-headers | sed 's/^/    /'
   can_i "$GRANTED"
+}
+
+# member_can_i prints what the consumer's ServiceAccount may do in a namespace
+# of the member cluster, asking the member's API server; anything but yes fails.
+member_can_i() {
+  local ns="$1" answer
+  answer="$(kcm auth can-i create deployments -n "$ns" --as="$DEPLOYER" 2>/dev/null || true)"
+  echo "  kubectl --kubeconfig $(shown "$MEMBER_DIR/kubeconfig") auth can-i create deployments -n $ns --as=$DEPLOYER   ->  ${answer:-no}"
+  [ "$answer" = yes ] || die "the member cluster's API server does not let $DEPLOYER create deployments in $ns"
+}
+
+story_fleet() {
+  say "Fleet: member cluster $MEMBER is registered and reachable"
+  # The operator writes the MemberCluster when it first sees the Secret.
+  if ! kc wait --for=create "membercluster/$MEMBER" --timeout=60s >/dev/null ||
+    ! kc wait --for=condition=Ready "membercluster/$MEMBER" --timeout=60s >/dev/null; then
+    kc get memberclusters -o wide || true
+    die "member cluster $MEMBER is not Ready; see: kubectl describe membercluster $MEMBER"
+  fi
+  kc get memberclusters
+  say "Access in a member cluster: rack-ams asks for rack-space-ams, placed in clusters labelled $MEMBER_LABEL"
+  kc apply -f "$SAMPLES/fleet/service_v1alpha1_consumptionrequest_fleet.yaml"
+  if ! kc -n team-payments wait --for=condition=Ready consumptionrequest/rack-ams --timeout=60s; then
+    conditions rack-ams || true
+    die "rack-ams did not become Ready; see: kubectl describe consumptionrequest rack-ams -n team-payments"
+  fi
+  local placed cluster ns
+  placed="$(kc -n team-payments get consumptionrequest/rack-ams -o jsonpath='{.status.cluster}/{.status.grant.namespace}')"
+  cluster="${placed%%/*}" ns="${placed#*/}"
+  [ "$cluster" = "$MEMBER" ] || die "rack-ams was granted in cluster '${cluster:-the hub}', not in $MEMBER"
+  [ -n "$ns" ] || die "rack-ams is Ready but names no granted namespace"
+  conditions rack-ams
+  echo "  status.cluster: $cluster; in $MEMBER, the granted namespace $ns holds:"
+  kcm -n "$ns" get rolebindings,resourcequotas,limitranges,networkpolicies --no-headers | sed 's/^/    /'
+  member_can_i "$ns"
+  if kc get namespace "$ns" >/dev/null 2>&1; then
+    die "namespace $ns exists in the hub too: the grant was not placed in $MEMBER alone"
+  fi
+  echo "  (the hub holds no namespace $ns: the whole grant is in $MEMBER)"
 }
 
 story_suspension() {
@@ -326,6 +498,7 @@ story_service_levels() {
 STORY=(
   story_offerings_ready
   story_access
+  story_fleet
   story_goods
   story_actions
   story_service_levels
@@ -357,8 +530,14 @@ What to look at:
   kubectl get consumptionrequests -n team-payments -o wide  # the requests: phase, granted namespace, fulfilment time, in SLO
   kubectl offering report acme-payments -n team-payments    # service levels: compliance, breaches, per-request figures
   kubectl get nodes,pods -A -o wide                         # the simulated node (kwok) and the pods it "runs"
+  kubectl get memberclusters -o wide                        # the fleet: member cluster $MEMBER, its version and grants
+  kubectl get creq rack-ams -n team-payments -o wide        # granted in $MEMBER (column Cluster)
   kubectl get events -A --sort-by=.lastTimestamp           # what the operator did
   tail -f $dir/manager.log                                  # the operator's log
+
+The member cluster $MEMBER, as its admin (the grant the operator made there); the operator's
+own kubeconfig for it is $dir/members/$MEMBER/operator.kubeconfig:
+  kubectl --kubeconfig $dir/members/$MEMBER/kubeconfig get namespaces,rolebindings -A -l app.kubernetes.io/managed-by=offering-operator
 
 Stop everything and remove $dir:
   make demo-down
@@ -370,6 +549,7 @@ cmd_up() {
   step_cluster
   step_crds
   step_personas
+  step_member
   step_manager
   step_samples
   walk_story
@@ -389,12 +569,13 @@ cmd_down() {
     return 0
   fi
   stop_manager
+  "$CLUSTER" down "$MEMBER_DIR"
   "$CLUSTER" down "$DEMO_DIR"
 }
 
 case "${1:-}" in
-  up) mkdir -p "$DEMO_DIR"; DEMO_DIR="$(cd "$DEMO_DIR" && pwd)"; cmd_up ;;
-  down) [ -d "$DEMO_DIR" ] && DEMO_DIR="$(cd "$DEMO_DIR" && pwd)"; cmd_down ;;
+  up) mkdir -p "$DEMO_DIR"; DEMO_DIR="$(cd "$DEMO_DIR" && pwd)"; MEMBER_DIR="$DEMO_DIR/members/$MEMBER"; cmd_up ;;
+  down) [ -d "$DEMO_DIR" ] && DEMO_DIR="$(cd "$DEMO_DIR" && pwd)"; MEMBER_DIR="$DEMO_DIR/members/$MEMBER"; cmd_down ;;
   env) [ -d "$DEMO_DIR" ] || die "no demo in $DEMO_DIR (run: make demo)"; DEMO_DIR="$(cd "$DEMO_DIR" && pwd)"; cmd_env ;;
   *) echo "usage: $0 {up|down|env}" >&2; exit 2 ;;
 esac

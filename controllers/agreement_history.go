@@ -91,12 +91,7 @@ func addToHistory(h *v1alpha1.ServiceLevelHistory, cr *v1alpha1.ConsumptionReque
 		slices.SortFunc(out.Days, func(a, b v1alpha1.ServiceLevelDay) int { return strings.Compare(a.Day, b.Day) })
 		i = slices.IndexFunc(out.Days, func(d v1alpha1.ServiceLevelDay) bool { return d.Day == day })
 	}
-	out.Days[i].Measured++
-	if within {
-		out.Days[i].WithinTarget++
-	} else {
-		out.Days[i].Breached++
-	}
+	out.Days[i].Count(within)
 	out.Recorded = append(out.Recorded, string(cr.UID))
 	if n := len(out.Recorded); n > maxRecorded {
 		out.Recorded = out.Recorded[n-maxRecorded:]
@@ -124,8 +119,6 @@ func (out *slRollup) countHistory(h *v1alpha1.ServiceLevelHistory, window time.D
 		}
 		t, _ := time.Parse(dayLayout, d.Day)
 		out.wakeIn(t.Add(24*time.Hour + window).Sub(now))
-		out.levels.Measured += d.Measured
-		out.levels.WithinTarget += d.WithinTarget
-		out.levels.Breached += d.Breached
+		out.levels.Add(d.ServiceLevelCounts)
 	}
 }

@@ -27,8 +27,8 @@ func TestHistoryIsBoundedToTheWindow(t *testing.T) {
 	h = addToHistory(h, historyRequest("c", now.Add(-2*time.Hour)), true, since)
 	h = addToHistory(h, historyRequest("d", now.Add(-50*time.Hour)), true, since)
 	want := []v1alpha1.ServiceLevelDay{
-		{Day: "2026-12-01", Measured: 1, WithinTarget: 1},
-		{Day: "2026-12-03", Measured: 2, WithinTarget: 1, Breached: 1},
+		{Day: "2026-12-01", ServiceLevelCounts: v1alpha1.ServiceLevelCounts{Measured: 1, WithinTarget: 1}},
+		{Day: "2026-12-03", ServiceLevelCounts: v1alpha1.ServiceLevelCounts{Measured: 2, WithinTarget: 1, Breached: 1}},
 	}
 	if fmt.Sprint(h.Days) != fmt.Sprint(want) {
 		t.Fatalf("days %+v, want %+v (the day of a, before the window, dropped)", h.Days, want)

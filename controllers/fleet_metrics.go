@@ -9,15 +9,13 @@ import (
 // creates: it is bounded.
 const lblCluster = "cluster"
 
+// clusterLabels label the metrics of one member cluster.
+var clusterLabels = []string{lblCluster}
+
 var (
-	metricMemberReachable = newGauge("offering_operator_member_cluster_reachable",
-		"1 while the operator reaches a registered member cluster's API server, 0 otherwise.", lblCluster)
-
-	metricMemberErrors = newCounter("offering_operator_member_cluster_errors_total",
-		"Calls to a member cluster that got no answer: failed probes, and grants or revocations that could not reach it.", lblCluster)
-
-	metricMemberStranded = newGauge("offering_operator_member_cluster_stranded_grants",
-		"Grants placed in a member cluster whose registration Secret was deleted: they cannot be revoked until it is registered again.", lblCluster)
+	metricMemberReachable = newGauge("offering_operator_member_cluster_reachable", clusterLabels, "1 while the operator reaches a registered member cluster's API server, 0 otherwise.")
+	metricMemberErrors    = newCounter("offering_operator_member_cluster_errors_total", clusterLabels, "Calls to a member cluster that got no answer: failed probes, and grants or revocations that could not reach it.")
+	metricMemberStranded  = newGauge("offering_operator_member_cluster_stranded_grants", clusterLabels, "Grants placed in a member cluster whose registration Secret was deleted: they cannot be revoked until it is registered again.")
 )
 
 func init() {

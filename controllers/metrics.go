@@ -29,83 +29,53 @@ const (
 var agreementLabels = []string{lblOffering, lblNamespace, lblAgreement}
 
 // requestLabels label the metrics of requests: the relationship and the item kind.
-var requestLabels = append(slices.Clone(agreementLabels), lblKind)
+var requestLabels = withLabels(agreementLabels, lblKind)
 
 // entitlementLabels label the metrics of one entitlement of an agreement.
-var entitlementLabels = append(slices.Clone(requestLabels), lblItem)
+var entitlementLabels = withLabels(requestLabels, lblItem)
 
 var (
 	durationBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600}
 
-	metricApprovalSeconds = newDurations("offering_operator_request_approval_duration_seconds",
-		"Time from a request's creation to its approval, observed once per request when it is approved.",
-		requestLabels...)
-
-	metricFulfilmentSeconds = newDurations("offering_operator_request_fulfilment_duration_seconds",
-		"Time from a request's creation to its fulfilment (access granted, goods delivered, action completed), observed once per request.",
-		requestLabels...)
-
-	metricBreaches = newCounter("offering_operator_service_level_breaches_total",
-		"Requests that missed a service-level target (approval or fulfilment), counted once per request and target when the breach happens.",
-		append(slices.Clone(requestLabels), lblTarget)...)
-
-	metricActiveGrants = newGauge("offering_operator_active_grants",
-		"Requests holding access or delivered goods under an agreement, from the agreement's roll-up.",
-		requestLabels...)
-
-	metricRequests = newGauge("offering_operator_requests",
-		"Requests under an agreement by item kind and phase, from the agreement's roll-up.",
-		append(slices.Clone(requestLabels), lblPhase)...)
-
-	metricCompliance = newGauge("offering_operator_service_level_compliance_ratio",
-		"Share (0 to 1) of an agreement's measured requests that met their targets over its window; absent while none is measured.",
-		agreementLabels...)
-
-	metricObjective = newGauge("offering_operator_service_level_objective_ratio",
-		"An agreement's service-level objective (0 to 1), for alerting on compliance below it.",
-		agreementLabels...)
-
-	metricOrphansRevoked = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "offering_operator_orphans_revoked_total",
-		Help: "Requests that were gone without their finalizer having run and whose remaining objects (RoleBindings, namespace, goods copies, action Jobs) the operator revoked.",
-	})
-
-	metricAgreementEnd = newGauge("offering_operator_agreement_valid_until_timestamp_seconds",
-		"When an agreement ends (status.validUntil, spec.autoRenew included), as a Unix time; absent while it is open-ended.",
-		agreementLabels...)
-
-	metricExpiringSoon = newGauge("offering_operator_agreement_expiring_soon",
-		"1 while an agreement is within spec.renewBefore of its end (ExpiringSoon=True), 0 otherwise; absent without renewBefore.",
-		agreementLabels...)
-
-	metricEntitlementUsed = newGauge("offering_operator_entitlement_used",
-		"How much of an entitlement is used: grants held, goods handed over or runs performed (in the current period of a periodic entitlement), as the agreement's status.usage.",
-		entitlementLabels...)
-
-	metricEntitlementLimit = newGauge("offering_operator_entitlement_limit",
-		"An entitlement's limit (maxGrants, maxQuantity or maxRuns); absent when unlimited.",
-		entitlementLabels...)
-
-	metricEntitlementPeriodEnd = newGauge("offering_operator_entitlement_period_end_timestamp_seconds",
-		"When the current period of a periodic entitlement ends and it is available again (Unix time); absent without a period.",
-		entitlementLabels...)
-
-	metricOfferingReady = newGauge("offering_operator_offering_ready",
-		"1 when the offering is Ready, 0 when it is not (its Ready condition says why); absent once it is deleted.",
-		lblOffering)
+	// One metric a line: its name, its labels, its help.
+	metricApprovalSeconds      = newDurations("offering_operator_request_approval_duration_seconds", requestLabels, "Time from a request's creation to its approval, observed once per request when it is approved.")
+	metricFulfilmentSeconds    = newDurations("offering_operator_request_fulfilment_duration_seconds", requestLabels, "Time from a request's creation to its fulfilment (access granted, goods delivered, action completed), observed once per request.")
+	metricBreaches             = newCounter("offering_operator_service_level_breaches_total", withLabels(requestLabels, lblTarget), "Requests that missed a service-level target (approval or fulfilment), counted once per request and target when the breach happens.")
+	metricActiveGrants         = newGauge("offering_operator_active_grants", requestLabels, "Requests holding access or delivered goods under an agreement, from the agreement's roll-up.")
+	metricRequests             = newGauge("offering_operator_requests", withLabels(requestLabels, lblPhase), "Requests under an agreement by item kind and phase, from the agreement's roll-up.")
+	metricCompliance           = newGauge("offering_operator_service_level_compliance_ratio", agreementLabels, "Share (0 to 1) of an agreement's measured requests that met their targets over its window; absent while none is measured.")
+	metricObjective            = newGauge("offering_operator_service_level_objective_ratio", agreementLabels, "An agreement's service-level objective (0 to 1), for alerting on compliance below it.")
+	metricAgreementEnd         = newGauge("offering_operator_agreement_valid_until_timestamp_seconds", agreementLabels, "When an agreement ends (status.validUntil, spec.autoRenew included), as a Unix time; absent while it is open-ended.")
+	metricExpiringSoon         = newGauge("offering_operator_agreement_expiring_soon", agreementLabels, "1 while an agreement is within spec.renewBefore of its end (ExpiringSoon=True), 0 otherwise; absent without renewBefore.")
+	metricEntitlementUsed      = newGauge("offering_operator_entitlement_used", entitlementLabels, "How much of an entitlement is used: grants held, goods handed over or runs performed (in the current period of a periodic entitlement), as the agreement's status.usage.")
+	metricEntitlementLimit     = newGauge("offering_operator_entitlement_limit", entitlementLabels, "An entitlement's limit (maxGrants, maxQuantity or maxRuns); absent when unlimited.")
+	metricEntitlementPeriodEnd = newGauge("offering_operator_entitlement_period_end_timestamp_seconds", entitlementLabels, "When the current period of a periodic entitlement ends and it is available again (Unix time); absent without a period.")
+	metricOfferingReady        = newGauge("offering_operator_offering_ready", []string{lblOffering}, "1 when the offering is Ready, 0 when it is not (its Ready condition says why); absent once it is deleted.")
 )
 
+// metricOrphansRevoked is a plain counter, not a vector: it is exposed, at
+// zero, from the start.
+var metricOrphansRevoked = prometheus.NewCounter(prometheus.CounterOpts{
+	Name: "offering_operator_orphans_revoked_total",
+	Help: "Requests that were gone without their finalizer having run and whose remaining objects (RoleBindings, namespace, goods copies, action Jobs) the operator revoked.",
+})
+
 // newDurations, newCounter and newGauge define the operator's metrics.
-func newDurations(name, help string, labels ...string) *prometheus.HistogramVec {
+func newDurations(name string, labels []string, help string) *prometheus.HistogramVec {
 	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: durationBuckets}, labels)
 }
 
-func newCounter(name, help string, labels ...string) *prometheus.CounterVec {
+func newCounter(name string, labels []string, help string) *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 }
 
-func newGauge(name, help string, labels ...string) *prometheus.GaugeVec {
+func newGauge(name string, labels []string, help string) *prometheus.GaugeVec {
 	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+}
+
+// withLabels is base with more labels after it; base is not changed.
+func withLabels(base []string, more ...string) []string {
+	return append(slices.Clone(base), more...)
 }
 
 func init() {

@@ -16,7 +16,7 @@ import (
 func withPlanServiceLevels(plan v1alpha1.PlanName, approval, fulfilment time.Duration) fixtureOption {
 	return func(f *fixture) {
 		p := findPlan(&f.offering.Spec.Resources[0], plan)
-		p.ServiceLevels = &v1alpha1.PlanServiceLevels{}
+		p.ServiceLevels = &v1alpha1.ServiceLevelTargets{}
 		if approval > 0 {
 			p.ServiceLevels.ApprovalTime = dur(approval + testClock.Offset())
 		}

@@ -324,11 +324,9 @@ func (out *slRollup) count(cr *v1alpha1.ConsumptionRequest, reason string, now t
 	levels := out.levels
 	switch reason {
 	case v1alpha1.ReasonTargetsMet:
-		levels.Measured++
-		levels.WithinTarget++
+		levels.Count(true)
 	case v1alpha1.ReasonTargetBreached:
-		levels.Measured++
-		levels.Breached++
+		levels.Count(false)
 		out.breachedRequests = append(out.breachedRequests, cr.Name)
 		return breachRecords(cr, cr.Status.ServiceLevel)
 	case v1alpha1.ReasonOnTrack:
@@ -464,9 +462,7 @@ func rollupOfferingServiceLevels(agreements []v1alpha1.ServiceAgreement) *v1alph
 		if c := meta.FindStatusCondition(agreements[i].Status.Conditions, v1alpha1.ConditionServiceLevelsMet); c != nil && c.Status == metav1.ConditionFalse {
 			out.AgreementsMissingObjective++
 		}
-		out.Measured += sl.Measured
-		out.WithinTarget += sl.WithinTarget
-		out.Breached += sl.Breached
+		out.Add(sl.ServiceLevelCounts)
 		out.AtRisk += sl.AtRisk
 	}
 	if out.Agreements == 0 {

@@ -171,7 +171,7 @@ func TestRollupServiceLevels(t *testing.T) {
 	breached := &v1alpha1.RequestServiceLevel{FulfilmentTarget: dur(time.Minute), Breached: []v1alpha1.ServiceLevelTarget{v1alpha1.TargetFulfilment}}
 	agreement := func(objective string, window time.Duration) *v1alpha1.ServiceAgreement {
 		agr := &v1alpha1.ServiceAgreement{}
-		agr.Spec.ServiceLevels = &v1alpha1.ServiceLevels{FulfilmentTime: dur(time.Minute), Objective: objective}
+		agr.Spec.ServiceLevels = &v1alpha1.ServiceLevels{ServiceLevelTargets: v1alpha1.ServiceLevelTargets{FulfilmentTime: dur(time.Minute)}, Objective: objective}
 		if window > 0 {
 			agr.Spec.ServiceLevels.Window = dur(window)
 		}
@@ -290,7 +290,7 @@ func TestRollupServiceLevels(t *testing.T) {
 func TestRollupOfferingServiceLevels(t *testing.T) {
 	agr := func(measured, within int32, met bool) v1alpha1.ServiceAgreement {
 		a := v1alpha1.ServiceAgreement{}
-		a.Status.ServiceLevels = &v1alpha1.AgreementServiceLevels{Measured: measured, WithinTarget: within, Breached: measured - within}
+		a.Status.ServiceLevels = &v1alpha1.AgreementServiceLevels{ServiceLevelCounts: v1alpha1.ServiceLevelCounts{Measured: measured, WithinTarget: within, Breached: measured - within}}
 		a.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionServiceLevelsMet, Status: boolStatus(met)}}
 		return a
 	}

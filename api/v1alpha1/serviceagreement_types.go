@@ -167,10 +167,12 @@ const (
 	ApprovalManual ApprovalPolicy = "Manual"
 )
 
-// ServiceLevels are the targets requests under an agreement are measured against.
-type ServiceLevels struct {
-	// approvalTime is the target time from a request's creation to its approval,
-	// for example "4h".
+// ServiceLevelTargets are the times within which a request is to be
+// approved and fulfilled: an agreement's own (spec.serviceLevels) or a
+// plan's defaults.
+type ServiceLevelTargets struct {
+	// approvalTime is the target time from a request's creation to its
+	// approval, for example "4h"; at most "87600h".
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
@@ -179,13 +181,19 @@ type ServiceLevels struct {
 	ApprovalTime *metav1.Duration `json:"approvalTime,omitempty"`
 
 	// fulfilmentTime is the target time from a request's creation to its
-	// fulfilment (access granted, goods delivered or action completed), for example "30s".
+	// fulfilment (access granted, goods delivered or action completed), for
+	// example "30s"; at most "87600h".
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('87600h')",message="must be at most 87600h (10 years)"
 	FulfilmentTime *metav1.Duration `json:"fulfilmentTime,omitempty"`
+}
+
+// ServiceLevels are the targets requests under an agreement are measured against.
+type ServiceLevels struct {
+	ServiceLevelTargets `json:",inline"`
 
 	// objective is the percentage of measured requests that must meet all their
 	// targets over the window, as a decimal string such as "99" or "99.5".
@@ -563,6 +571,39 @@ type ServiceLevelBreach struct {
 	Took *metav1.Duration `json:"took,omitempty"`
 }
 
+// ServiceLevelCounts count measured requests by their verdict.
+type ServiceLevelCounts struct {
+	// measured is the number of requests with a verdict: they met every
+	// target that applies to them, or missed one.
+	// +optional
+	Measured int32 `json:"measured,omitempty"`
+
+	// withinTarget is the number of measured requests that met every target.
+	// +optional
+	WithinTarget int32 `json:"withinTarget,omitempty"`
+
+	// breached is the number of measured requests that missed a target.
+	// +optional
+	Breached int32 `json:"breached,omitempty"`
+}
+
+// Count counts one measured request: within its targets, or breached.
+func (c *ServiceLevelCounts) Count(within bool) {
+	c.Measured++
+	if within {
+		c.WithinTarget++
+	} else {
+		c.Breached++
+	}
+}
+
+// Add adds the counts of o.
+func (c *ServiceLevelCounts) Add(o ServiceLevelCounts) {
+	c.Measured += o.Measured
+	c.WithinTarget += o.WithinTarget
+	c.Breached += o.Breached
+}
+
 // AgreementServiceLevels is an agreement's service-level record over its
 // window. A request is measured once it has a verdict: it met every target
 // that applies to it, or it missed one (an open request past a target has
@@ -579,17 +620,7 @@ type AgreementServiceLevels struct {
 	// +kubebuilder:validation:MaxLength=8
 	Objective string `json:"objective,omitempty"`
 
-	// measured is the number of requests in the window with a verdict.
-	// +optional
-	Measured int32 `json:"measured,omitempty"`
-
-	// withinTarget is the number of measured requests that met every target.
-	// +optional
-	WithinTarget int32 `json:"withinTarget,omitempty"`
-
-	// breached is the number of measured requests that missed a target.
-	// +optional
-	Breached int32 `json:"breached,omitempty"`
+	ServiceLevelCounts `json:",inline"`
 
 	// compliance is withinTarget / measured as a percentage, rounded down to
 	// two decimals, for example "97.5"; absent when nothing was measured.
@@ -643,17 +674,7 @@ type ServiceLevelDay struct {
 	// +kubebuilder:validation:Pattern=`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`
 	Day string `json:"day"`
 
-	// measured is the number of those requests that had a verdict.
-	// +optional
-	Measured int32 `json:"measured,omitempty"`
-
-	// withinTarget is the number of measured requests that met every target.
-	// +optional
-	WithinTarget int32 `json:"withinTarget,omitempty"`
-
-	// breached is the number of measured requests that missed a target.
-	// +optional
-	Breached int32 `json:"breached,omitempty"`
+	ServiceLevelCounts `json:",inline"`
 }
 
 // ServiceAgreementStatus is the observed state of a ServiceAgreement.

@@ -246,29 +246,7 @@ type Plan struct {
 	// status.serviceLevel; once the request is fulfilled they stay as
 	// recorded, so a later plan change does not re-measure it.
 	// +optional
-	ServiceLevels *PlanServiceLevels `json:"serviceLevels,omitempty"`
-}
-
-// PlanServiceLevels are a plan's default targets, with the meaning and
-// format of an agreement's spec.serviceLevels.
-type PlanServiceLevels struct {
-	// approvalTime is the target time from a request's creation to its
-	// approval, for example "4h"; at most "87600h".
-	// +optional
-	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('87600h')",message="must be at most 87600h (10 years)"
-	ApprovalTime *metav1.Duration `json:"approvalTime,omitempty"`
-
-	// fulfilmentTime is the target time from a request's creation to its
-	// fulfilment (access granted), for example "30s"; at most "87600h".
-	// +optional
-	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('87600h')",message="must be at most 87600h (10 years)"
-	FulfilmentTime *metav1.Duration `json:"fulfilmentTime,omitempty"`
+	ServiceLevels *ServiceLevelTargets `json:"serviceLevels,omitempty"`
 }
 
 // NamespaceTemplate shapes a namespace granted for an access item.
@@ -592,17 +570,7 @@ type OfferingServiceLevels struct {
 	// +optional
 	AgreementsMissingObjective int32 `json:"agreementsMissingObjective,omitempty"`
 
-	// measured is the number of requests measured across the agreements' windows.
-	// +optional
-	Measured int32 `json:"measured,omitempty"`
-
-	// withinTarget is the number of measured requests that met every target.
-	// +optional
-	WithinTarget int32 `json:"withinTarget,omitempty"`
-
-	// breached is the number of measured requests that missed a target.
-	// +optional
-	Breached int32 `json:"breached,omitempty"`
+	ServiceLevelCounts `json:",inline"`
 
 	// compliance is withinTarget / measured across all agreements, as a
 	// percentage rounded down to two decimals; absent when nothing was measured.

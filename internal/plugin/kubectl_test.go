@@ -5,10 +5,8 @@ package plugin_test
 // shell completion.
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 
 	v1alpha1 "github.com/offering-operator/offering-operator/api/v1alpha1"
 	"github.com/offering-operator/offering-operator/internal/plugin"
+	"github.com/offering-operator/offering-operator/internal/testutil"
 )
 
 func TestOutputFormats(t *testing.T) {
@@ -253,20 +252,15 @@ func completions(t *testing.T, args ...string) []string {
 // yamlDocuments splits a YAML stream into documents.
 func yamlDocuments(t *testing.T, s string) []map[string]any {
 	t.Helper()
-	d := yaml.NewYAMLOrJSONDecoder(bytes.NewBufferString(s), 4096)
-	var docs []map[string]any
-	for {
-		var m map[string]any
-		if err := d.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return docs
-			}
-			t.Fatalf("decoding YAML: %v", err)
-		}
-		if m != nil {
-			docs = append(docs, m)
-		}
+	objs, err := testutil.DecodeObjects([]byte(s))
+	if err != nil {
+		t.Fatalf("decoding YAML: %v", err)
 	}
+	docs := make([]map[string]any, len(objs))
+	for i, u := range objs {
+		docs[i] = u.Object
+	}
+	return docs
 }
 
 // TestRequestWaitDeleted: --wait watches the request, so a deletion while

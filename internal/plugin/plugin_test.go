@@ -544,15 +544,15 @@ func TestReport(t *testing.T) {
 	ctx := testContext(t)
 	var agr v1alpha1.ServiceAgreement
 	must(t, k8sClient.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: f.agreement}, &agr))
-	agr.Spec.ServiceLevels = &v1alpha1.ServiceLevels{ApprovalTime: &metav1.Duration{Duration: time.Hour},
-		FulfilmentTime: &metav1.Duration{Duration: 30 * time.Second}, Objective: "99.5"}
+	agr.Spec.ServiceLevels = &v1alpha1.ServiceLevels{ServiceLevelTargets: v1alpha1.ServiceLevelTargets{ApprovalTime: &metav1.Duration{Duration: time.Hour},
+		FulfilmentTime: &metav1.Duration{Duration: 30 * time.Second}}, Objective: "99.5"}
 	ends := metav1.NewTime(now.Add(48 * time.Hour))
 	agr.Spec.ValidUntil, agr.Spec.RenewBefore = &ends, &metav1.Duration{Duration: 720 * time.Hour}
 	must(t, k8sClient.Update(ctx, &agr))
 	setAgreementStatus(t, f, v1alpha1.ServiceAgreementStatus{
 		ServiceLevels: &v1alpha1.AgreementServiceLevels{
 			Window: &metav1.Duration{Duration: 720 * time.Hour}, Objective: "99.5",
-			Measured: 1, Breached: 1, Compliance: "0", Open: 1,
+			ServiceLevelCounts: v1alpha1.ServiceLevelCounts{Measured: 1, Breached: 1}, Compliance: "0", Open: 1,
 			RecentBreaches: []v1alpha1.ServiceLevelBreach{{Request: "rack-a", Item: "Resource/rack-space", Target: v1alpha1.TargetFulfilment,
 				Limit: metav1.Duration{Duration: 30 * time.Second}, BreachedAt: metav1.NewTime(now.Add(-time.Minute)),
 				Took: &metav1.Duration{Duration: 72 * time.Second}}},

@@ -314,18 +314,7 @@ func revisionCell(cr *v1alpha1.ConsumptionRequest, agr *v1alpha1.ServiceAgreemen
 // printOutcome prints what was granted, delivered or run, and the timing.
 func printOutcome(w io.Writer, st *RequestStatus) error {
 	if g := st.Grant; g != nil {
-		fmt.Fprintln(w, "Granted:")
-		if err := printFields(w, "  ",
-			[2]string{"Cluster", clusterCell(st.Cluster)},
-			[2]string{"Namespace", g.Namespace},
-			[2]string{"Plan", orDash(st.Plan)},
-			[2]string{"Revision", orDash(st.Revision)},
-			[2]string{"RoleBindings", strings.Join(g.RoleBindings, ", ")},
-			[2]string{"ResourceQuota", g.ResourceQuota},
-			[2]string{"LimitRange", g.LimitRange},
-			[2]string{"NetworkPolicy", g.NetworkPolicy},
-			[2]string{"Retained until", retainedUntil(g)},
-		); err != nil {
+		if err := printFieldSection(w, "Granted", grantFields(st, g)...); err != nil {
 			return err
 		}
 	}
@@ -340,16 +329,48 @@ func printOutcome(w io.Writer, st *RequestStatus) error {
 		}
 	}
 	if a := st.Action; a != nil {
-		fmt.Fprintln(w, "Action run:")
-		if err := printFields(w, "  ",
-			[2]string{"Type", string(a.Type)},
-			[2]string{"Job", a.Job},
-			[2]string{"Started", formatTime(a.StartedAt)},
-			[2]string{"Completed", formatTime(a.CompletedAt)},
-		); err != nil {
+		if err := printFieldSection(w, "Action run", actionFields(a)...); err != nil {
 			return err
 		}
 	}
+	return printFieldSection(w, "Timing", timingFields(st)...)
+}
+
+// printFieldSection prints a titled section of "Name:  value" lines, indented
+// under its title.
+func printFieldSection(w io.Writer, title string, fields ...[2]string) error {
+	fmt.Fprintln(w, title+":")
+	return printFields(w, "  ", fields...)
+}
+
+// grantFields describe the access a request was granted.
+func grantFields(st *RequestStatus, g *v1alpha1.AccessGrant) [][2]string {
+	return [][2]string{
+		{"Cluster", clusterCell(st.Cluster)},
+		{"Namespace", g.Namespace},
+		{"Plan", orDash(st.Plan)},
+		{"Revision", orDash(st.Revision)},
+		{"RoleBindings", strings.Join(g.RoleBindings, ", ")},
+		{"ResourceQuota", g.ResourceQuota},
+		{"LimitRange", g.LimitRange},
+		{"NetworkPolicy", g.NetworkPolicy},
+		{"Retained until", retainedUntil(g)},
+	}
+}
+
+// actionFields describe the run of a request's action.
+func actionFields(a *v1alpha1.ActionRun) [][2]string {
+	return [][2]string{
+		{"Type", string(a.Type)},
+		{"Job", a.Job},
+		{"Started", formatTime(a.StartedAt)},
+		{"Completed", formatTime(a.CompletedAt)},
+	}
+}
+
+// timingFields are when the request was approved and fulfilled, and its
+// service-level targets and breaches.
+func timingFields(st *RequestStatus) [][2]string {
 	timing := [][2]string{{"Approved", formatTime(st.ApprovedAt)}, {"Fulfilled", formatTime(st.FulfilledAt)},
 		{"Fulfilment took", formatDuration(st.FulfilmentDuration)}}
 	if targets := serviceLevelTargets(st.ServiceLevel); targets != "" {
@@ -362,8 +383,7 @@ func printOutcome(w io.Writer, st *RequestStatus) error {
 		}
 		timing = append(timing, [2]string{"Breached", strings.Join(missed, ", ")})
 	}
-	fmt.Fprintln(w, "Timing:")
-	return printFields(w, "  ", timing...)
+	return timing
 }
 
 // serviceLevelTargets are the targets the request is measured against and

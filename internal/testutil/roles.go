@@ -1,15 +1,12 @@
 package testutil
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/yaml"
 )
 
 // LoadClusterRoles reads every ClusterRole in the YAML files of dir.
@@ -24,12 +21,11 @@ func LoadClusterRoles(dir string) ([]*rbacv1.ClusterRole, error) {
 		if err != nil {
 			return nil, err
 		}
-		dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			var u unstructured.Unstructured
-			if err := dec.Decode(&u.Object); err != nil {
-				break
-			}
+		objs, err := DecodeObjects(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		for _, u := range objs {
 			if u.GetKind() != "ClusterRole" {
 				continue
 			}
